@@ -1,0 +1,59 @@
+# inferwatch: the two commands a newcomer needs.
+#   make demo   set everything up and run the live demo (service, Prometheus, Alertmanager, simulator)
+#   make test   set everything up and run lint, type checks and the whole test suite
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_TEST := prometheus prometheus-alertmanager chromium
+APT_BENCH := wrk
+
+.PHONY: demo test lint typecheck pytest system-deps system-deps-bench venv bench clean
+
+demo: system-deps venv
+	$(VENV)/bin/inferwatch demo
+
+test: system-deps venv lint typecheck pytest
+
+system-deps:
+	@missing=""; \
+	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
+	{ command -v alertmanager >/dev/null || command -v prometheus-alertmanager >/dev/null; } || missing="$$missing prometheus-alertmanager"; \
+	{ command -v chromium >/dev/null || [ "$(MAKECMDGOALS)" = demo ]; } || missing="$$missing chromium"; \
+	python3 -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+system-deps-bench:
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_BENCH); }
+
+$(VENV)/.installed: pyproject.toml
+	[ -x $(PY) ] || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[server,dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+lint: venv
+	$(VENV)/bin/ruff check src tests bench loadtest
+	$(VENV)/bin/ruff format --check src tests bench loadtest
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+pytest: venv
+	$(VENV)/bin/pytest -q
+
+bench: system-deps system-deps-bench venv
+	$(PIP) install -q -e '.[bench]'
+	$(PY) bench/drift_quality.py
+	$(PY) bench/drift_speed.py
+	$(PY) bench/serving_overhead.py
+
+clean:
+	rm -rf $(VENV) .inferwatch .pytest_cache .mypy_cache .ruff_cache

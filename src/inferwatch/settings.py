@@ -1,0 +1,86 @@
+"""One typed settings object for the whole process (env prefix ``INFERWATCH_``).
+
+Built once at the edge (the CLI) and passed down. Tests build it with explicit
+values: ``Settings(port=0, data_dir=tmp_path)``; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration of an inferwatch process. Every field maps to ``INFERWATCH_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="INFERWATCH_", extra="ignore")
+
+    # --- service
+    host: str = "127.0.0.1"
+    port: int = 8000
+    model_dir: Path = Path(".inferwatch/models/iris")
+    data_dir: Path = Path(".inferwatch")
+    upstream_url: str | None = None
+    """Front an MLflow-protocol model server at this URL instead of loading a local model."""
+    upstream_timeout_seconds: float = 5.0
+    api_token: SecretStr | None = None
+    api_token_file: Path | None = None
+    allow_insecure_public_bind: bool = False
+    """Allow binding a non-loopback host without an API token."""
+    max_body_bytes: int = 2_000_000
+    max_batch_rows: int = 1_000
+    flush_interval_seconds: float = 0.005
+    retention_days: float = 30.0
+    log_level: str = "info"
+
+    # --- monitoring core
+    window_buckets: int = 60
+    bucket_seconds: float = 60.0
+    min_window_rows: int = 200
+    psi_threshold: float = 0.2
+    min_labels: int = 50
+
+    # --- the monitoring stack around the service
+    prometheus_url: str = "http://127.0.0.1:9090"
+    alertmanager_url: str = "http://127.0.0.1:9093"
+    prometheus_port: int = 9090
+    alertmanager_port: int = 9093
+    scrape_interval: str = "5s"
+    evaluation_interval: str = "5s"
+    slack_api_url_file: Path | None = None
+    slack_channel: str = "#ml-alerts"
+    smtp_smarthost: str | None = None
+    smtp_from: str = "inferwatch@localhost"
+    smtp_to: str | None = None
+    smtp_username: str | None = None
+    smtp_password_file: Path | None = None
+    smtp_require_tls: bool = True
+
+    # --- the data lake ingestion worker
+    source_url: str | None = None
+    source_poll_seconds: float = 5.0
+
+    @field_validator("port", "prometheus_port", "alertmanager_port")
+    @classmethod
+    def _port_in_range(cls, v: int) -> int:
+        if not 0 <= v <= 65535:
+            raise ValueError("port must be between 0 and 65535")
+        return v
+
+    def resolved_api_token(self) -> str | None:
+        """The bearer token from ``api_token`` or, if unset, the first line of ``api_token_file``."""
+        if self.api_token is not None:
+            return self.api_token.get_secret_value() or None
+        if self.api_token_file is not None:
+            token = self.api_token_file.read_text(encoding="utf-8").strip()
+            return token or None
+        return None
+
+    @property
+    def store_path(self) -> Path:
+        return self.data_dir / "predictions.sqlite3"
+
+
+__all__ = ["Settings"]
