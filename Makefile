@@ -40,8 +40,8 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 lint: venv
-	$(VENV)/bin/ruff check src tests bench loadtest
-	$(VENV)/bin/ruff format --check src tests bench loadtest
+	$(VENV)/bin/ruff check src tests bench loadtest tools
+	$(VENV)/bin/ruff format --check src tests bench loadtest tools
 
 typecheck: venv
 	$(VENV)/bin/mypy
