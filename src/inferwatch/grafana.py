@@ -1,0 +1,909 @@
+"""The Grafana dashboards, written as data: ``python -m inferwatch.grafana`` renders them.
+
+Each dashboard is built from plain dictionaries in the classic JSON model, so the files in
+``deploy/grafana/dashboards/`` are reviewable diffs and need nothing beyond the standard
+library to regenerate. ``python -m inferwatch.grafana --check`` exits 1 when the committed
+files differ from what this module renders (the tests run the same comparison).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+DATASOURCE_UID = "inferwatch-prometheus"
+SCHEMA_VERSION = 41
+DATASOURCE = {"type": "prometheus", "uid": DATASOURCE_UID}
+TAG = "inferwatch"
+
+Panel = dict[str, Any]
+
+# Label filters every query carries, so one dashboard serves many models and replicas.
+M = 'model=~"$model", instance=~"$instance"'
+INST = 'instance=~"$instance"'
+INFER_ROUTES = 'route=~"/predict|/invocations"'
+RI = "$__rate_interval"
+
+ACCURACY_STEPS = [("red", None), ("orange", 0.7), ("green", 0.8)]
+PSI_STEPS = [("green", None), ("red", 0.2)]
+
+
+def sel(metric: str, *matchers: str, base: str = M) -> str:
+    """``metric{base, matchers...}``: a selector with the dashboard's variable filters."""
+    return metric + "{" + ", ".join([base, *matchers]) + "}"
+
+
+def rate(metric: str, *matchers: str, base: str = M, fn: str = "rate", window: str = RI) -> str:
+    return f"{fn}({sel(metric, *matchers, base=base)}[{window}])"
+
+
+def target(expr: str, legend: str = "", ref: str = "A", *, instant: bool = False) -> Panel:
+    t: Panel = {"refId": ref, "datasource": DATASOURCE, "expr": expr, "legendFormat": legend}
+    if instant:
+        t.update({"instant": True, "range": False, "format": "table"})
+    else:
+        t.update({"instant": False, "range": True})
+    return t
+
+
+def _thresholds(steps: Sequence[tuple[str, float | None]]) -> Panel:
+    return {"mode": "absolute", "steps": [{"color": c, "value": v} for c, v in steps]}
+
+
+def _field(
+    unit: str,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    steps: Sequence[tuple[str, float | None]] = (("green", None),),
+    custom: Panel | None = None,
+) -> Panel:
+    defaults: Panel = {
+        "unit": unit,
+        "thresholds": _thresholds(steps),
+        "color": {"mode": "palette-classic"},
+    }
+    if lo is not None:
+        defaults["min"] = lo
+    if hi is not None:
+        defaults["max"] = hi
+    if custom is not None:
+        defaults["custom"] = custom
+    return {"defaults": defaults, "overrides": []}
+
+
+def panel(
+    kind: str,
+    title: str,
+    targets: Iterable[Panel],
+    *,
+    w: int,
+    h: int = 8,
+    description: str = "",
+    field: Panel | None = None,
+    options: Panel | None = None,
+    **extra: Any,
+) -> Panel:
+    p: Panel = {
+        "type": kind,
+        "title": title,
+        "description": description,
+        "datasource": DATASOURCE,
+        "gridPos": {"w": w, "h": h},
+        "targets": list(targets),
+        "fieldConfig": field or _field("short"),
+        "options": options or {},
+    }
+    p.update(extra)
+    return p
+
+
+def timeseries(
+    title: str,
+    targets: Iterable[Panel],
+    *,
+    unit: str = "short",
+    w: int = 12,
+    lo: float | None = None,
+    hi: float | None = None,
+    threshold_line: float | None = None,
+    stack: str | None = None,
+    description: str = "",
+) -> Panel:
+    custom: Panel = {"drawStyle": "line", "lineWidth": 2, "fillOpacity": 10, "showPoints": "never"}
+    steps: list[tuple[str, float | None]] = [("green", None)]
+    if threshold_line is not None:
+        steps.append(("red", threshold_line))
+        custom["thresholdsStyle"] = {"mode": "dashed"}
+    if stack is not None:
+        custom["stacking"] = {"mode": stack, "group": "A"}
+        custom["fillOpacity"] = 60
+    return panel(
+        "timeseries",
+        title,
+        targets,
+        w=w,
+        description=description,
+        field=_field(unit, lo=lo, hi=hi, steps=steps, custom=custom),
+        options={
+            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+            "tooltip": {"mode": "multi", "sort": "desc"},
+        },
+    )
+
+
+def stat(
+    title: str,
+    targets: Iterable[Panel],
+    *,
+    unit: str,
+    w: int = 4,
+    h: int = 5,
+    steps: Sequence[tuple[str, float | None]] = (("green", None),),
+    lo: float | None = None,
+    hi: float | None = None,
+    description: str = "",
+) -> Panel:
+    return panel(
+        "stat",
+        title,
+        targets,
+        w=w,
+        h=h,
+        description=description,
+        field=_field(unit, lo=lo, hi=hi, steps=steps),
+        options={
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "colorMode": "value",
+            "graphMode": "area",
+            "textMode": "value_and_name",
+            "orientation": "auto",
+        },
+    )
+
+
+def table(
+    title: str, targets: Iterable[Panel], *, w: int, h: int = 6, description: str = ""
+) -> Panel:
+    return panel(
+        "table",
+        title,
+        targets,
+        w=w,
+        h=h,
+        description=description,
+        options={"showHeader": True, "cellHeight": "sm"},
+        transformations=[
+            {
+                "id": "organize",
+                "options": {"excludeByName": {"Time": True, "Value": True, "__name__": True}},
+            }
+        ],
+    )
+
+
+def row(title: str) -> Panel:
+    return {
+        "type": "row",
+        "title": title,
+        "collapsed": False,
+        "panels": [],
+        "gridPos": {"w": 24, "h": 1},
+    }
+
+
+def variable(name: str, label: str, query: str, *, include_all: bool = True) -> Panel:
+    return {
+        "name": name,
+        "label": label,
+        "type": "query",
+        "datasource": DATASOURCE,
+        "definition": query,
+        "query": {"query": query, "refId": f"{name}-values"},
+        "refresh": 2,
+        "sort": 1,
+        "multi": True,
+        "includeAll": include_all,
+        "allValue": ".*",
+        "current": {},
+        "hide": 0,
+    }
+
+
+def layout(panels: Sequence[Panel]) -> list[Panel]:
+    """Give every panel an id and a place on the 24-column grid, filling rows left to right."""
+    out: list[Panel] = []
+    x = y = row_h = 0
+    for pid, src in enumerate(panels, start=1):
+        p = dict(src)
+        pos = dict(p["gridPos"])
+        w, h = pos["w"], pos["h"]
+        if p["type"] == "row" or x + w > 24:
+            y += row_h
+            x = row_h = 0
+        pos.update({"x": x, "y": y})
+        p["gridPos"] = pos
+        p["id"] = pid
+        out.append(p)
+        x += w
+        row_h = max(row_h, h)
+        if p["type"] == "row":
+            y += h
+            x = row_h = 0
+    return out
+
+
+def dashboard(
+    uid: str, title: str, description: str, variables: Sequence[Panel], panels: Sequence[Panel]
+) -> Panel:
+    return {
+        "uid": uid,
+        "title": title,
+        "description": description,
+        "tags": [TAG],
+        "timezone": "browser",
+        "editable": True,
+        "graphTooltip": 1,
+        "schemaVersion": SCHEMA_VERSION,
+        "version": 1,
+        "refresh": "10s",
+        "time": {"from": "now-1h", "to": "now"},
+        "annotations": {
+            "list": [
+                {
+                    "builtIn": 1,
+                    "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+                    "enable": True,
+                    "hide": True,
+                    "iconColor": "rgba(0, 211, 255, 1)",
+                    "name": "Annotations & Alerts",
+                    "type": "dashboard",
+                }
+            ]
+        },
+        "links": [
+            {
+                "title": "inferwatch",
+                "type": "dashboards",
+                "tags": [TAG],
+                "asDropdown": True,
+                "includeVars": True,
+                "keepTime": True,
+            }
+        ],
+        "templating": {"list": list(variables)},
+        "panels": layout(panels),
+    }
+
+
+MODEL_VAR = variable("model", "Model", "label_values(inferwatch_model_info, model)")
+INSTANCE_VAR = variable(
+    "instance", "Instance", "label_values(inferwatch_http_requests_total, instance)"
+)
+
+
+def model_overview() -> Panel:
+    """Dashboard 1: how the model performs and how much it serves."""
+    perf = [
+        ("Precision", "inferwatch_model_precision_ratio"),
+        ("Recall", "inferwatch_model_recall_ratio"),
+        ("F1", "inferwatch_model_f1_ratio"),
+    ]
+    req = f"inferwatch_http_requests_total{{{INST}, {INFER_ROUTES}}}"
+    lat = f"inferwatch_http_request_duration_seconds_bucket{{{INST}, {INFER_ROUTES}}}"
+    panels: list[Panel] = [
+        row("Performance"),
+        panel(
+            "gauge",
+            "Accuracy (labelled)",
+            [target(f"avg by (model) (inferwatch_model_accuracy_ratio{{{M}}})", "{{model}}")],
+            w=6,
+            description="Accuracy over the label window. Alerts at 0.8 (warning), 0.7 (critical).",
+            field=_field("percentunit", lo=0, hi=1, steps=ACCURACY_STEPS),
+            options={
+                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                "showThresholdMarkers": True,
+                "showThresholdLabels": False,
+            },
+        ),
+        *[
+            stat(
+                name,
+                [target(f"avg by (model) ({metric}{{{M}}})", "{{model}}")],
+                unit="percentunit",
+                lo=0,
+                hi=1,
+                steps=ACCURACY_STEPS,
+                h=8,
+                w=4,
+            )
+            for name, metric in perf
+        ],
+        stat(
+            "Estimated accuracy",
+            [
+                target(
+                    f"avg by (model) (inferwatch_model_estimated_accuracy_ratio{{{M}}})",
+                    "{{model}}",
+                )
+            ],
+            unit="percentunit",
+            lo=0,
+            hi=1,
+            steps=ACCURACY_STEPS,
+            h=8,
+            w=6,
+            description="Label-free estimate: mean top-class confidence over the window.",
+        ),
+        timeseries(
+            "Labelled vs estimated accuracy",
+            [
+                target(
+                    f"avg by (model) (inferwatch_model_accuracy_ratio{{{M}}})", "labelled {{model}}"
+                ),
+                target(
+                    f"avg by (model) (inferwatch_model_estimated_accuracy_ratio{{{M}}})",
+                    "estimated {{model}}",
+                    "B",
+                ),
+            ],
+            unit="percentunit",
+            lo=0,
+            hi=1,
+            threshold_line=0.8,
+        ),
+        timeseries(
+            "Precision, recall and F1",
+            [
+                target(f"avg by (model) ({metric}{{{M}}})", f"{name.lower()} {{{{model}}}}", ref)
+                for (name, metric), ref in zip(perf, "ABC", strict=True)
+            ],
+            unit="percentunit",
+            lo=0,
+            hi=1,
+        ),
+        row("Traffic and latency"),
+        timeseries(
+            "Inference volume by status",
+            [target(f"sum by (status_code) (rate({req}[{RI}]))", "{{status_code}}")],
+            unit="reqps",
+            stack="normal",
+            w=8,
+        ),
+        timeseries(
+            "Latency p50 / p95 / p99",
+            [
+                target(
+                    f"histogram_quantile({q}, sum by (le) (rate({lat}[{RI}])))",
+                    f"p{int(q * 100)}",
+                    ref,
+                )
+                for q, ref in ((0.5, "A"), (0.95, "B"), (0.99, "C"))
+            ],
+            unit="s",
+            w=8,
+            threshold_line=0.5,
+        ),
+        timeseries(
+            "Error rate",
+            [
+                target(
+                    "100 * sum("
+                    + rate(
+                        "inferwatch_http_requests_total",
+                        INFER_ROUTES,
+                        'status_code=~"4..|5.."',
+                        base=INST,
+                    )
+                    + ")"
+                    f" / clamp_min(sum(rate({req}[{RI}])), 1e-9)",
+                    "errors %",
+                ),
+                target(
+                    f"sum by (error_type) (rate(inferwatch_inference_errors_total{{{M}}}[{RI}]))",
+                    "{{error_type}} /s",
+                    "B",
+                ),
+            ],
+            unit="short",
+            w=8,
+            description="Share of inference requests answered 4xx or 5xx (%), "
+            "and inference errors per second by type.",
+        ),
+        row("Outputs"),
+        timeseries(
+            "Predicted class distribution",
+            [
+                target(
+                    f"sum by (class) (rate(inferwatch_predictions_total{{{M}}}[{RI}]))", "{{class}}"
+                )
+            ],
+            unit="percentunit",
+            stack="percent",
+            w=8,
+        ),
+        panel(
+            "heatmap",
+            "Confidence distribution",
+            [
+                target(
+                    "sum by (le) ("
+                    + rate("inferwatch_prediction_confidence_ratio_bucket", fn="increase")
+                    + ")",
+                    "{{le}}",
+                )
+                | {"format": "heatmap"}
+            ],
+            w=8,
+            description="Top-class probability of each prediction; "
+            "a shift to the left means the model is unsure.",
+            options={
+                "calculate": False,
+                "yAxis": {"unit": "percentunit"},
+                "color": {"mode": "scheme", "scheme": "Viridis", "steps": 64},
+                "cellGap": 1,
+                "legend": {"show": True},
+            },
+        ),
+        timeseries(
+            "Prediction drift (PSI)",
+            [
+                target(
+                    f'max by (model) (inferwatch_prediction_drift_score{{{M}, method="psi"}})',
+                    "{{model}}",
+                )
+            ],
+            w=8,
+            lo=0,
+            threshold_line=0.2,
+        ),
+        table(
+            "Serving model",
+            [
+                target(
+                    f"max by (model, model_version, stage) (inferwatch_model_info{{{M}}}) == 1",
+                    instant=True,
+                )
+            ],
+            w=8,
+        ),
+        table(
+            "Firing alerts",
+            [
+                target(
+                    'max by (alertname, severity, model) (ALERTS{alertstate="firing"})',
+                    instant=True,
+                )
+            ],
+            w=16,
+            description="Alerts Prometheus is firing now (rules in deploy/prometheus/rules).",
+        ),
+    ]
+    return dashboard(
+        "inferwatch-model-overview",
+        "inferwatch / Model overview",
+        "Accuracy, traffic, latency, errors and outputs of the served model.",
+        [MODEL_VAR, INSTANCE_VAR],
+        panels,
+    )
+
+
+def drift_quality() -> Panel:
+    """Dashboard 2: whether the inputs still look like the training data."""
+    f = f'{M}, feature=~"$feature"'
+    live = f"inferwatch_feature_bin_observations_total{{{f}}}"
+    panels: list[Panel] = [
+        row("Drift"),
+        timeseries(
+            "PSI per feature",
+            [
+                target(
+                    f'max by (feature) (inferwatch_feature_drift_score{{{f}, method="psi"}})',
+                    "{{feature}}",
+                )
+            ],
+            lo=0,
+            threshold_line=0.2,
+            w=16,
+            description="Population stability index of each feature's window against the "
+            "reference; 0.2 is the alert line.",
+        ),
+        panel(
+            "bargauge",
+            "PSI now",
+            [
+                target(
+                    f'max by (feature) (inferwatch_feature_drift_score{{{f}, method="psi"}})',
+                    "{{feature}}",
+                )
+            ],
+            w=8,
+            field=_field("short", lo=0, hi=0.5, steps=PSI_STEPS),
+            options={
+                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                "orientation": "horizontal",
+                "displayMode": "gradient",
+                "showUnfilled": True,
+            },
+        ),
+        panel(
+            "state-timeline",
+            "Drift detected per feature",
+            [target(f"max by (feature) (inferwatch_feature_drift_detected{{{f}}})", "{{feature}}")],
+            w=24,
+            h=7,
+            field={
+                "defaults": {
+                    "unit": "short",
+                    "color": {"mode": "thresholds"},
+                    "thresholds": _thresholds([("green", None), ("red", 1)]),
+                    "mappings": [
+                        {
+                            "type": "value",
+                            "options": {
+                                "0": {"text": "stable", "color": "green"},
+                                "1": {"text": "drift", "color": "red"},
+                            },
+                        }
+                    ],
+                    "custom": {"fillOpacity": 70, "lineWidth": 0},
+                },
+                "overrides": [],
+            },
+            options={"showValue": "never", "mergeValues": True, "rowHeight": 0.8},
+        ),
+        timeseries(
+            "Drift scores by method",
+            [
+                target(
+                    f"max by (feature, method) (inferwatch_feature_drift_score{{{f}}})",
+                    "{{feature}} {{method}}",
+                )
+            ],
+            lo=0,
+        ),
+        timeseries(
+            "Rows in the drift window",
+            [target(f"sum by (model) (inferwatch_window_rows{{{M}}})", "{{model}}")],
+            lo=0,
+        ),
+        row("Live vs reference distribution"),
+        panel(
+            "barchart",
+            "Live vs reference: $feature",
+            [
+                target(
+                    f"sum by (bin) (increase({live}[$__range]))"
+                    f" / ignoring (bin) group_left sum(increase({live}[$__range]))",
+                    "live",
+                    instant=True,
+                ),
+                target(
+                    f"avg by (bin) (inferwatch_feature_reference_bin_ratio{{{f}}})",
+                    "reference",
+                    "B",
+                    instant=True,
+                ),
+            ],
+            w=12,
+            description="Share of observations per bin over the dashboard's time range, "
+            "against the training data.",
+            field=_field("percentunit", lo=0),
+            options={
+                "xField": "bin",
+                "orientation": "vertical",
+                "groupWidth": 0.7,
+                "barWidth": 0.9,
+                "showValue": "never",
+                "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+            },
+            repeat="feature",
+            repeatDirection="h",
+            maxPerRow=2,
+            transformations=[
+                {"id": "joinByField", "options": {"byField": "bin", "mode": "outer"}},
+                {
+                    "id": "organize",
+                    "options": {
+                        "excludeByName": {"Time": True, "Time 1": True, "Time 2": True},
+                        "renameByName": {"Value #A": "live", "Value #B": "reference"},
+                    },
+                },
+            ],
+        ),
+        row("Data quality"),
+        timeseries(
+            "Data-quality issues by feature and check",
+            [
+                target(
+                    "sum by (feature, check) ("
+                    + rate("inferwatch_data_quality_issues_total", base=f)
+                    + ")",
+                    "{{feature}} {{check}}",
+                )
+            ],
+            unit="short",
+            w=12,
+        ),
+        timeseries(
+            "Issues per scored row",
+            [
+                target(
+                    f"sum(rate(inferwatch_data_quality_issues_total{{{M}}}[{RI}]))"
+                    f" / clamp_min(sum(rate(inferwatch_inference_rows_total{{{M}}}[{RI}])), 1e-9)",
+                    "issues / row",
+                )
+            ],
+            unit="percentunit",
+            lo=0,
+            threshold_line=0.05,
+            w=12,
+        ),
+        table(
+            "Issues in the time range",
+            [
+                target(
+                    "sum by (feature, check) ("
+                    + rate(
+                        "inferwatch_data_quality_issues_total",
+                        base=f,
+                        fn="increase",
+                        window="$__range",
+                    )
+                    + ") > 0",
+                    instant=True,
+                )
+            ],
+            w=24,
+            h=7,
+        )
+        | {
+            "transformations": [
+                {
+                    "id": "organize",
+                    "options": {
+                        "excludeByName": {"Time": True},
+                        "renameByName": {"Value": "issues"},
+                    },
+                }
+            ]
+        },
+    ]
+    feature_var = variable(
+        "feature",
+        "Feature",
+        'label_values(inferwatch_feature_reference_bin_ratio{model=~"$model"}, feature)',
+    )
+    return dashboard(
+        "inferwatch-drift-quality",
+        "inferwatch / Data drift and quality",
+        "Per-feature drift against the reference, live vs reference bins, data-quality issues.",
+        [MODEL_VAR, INSTANCE_VAR, feature_var],
+        panels,
+    )
+
+
+def service() -> Panel:
+    """Dashboard 3: the host, the process and the data sources feeding the model."""
+    src = 'source=~"$source"'
+    panels: list[Panel] = [
+        row("Host and process"),
+        timeseries(
+            "Host CPU, memory, disk",
+            [
+                target(
+                    f"max by (instance) (inferwatch_system_{r}_usage_ratio{{{INST}}})",
+                    f"{r} {{{{instance}}}}",
+                    ref,
+                )
+                for r, ref in (("cpu", "A"), ("memory", "B"), ("disk", "C"))
+            ],
+            unit="percentunit",
+            lo=0,
+            hi=1,
+            threshold_line=0.85,
+        ),
+        timeseries(
+            "Process resident memory",
+            [
+                target(
+                    sel("process_resident_memory_bytes", base=INST)
+                    + " and on (job, instance) inferwatch_http_requests_in_progress",
+                    "{{instance}}",
+                )
+            ],
+            unit="bytes",
+            lo=0,
+            threshold_line=750e6,
+        ),
+        timeseries(
+            "Process CPU",
+            [
+                target(
+                    rate("process_cpu_seconds_total", base=INST)
+                    + " and on (job, instance) inferwatch_http_requests_in_progress",
+                    "{{instance}}",
+                )
+            ],
+            unit="percentunit",
+            lo=0,
+            w=8,
+        ),
+        timeseries(
+            "Requests in flight",
+            [
+                target(
+                    f"sum by (instance) (inferwatch_http_requests_in_progress{{{INST}}})",
+                    "{{instance}}",
+                )
+            ],
+            lo=0,
+            w=8,
+        ),
+        timeseries(
+            "Scrape target up",
+            [target(f"up{{{INST}}}", "{{job}} {{instance}}")],
+            lo=0,
+            hi=1,
+            w=8,
+        ),
+        timeseries(
+            "HTTP requests by route and status",
+            [
+                target(
+                    "sum by (route, status_code) ("
+                    + rate("inferwatch_http_requests_total", base=INST)
+                    + ")",
+                    "{{route}} {{status_code}}",
+                )
+            ],
+            unit="reqps",
+            w=24,
+        ),
+        row("Data sources"),
+        timeseries(
+            "Data-source requests by status",
+            [
+                target(
+                    "sum by (source, status_code) ("
+                    + rate("inferwatch_source_requests_total", src, base=INST)
+                    + ")",
+                    "{{source}} {{status_code}}",
+                )
+            ],
+            unit="reqps",
+            w=8,
+            description="Pulls from the data lake; any 503 raises DataLakeUnavailable.",
+        ),
+        timeseries(
+            "Ingestion latency p95",
+            [
+                target(
+                    "histogram_quantile(0.95, sum by (le, source) ("
+                    + rate("inferwatch_source_request_duration_seconds_bucket", src, base=INST)
+                    + "))",
+                    "{{source}}",
+                )
+            ],
+            unit="s",
+            lo=0,
+            threshold_line=2,
+            w=8,
+        ),
+        timeseries(
+            "Data freshness",
+            [
+                target(
+                    "time() - max by (source) ("
+                    + sel("inferwatch_source_last_success_timestamp_seconds", src, base=INST)
+                    + ")",
+                    "{{source}}",
+                )
+            ],
+            unit="s",
+            lo=0,
+            w=8,
+            description="Seconds since the last successful pull from each source.",
+        ),
+        row("Labels and retraining"),
+        timeseries(
+            "Feedback by outcome",
+            [
+                target(
+                    f"sum by (outcome) (rate(inferwatch_feedback_total{{{M}}}[{RI}]))",
+                    "{{outcome}}",
+                )
+            ],
+            unit="reqps",
+            w=8,
+        ),
+        timeseries(
+            "Label delay p95",
+            [
+                target(
+                    "histogram_quantile(0.95, sum by (le, model) "
+                    f"(rate(inferwatch_feedback_delay_seconds_bucket{{{M}}}[{RI}])))",
+                    "{{model}}",
+                )
+            ],
+            unit="s",
+            lo=0,
+            w=8,
+        ),
+        timeseries(
+            "Retraining runs",
+            [
+                target(
+                    "sum by (trigger, outcome) ("
+                    + rate("inferwatch_retraining_runs_total", fn="increase", window="1h")
+                    + ")",
+                    "{{trigger}} {{outcome}}",
+                )
+            ],
+            lo=0,
+            w=8,
+        ),
+    ]
+    source_var = variable(
+        "source", "Source", "label_values(inferwatch_source_requests_total, source)"
+    )
+    return dashboard(
+        "inferwatch-service",
+        "inferwatch / Service and data sources",
+        "Host and process resources, HTTP serving, data-lake pulls, labels and retraining.",
+        [MODEL_VAR, INSTANCE_VAR, source_var],
+        panels,
+    )
+
+
+def dashboards() -> dict[str, Panel]:
+    """File name to dashboard JSON model."""
+    return {
+        "model-overview.json": model_overview(),
+        "drift-quality.json": drift_quality(),
+        "service.json": service(),
+    }
+
+
+def expressions(model: Panel) -> list[tuple[str, str]]:
+    """Every ``(panel title, PromQL)`` of a dashboard JSON model, rows' children included."""
+    out: list[tuple[str, str]] = []
+    stack = list(model.get("panels", []))
+    while stack:
+        p = stack.pop(0)
+        stack.extend(p.get("panels", []))
+        out.extend((p.get("title", ""), t["expr"]) for t in p.get("targets", []) if "expr" in t)
+    return out
+
+
+def render(d: Panel) -> str:
+    return json.dumps(d, indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m inferwatch.grafana", description=__doc__)
+    parser.add_argument("--out", type=Path, default=Path("deploy/grafana/dashboards"))
+    parser.add_argument("--check", action="store_true", help="exit 1 if the files are out of date")
+    args = parser.parse_args(argv)
+    stale = []
+    for name, model in dashboards().items():
+        path = args.out / name
+        text = render(model)
+        if args.check:
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                stale.append(str(path))
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+    if stale:
+        print("out of date (run python -m inferwatch.grafana):", *stale, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
