@@ -1,0 +1,468 @@
+"""Bring your own model: ``inferwatch init MODEL --reference DATA``.
+
+Turns a trained model and its reference (training) table into a model directory that
+``inferwatch serve --model-dir DIR`` loads:
+
+- the model comes from a joblib or pickle file (a scikit-learn estimator or Pipeline), an
+  MLflow model directory or a ``models:/`` URI (with the ``mlflow`` extra);
+- the table is CSV or Parquet;
+- the columns the model reads come from the estimator's ``feature_names_in_`` when it has
+  one, else from the table (minus the target and the excluded columns), in table order;
+- overrides (column kinds, excluded columns, per-feature PSI thresholds, bins) come from
+  options or a small YAML/TOML file, options winning.
+
+Every problem the user can fix is an ``InitError`` whose message names the column.
+The directory itself is written by :func:`inferwatch.modeldir.build_bundle`.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import re
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+CONFIG_KEYS = frozenset(
+    {
+        "target",
+        "name",
+        "version",
+        "task",
+        "categorical",
+        "numeric",
+        "exclude",
+        "psi_thresholds",
+        "bins",
+        "out",
+    }
+)
+
+
+class InitError(ValueError):
+    """A model or table that cannot become a model directory; ``column`` names the culprit."""
+
+    def __init__(self, message: str, column: str | None = None) -> None:
+        super().__init__(message)
+        self.column = column
+
+
+# ---------------------------------------------------------------------- tables
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV (``.csv``, ``.csv.gz``, ``.tsv``) or Parquet (``.parquet``, ``.pq``) file."""
+    p = Path(path)
+    if not p.exists():
+        raise InitError(f"data file {p} does not exist")
+    name = p.name.lower()
+    try:
+        if name.endswith((".parquet", ".pq")) or p.is_dir():
+            return pd.read_parquet(p)
+        if name.endswith((".tsv", ".tsv.gz")):
+            return pd.read_csv(p, sep="\t")
+        if name.endswith((".csv", ".csv.gz", ".txt")):
+            return pd.read_csv(p)
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise InitError(f"cannot read {p}: {exc}") from exc
+    raise InitError(f"data file {p}: expected .csv, .tsv or .parquet")
+
+
+# ---------------------------------------------------------------------- options
+
+
+@dataclass(frozen=True)
+class InitOptions:
+    """What ``inferwatch init`` was asked for; see :func:`load_config` for the file form."""
+
+    target: str | None = None
+    name: str | None = None
+    version: str = "1"
+    task: str | None = None
+    """``classification`` or ``regression``; inferred from the model when unset."""
+    categorical: tuple[str, ...] = ()
+    numeric: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    psi_thresholds: Mapping[str, float] = field(default_factory=dict)
+    bins: int = 10
+    out: Path | None = None
+
+    def merged(self, overrides: Mapping[str, Any]) -> InitOptions:
+        """These options with the non-empty ``overrides`` on top (thresholds merge per feature)."""
+        changes: dict[str, Any] = {}
+        for key, value in overrides.items():
+            if value is None or value == () or value == [] or value == {}:
+                continue
+            if key == "psi_thresholds":
+                changes[key] = {**self.psi_thresholds, **value}
+            else:
+                changes[key] = value
+        return replace(self, **changes)
+
+
+def _names(value: Any, key: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return split_names(value)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise InitError(f"config: {key} must be a list of column names")
+
+
+def split_names(text: str | Iterable[str] | None) -> tuple[str, ...]:
+    """``"a,b" "c"`` style option values to ``("a", "b", "c")``.
+
+    >>> split_names(["id, ts", "day"])
+    ('id', 'ts', 'day')
+    """
+    if text is None:
+        return ()
+    parts = [text] if isinstance(text, str) else list(text)
+    return tuple(n.strip() for p in parts for n in p.split(",") if n.strip())
+
+
+def parse_thresholds(items: Iterable[str]) -> dict[str, float]:
+    """``["alcohol=0.3", "ph=0.25"]`` to ``{"alcohol": 0.3, "ph": 0.25}``.
+
+    >>> parse_thresholds(["alcohol=0.3", "color=0.5"])
+    {'alcohol': 0.3, 'color': 0.5}
+    """
+    out: dict[str, float] = {}
+    for item in items:
+        feature, sep, value = item.rpartition("=")
+        if not sep or not feature.strip():
+            raise InitError(f"--psi-threshold {item!r}: expected FEATURE=VALUE")
+        out[feature.strip()] = _threshold(feature.strip(), value)
+    return out
+
+
+def _threshold(feature: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InitError(
+            f"PSI threshold for {feature!r}: {value!r} is not a number", feature
+        ) from None
+    if not number > 0:
+        raise InitError(f"PSI threshold for {feature!r} must be > 0, got {number}", feature)
+    return number
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read ``init`` options from YAML (``.yml``/``.yaml``), TOML (``.toml``) or JSON.
+
+    Keys: ``target, name, version, task, categorical, numeric, exclude, bins, out`` and
+    ``psi_thresholds`` (a table of feature to PSI). A TOML file may hold them under
+    ``[tool.inferwatch]`` or ``[inferwatch]``.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InitError(f"cannot read config {p}: {exc}") from exc
+    suffix = p.suffix.lower()
+    raw: Any
+    try:
+        if suffix in (".yml", ".yaml"):
+            import yaml
+
+            raw = yaml.safe_load(text) or {}
+        elif suffix == ".toml":
+            if sys.version_info < (3, 11):
+                raise InitError("TOML config needs Python 3.11 or newer; use YAML")
+            import tomllib
+
+            raw = tomllib.loads(text)
+            raw = raw.get("tool", {}).get("inferwatch", raw.get("inferwatch", raw))
+        elif suffix == ".json":
+            raw = json.loads(text)
+        else:
+            raise InitError(f"config {p}: expected .yaml, .yml, .toml or .json")
+    except InitError:
+        raise
+    except Exception as exc:  # yaml/toml/json parse errors have no common base
+        raise InitError(f"config {p}: cannot parse: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise InitError(f"config {p}: expected a mapping of options")
+    unknown = sorted(set(raw) - CONFIG_KEYS)
+    if unknown:
+        raise InitError(f"config {p}: unknown option {unknown[0]!r}; known: {sorted(CONFIG_KEYS)}")
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in ("categorical", "numeric", "exclude"):
+            out[key] = _names(value, key)
+        elif key == "psi_thresholds":
+            if not isinstance(value, dict):
+                raise InitError(f"config {p}: psi_thresholds must map feature to number")
+            out[key] = {str(k): _threshold(str(k), v) for k, v in value.items()}
+        elif key == "bins":
+            if not isinstance(value, int) or value < 2:
+                raise InitError(f"config {p}: bins must be an integer >= 2")
+            out[key] = value
+        elif key == "out":
+            out[key] = Path(str(value))
+        else:
+            out[key] = None if value is None else str(value)
+    return out
+
+
+# ---------------------------------------------------------------------- models
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to score a table, and where it came from."""
+
+    model: Any
+    source: str
+    flavor: str
+    """``sklearn`` (joblib/pickle or MLflow's sklearn flavor) or ``pyfunc`` (other MLflow)."""
+    input_names: tuple[str, ...] | None = None
+    """Column names the model declares (``feature_names_in_`` or an MLflow signature)."""
+
+
+def _declared_names(model: Any) -> tuple[str, ...] | None:
+    names = getattr(model, "feature_names_in_", None)
+    if names is None:
+        return None
+    return tuple(str(n) for n in names)
+
+
+def _is_mlflow_source(source: str) -> bool:
+    if source.startswith(("models:/", "runs:/")):
+        return True
+    p = Path(source)
+    return p.is_dir() and (p / "MLmodel").is_file()
+
+
+def load_model(source: str | Path) -> LoadedModel:
+    """Load a joblib/pickle file, an MLflow model directory or a ``models:/`` URI."""
+    text = str(source)
+    if _is_mlflow_source(text):
+        return _load_mlflow(text)
+    p = Path(text)
+    if not p.exists():
+        raise InitError(f"model {p} does not exist")
+    if p.is_dir():
+        raise InitError(
+            f"model {p} is a directory without an MLmodel file; give a joblib/pickle file "
+            "or an MLflow model directory"
+        )
+    try:
+        if p.suffix.lower() in (".pkl", ".pickle"):
+            with p.open("rb") as fh:
+                model = pickle.load(fh)  # the user's own model file, trusted like joblib
+        else:
+            import joblib
+
+            model = joblib.load(p)
+    except Exception as exc:  # unpickling can raise anything the pickled code raises
+        raise InitError(f"cannot load model {p}: {type(exc).__name__}: {exc}") from exc
+    if not callable(getattr(model, "predict", None)):
+        raise InitError(f"model {p} holds a {type(model).__name__}, which has no predict()")
+    return LoadedModel(model, text, "sklearn", _declared_names(model))
+
+
+def _load_mlflow(source: str) -> LoadedModel:
+    try:
+        import mlflow.pyfunc
+    except ImportError:
+        raise InitError(
+            f"{source} is an MLflow model; install the extra: pip install 'inferwatch[mlflow]'"
+        ) from None
+    try:
+        info = mlflow.models.get_model_info(source)
+        flavors = info.flavors
+        if "sklearn" in flavors:
+            import mlflow.sklearn
+
+            model = mlflow.sklearn.load_model(source)
+            names = _declared_names(model) or _signature_names(info.signature)
+            return LoadedModel(model, source, "sklearn", names)
+        pyfunc = mlflow.pyfunc.load_model(source)
+    except InitError:
+        raise
+    except Exception as exc:  # MLflow raises its own exception tree and OSErrors
+        raise InitError(f"cannot load MLflow model {source}: {exc}") from exc
+    return LoadedModel(pyfunc, source, "pyfunc", _signature_names(info.signature))
+
+
+def _signature_names(signature: Any) -> tuple[str, ...] | None:
+    if signature is None or signature.inputs is None:
+        return None
+    try:
+        names = signature.inputs.input_names()
+    except Exception:  # tensor-based signatures have no column names
+        return None
+    return tuple(str(n) for n in names) if names and all(names) else None
+
+
+def infer_task(loaded: LoadedModel, outputs: np.ndarray | None = None) -> str:
+    """``classification`` for classifiers (``predict_proba`` or ``classes_``), else
+    ``regression``; for MLflow pyfunc models, from the outputs."""
+    model = loaded.model
+    if loaded.flavor == "sklearn":
+        from sklearn.base import is_classifier, is_regressor
+
+        if is_classifier(model) or hasattr(model, "classes_"):
+            return "classification"
+        if is_regressor(model):
+            return "regression"
+        return "classification" if hasattr(model, "predict_proba") else "regression"
+    if outputs is not None:
+        arr = np.asarray(outputs)
+        if arr.dtype.kind in "fc":
+            return "regression"
+    return "classification"
+
+
+# ---------------------------------------------------------------------- features
+
+
+def resolve_features(
+    frame: pd.DataFrame, loaded: LoadedModel, options: InitOptions
+) -> tuple[list[str], bool]:
+    """The model's input columns in order, and whether the model takes a DataFrame.
+
+    With declared names the model needs exactly those (a missing one is an error naming
+    it); otherwise every column but the target and the excluded ones, which must match the
+    model's ``n_features_in_`` when it has one.
+    """
+    columns = [str(c) for c in frame.columns]
+    if options.target is not None and options.target not in columns:
+        raise InitError(
+            f"target column {options.target!r} is not in the reference data "
+            f"(columns: {', '.join(columns)})",
+            options.target,
+        )
+    for name in (*options.exclude, *options.categorical, *options.numeric):
+        if name not in columns:
+            raise InitError(f"column {name!r} named in the options is not in the data", name)
+    for name in options.psi_thresholds:
+        if name not in columns:
+            raise InitError(f"PSI threshold for {name!r}: no such column in the data", name)
+    declared = loaded.input_names
+    if declared is not None:
+        missing = [n for n in declared if n not in columns]
+        if missing:
+            raise InitError(
+                f"the model needs column {missing[0]!r}, which the reference data lacks"
+                + (f" (also missing: {', '.join(missing[1:])})" if len(missing) > 1 else ""),
+                missing[0],
+            )
+        if options.target is not None and options.target in declared:
+            raise InitError(
+                f"target column {options.target!r} is also a model input", options.target
+            )
+        excluded = [n for n in options.exclude if n in declared]
+        if excluded:
+            raise InitError(
+                f"column {excluded[0]!r} cannot be excluded: the model reads it", excluded[0]
+            )
+        return list(declared), True
+    skip = {*options.exclude, *([options.target] if options.target else [])}
+    features = [c for c in columns if c not in skip]
+    expected = getattr(loaded.model, "n_features_in_", None)
+    if isinstance(expected, int) and expected != len(features):
+        raise InitError(
+            f"the model expects {expected} input columns but the reference data has "
+            f"{len(features)} after removing the target and excluded ones "
+            f"({', '.join(features)}); use --exclude or --target",
+        )
+    return features, loaded.flavor == "pyfunc"
+
+
+def coerce_kinds(frame: pd.DataFrame, numeric: Sequence[str]) -> pd.DataFrame:
+    """Columns forced numeric are converted (a value that is not a number names the column)."""
+    if not numeric:
+        return frame
+    out = frame.copy()
+    for name in numeric:
+        converted = pd.to_numeric(out[name], errors="coerce")
+        bad = converted.isna() & out[name].notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InitError(
+                f"column {name!r} is marked numeric but row {row} holds {out[name].iloc[row]!r}",
+                name,
+            )
+        out[name] = converted.astype(np.float64)
+    return out
+
+
+def model_input(frame: pd.DataFrame, features: Sequence[str], as_frame: bool) -> Any:
+    """What the model's ``predict`` gets: a DataFrame of ``features`` or their numpy array."""
+    sub = frame[list(features)]
+    return sub if as_frame else sub.to_numpy()
+
+
+_QUOTED = re.compile(r"'([^']{1,200})'|\"([^\"]{1,200})\"")
+
+
+def explain_failure(exc: BaseException, frame: pd.DataFrame, features: Sequence[str]) -> InitError:
+    """Turn a scoring exception into an ``InitError`` naming the column when it can be found.
+
+    Looks for a column named in the message, a quoted value that only some columns hold
+    (``could not convert string to float: 'abc'``, ``unknown categories ['x']``), or
+    missing values the model does not accept.
+    """
+    message = f"{type(exc).__name__}: {exc}".strip()
+    first_line = message.splitlines()[0] if message else type(exc).__name__
+
+    def error(column: str, why: str) -> InitError:
+        return InitError(
+            f"the model cannot score the reference data: column {column!r} {why} ({first_line})",
+            column,
+        )
+
+    for name in features:
+        if re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", message):
+            return error(name, "is the problem")
+    quoted = [a or b for a, b in _QUOTED.findall(message)]
+    for value in quoted:
+        holders = [n for n in features if _column_holds(frame[n], value)]
+        if holders:
+            return error(holders[0], f"holds the value {value!r} the model cannot take")
+    if "nan" in message.lower() or "missing" in message.lower():
+        with_missing = [n for n in features if frame[n].isna().any()]
+        if with_missing:
+            return error(with_missing[0], "has missing values the model does not accept")
+    return InitError(f"the model cannot score the reference data: {first_line}")
+
+
+def _column_holds(column: pd.Series, value: str) -> bool:
+    if pd.api.types.is_numeric_dtype(column):
+        return False
+    return bool((column.astype(str) == value).any())
+
+
+def score(loaded: LoadedModel, inputs: Any, frame: pd.DataFrame, features: Sequence[str]) -> Any:
+    """Call ``predict`` once, turning failures into an ``InitError`` that names the column."""
+    try:
+        return loaded.model.predict(inputs)
+    except Exception as exc:  # any estimator error becomes a message about the data
+        raise explain_failure(exc, frame, features) from exc
+
+
+__all__ = [
+    "CONFIG_KEYS",
+    "InitError",
+    "InitOptions",
+    "LoadedModel",
+    "coerce_kinds",
+    "explain_failure",
+    "infer_task",
+    "load_config",
+    "load_model",
+    "model_input",
+    "parse_thresholds",
+    "read_table",
+    "resolve_features",
+    "score",
+    "split_names",
+]

@@ -1,0 +1,206 @@
+"""Replay: the schedule, the table preparation and what reaches the service, in what order."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from inferwatch.replay import (
+    Replayer,
+    ReplayError,
+    labels_from_file,
+    prepare,
+    replay,
+    schedule,
+    timestamps_of,
+)
+
+
+class FakeClock:
+    """A clock that only moves when the replayer sleeps (no real waiting in tests)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+class Recorder:
+    """A tiny HTTP service on 127.0.0.1 that answers like /predict and /feedback."""
+
+    def __init__(self, clock: FakeClock | None = None, fail_every: int = 0) -> None:
+        self.calls: list[tuple[str, float, dict[str, Any], dict[str, str]]] = []
+        self.clock = clock
+        self.fail_every = fail_every
+        self.next_id = 0
+        self.known: set[str] = set()
+        self.lock = threading.Lock()
+
+    def handle(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
+        with self.lock:
+            at = self.clock() if self.clock else 0.0
+            self.calls.append((path, at, body, headers))
+            if path == "/predict":
+                if self.fail_every and len(self.calls) % self.fail_every == 0:
+                    return 422, {"detail": "x: expected a number"}
+                ids = []
+                for _ in body["instances"]:
+                    ids.append(f"p{self.next_id}")
+                    self.known.add(f"p{self.next_id}")
+                    self.next_id += 1
+                return 200, {"ids": ids, "predictions": [0] * len(ids)}
+            if path == "/feedback":
+                matched = sum(1 for item in body["labels"] if item["id"] in self.known)
+                return 200, {"matched": matched, "unknown_id": len(body["labels"]) - matched}
+            return 404, {"detail": "not found"}
+
+
+@pytest.fixture
+def service() -> Iterator[tuple[str, Recorder]]:
+    recorder = Recorder()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            body = json.loads(self.rfile.read(length) or b"{}")
+            status, answer = recorder.handle(self.path, body, dict(self.headers.items()))
+            data = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", recorder
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_schedule_compresses_own_timestamps_by_speed() -> None:
+    offsets = schedule(4, timestamps=np.array([0.0, 3600.0, 7200.0, 7260.0]), speed=3600.0)
+    assert offsets.tolist() == [0.0, 1.0, 2.0, pytest.approx(2.0 + 60 / 3600)]
+
+
+def test_schedule_fixed_rate_and_as_fast_as_possible() -> None:
+    assert schedule(3, rate=10.0).tolist() == [0.0, 0.1, 0.2]
+    assert schedule(3).tolist() == [0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "word"), [({"rate": 0.0}, "rate"), ({"rate": 1.0, "speed": 2.0}, "either")]
+)
+def test_schedule_rejects_bad_options(kwargs: dict[str, float], word: str) -> None:
+    with pytest.raises(ReplayError, match=word):
+        schedule(3, timestamps=[0.0, 1.0, 2.0], **kwargs)
+
+
+def test_timestamps_parse_dates_and_numbers() -> None:
+    frame = pd.DataFrame(
+        {"when": ["2024-01-01T00:00:00Z", "2024-01-01T00:01:00Z"], "secs": [10, 70]}
+    )
+    dates = timestamps_of(frame, "when")
+    assert dates[1] - dates[0] == 60.0
+    assert timestamps_of(frame, "secs").tolist() == [10.0, 70.0]
+    with pytest.raises(ReplayError, match="'nope'"):
+        timestamps_of(frame, "nope")
+
+
+def test_prepare_sorts_by_time_and_keeps_labels_with_their_rows() -> None:
+    frame = pd.DataFrame(
+        {"t": [30, 10, 20], "x": [3.0, 1.0, np.nan], "color": ["c", "a", "b"], "y": [2, 0, 1]}
+    )
+    records, labels, ts = prepare(frame, target="y", timestamp_column="t")
+    assert [r["color"] for r in records] == ["a", "b", "c"]
+    assert labels == [0, 1, 2]
+    assert ts is not None and ts.tolist() == [10.0, 20.0, 30.0]
+    assert records[1] == {"x": None, "color": "b"}  # NaN becomes null; t and y are not sent
+
+
+def test_prepare_names_missing_target() -> None:
+    with pytest.raises(ReplayError, match="'label'"):
+        prepare(pd.DataFrame({"x": [1.0]}), target="label")
+
+
+def test_labels_file_is_aligned_by_position(tmp_path: Path) -> None:
+    path = tmp_path / "labels.csv"
+    pd.DataFrame({"label": ["a", "b"]}).to_csv(path, index=False)
+    assert labels_from_file(path, 2) == ["a", "b"]
+    with pytest.raises(ReplayError, match="has 2 rows but the data has 3"):
+        labels_from_file(path, 3)
+
+
+def test_replay_sends_rows_in_batches_and_labels_after_the_delay(
+    service: tuple[str, Recorder],
+) -> None:
+    url, recorder = service
+    clock = FakeClock()
+    recorder.clock = clock
+    frame = pd.DataFrame({"x": np.arange(5, dtype=float), "y": [1, 0, 1, 0, 1]})
+    records, labels, _ = prepare(frame, target="y")
+    with httpx.Client(base_url=url) as client:
+        summary = Replayer(client, token="s3cret", clock=clock, sleep=clock.sleep).run(
+            records, offsets=schedule(5, rate=1.0), labels=labels, label_delay=2.5, batch_size=2
+        )
+    paths = [(path, at) for path, at, _, _ in recorder.calls]
+    # batches at t=0, 2, 4; labels of batch 1 due at 2.5 (after batch 2), of batch 2 at 4.5...
+    assert paths == [
+        ("/predict", 1000.0),
+        ("/predict", 1002.0),
+        ("/feedback", 1002.5),
+        ("/predict", 1004.0),
+        ("/feedback", 1004.5),
+        ("/feedback", 1006.5),
+    ]
+    sent = [item for _, _, body, _ in recorder.calls if "labels" in body for item in body["labels"]]
+    assert sent == [{"id": f"p{i}", "label": y} for i, y in enumerate([1, 0, 1, 0, 1])]
+    assert all(h.get("Authorization") == "Bearer s3cret" for _, _, _, h in recorder.calls)
+    assert (summary.rows_sent, summary.errors, summary.labels_sent, summary.labels_matched) == (
+        5,
+        0,
+        5,
+        5,
+    )
+
+
+def test_replay_counts_failed_rows_and_reports_the_answer(service: tuple[str, Recorder]) -> None:
+    url, recorder = service
+    recorder.fail_every = 2
+    frame = pd.DataFrame({"x": np.arange(4, dtype=float), "y": [1.5, 2.5, 3.5, 4.5]})
+    summary = replay(frame, url=url, target="y", batch_size=1)
+    assert summary.rows == 4
+    assert summary.errors == 2  # the 2nd and 4th requests are refused
+    assert summary.rows_sent == 2
+    assert summary.labels_sent == summary.labels_matched == 2
+    assert any("422" in m and "expected a number" in m for m in summary.error_messages)
+
+
+def test_replay_reports_an_unreachable_service() -> None:
+    frame = pd.DataFrame({"x": [1.0, 2.0]})
+    # nothing listens on the discard port of the loopback interface
+    summary = replay(frame, url="http://127.0.0.1:9", timeout=2.0)
+    assert summary.errors == 2 and summary.rows_sent == 0
+    assert "ConnectError" in summary.error_messages[0]
