@@ -34,6 +34,14 @@ class Settings(BaseSettings):
     flush_interval_seconds: float = 0.005
     retention_days: float = 30.0
     log_level: str = "info"
+    model_stage: str = "production"
+    """The ``stage`` label of ``inferwatch_model_info`` for the served model."""
+    accept_missing_values: bool = False
+    """Pass rows with missing or non-finite inputs to the model (only for models that take
+    NaN); by default such rows are refused with a 422 naming the feature."""
+    history_interval_seconds: float = 2.0
+    """How often the service keeps a point of in-memory history for the dashboard."""
+    history_points: int = 900
 
     # --- monitoring core
     window_buckets: int = 60
