@@ -29,6 +29,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from inferwatch.core.schema import FeatureSchema, SchemaError
+from inferwatch.modeldir import ModelBundle, build_bundle, model_input, save_model_dir
+
 CONFIG_KEYS = frozenset(
     {
         "target",
@@ -395,12 +398,6 @@ def coerce_kinds(frame: pd.DataFrame, numeric: Sequence[str]) -> pd.DataFrame:
     return out
 
 
-def model_input(frame: pd.DataFrame, features: Sequence[str], as_frame: bool) -> Any:
-    """What the model's ``predict`` gets: a DataFrame of ``features`` or their numpy array."""
-    sub = frame[list(features)]
-    return sub if as_frame else sub.to_numpy()
-
-
 _QUOTED = re.compile(r"'([^']{1,200})'|\"([^\"]{1,200})\"")
 
 
@@ -420,14 +417,17 @@ def explain_failure(exc: BaseException, frame: pd.DataFrame, features: Sequence[
             column,
         )
 
-    for name in features:
-        if re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", message):
-            return error(name, "is the problem")
     quoted = [a or b for a, b in _QUOTED.findall(message)]
+    for value in quoted:
+        if value in features:
+            return error(value, "is the problem")
     for value in quoted:
         holders = [n for n in features if _column_holds(frame[n], value)]
         if holders:
             return error(holders[0], f"holds the value {value!r} the model cannot take")
+    for name in features:
+        if len(name) >= 3 and re.search(rf"(?<![\w/]){re.escape(name)}(?![\w/])", message):
+            return error(name, "is the problem")
     if "nan" in message.lower() or "missing" in message.lower():
         with_missing = [n for n in features if frame[n].isna().any()]
         if with_missing:
@@ -441,25 +441,216 @@ def _column_holds(column: pd.Series, value: str) -> bool:
     return bool((column.astype(str) == value).any())
 
 
-def score(loaded: LoadedModel, inputs: Any, frame: pd.DataFrame, features: Sequence[str]) -> Any:
-    """Call ``predict`` once, turning failures into an ``InitError`` that names the column."""
+def score(model: Any, frame: pd.DataFrame, features: Sequence[str]) -> np.ndarray:
+    """Predict ``frame[features]`` the way the service will, turning failures into an
+    ``InitError`` that names the column."""
     try:
-        return loaded.model.predict(inputs)
+        return np.asarray(model.predict(model_input(model, frame[list(features)])))
     except Exception as exc:  # any estimator error becomes a message about the data
         raise explain_failure(exc, frame, features) from exc
+
+
+def check_served_form(model: Any, schema: FeatureSchema, frame: pd.DataFrame) -> None:
+    """Score the reference once more in the form the service hands the model (categorical
+    columns as text, numeric ones as float64), so a kind the model cannot take is caught
+    now rather than on the first request."""
+    names = list(schema.names)
+    served = pd.DataFrame(schema.columns_from_frame(frame[names]), columns=names)
+    try:
+        model.predict(model_input(model, served))
+    except Exception as exc:  # any estimator error becomes a message about the data
+        err = explain_failure(exc, served, names)
+        column = err.column or next((f.name for f in schema.categorical), None)
+        why = (
+            f"column {column!r} is served as {schema[column].kind} "
+            f"({'text' if schema[column].kind == 'categorical' else 'numbers'}), "
+            "which the model cannot take; "
+            "change its kind with --categorical/--numeric"
+            if column is not None
+            else "the model cannot take the inputs as the service sends them"
+        )
+        raise InitError(f"{why} ({exc})".replace("\n", " "), column) from exc
+
+
+# ---------------------------------------------------------------------- init
+
+
+class PyfuncModel:
+    """An MLflow pyfunc model with the estimator surface ``build_bundle`` reads: it scores
+    a DataFrame with named columns and knows its classes once it has seen its outputs."""
+
+    def __init__(self, pyfunc: Any, feature_names: Sequence[str]) -> None:
+        self._pyfunc = pyfunc
+        self.feature_names_in_ = np.asarray(list(feature_names), dtype=object)
+        self.classes_: np.ndarray | None = None
+
+    def predict(self, frame: Any) -> np.ndarray:
+        data = frame if isinstance(frame, pd.DataFrame) else pd.DataFrame(frame)
+        out = self._pyfunc.predict(data)
+        if isinstance(out, pd.DataFrame):
+            out = out.iloc[:, 0]
+        return np.asarray(out).reshape(-1)
+
+
+@dataclass(frozen=True)
+class InitResult:
+    """A written model directory and what ``init`` decided on the way."""
+
+    path: Path
+    bundle: ModelBundle
+    unused: tuple[str, ...]
+    """Table columns that are neither model inputs, the target nor excluded."""
+    model_saved: bool
+    """False for MLflow models of other flavors: score them upstream
+    (``INFERWATCH_UPSTREAM_URL``) with this directory describing them."""
+
+
+def default_name(source: str) -> str:
+    """A model name from its file, directory or ``models:/NAME/...`` URI.
+
+    >>> default_name("models:/churn/3"), default_name("/tmp/wine_model.joblib")
+    ('churn', 'wine_model')
+    """
+    if source.startswith(("models:/", "runs:/")):
+        parts = [p for p in source.split(":/", 1)[1].split("/") if p]
+        return parts[0] if source.startswith("models:/") and parts else "model"
+    p = Path(source)
+    return (p.name if p.is_dir() else p.stem) or "model"
+
+
+def build_from(
+    loaded: LoadedModel, reference: pd.DataFrame, options: InitOptions
+) -> tuple[ModelBundle, tuple[str, ...]]:
+    """The bundle for ``loaded`` profiled on ``reference``, with the options applied."""
+    features, _ = resolve_features(reference, loaded, options)
+    frame = coerce_kinds(reference, [n for n in options.numeric if n in features])
+    conflict = set(options.categorical) & set(options.numeric)
+    if conflict:
+        name = sorted(conflict)[0]
+        raise InitError(f"column {name!r} cannot be both categorical and numeric", name)
+    model = loaded.model
+    if loaded.flavor == "pyfunc":
+        model = PyfuncModel(loaded.model, features)
+    outputs = score(model, frame, features)
+    task = options.task or infer_task(loaded, outputs)
+    if task not in ("classification", "regression"):
+        raise InitError(f"task must be classification or regression, got {task!r}")
+    if isinstance(model, PyfuncModel) and task == "classification":
+        model.classes_ = np.unique(outputs.astype(str))
+    if options.target is not None:
+        target = frame[options.target]
+        if target.isna().any():
+            row = int(np.flatnonzero(target.isna().to_numpy())[0])
+            raise InitError(
+                f"target column {options.target!r} has a missing value in row {row}",
+                options.target,
+            )
+        if task == "regression" and not pd.api.types.is_numeric_dtype(target):
+            raise InitError(
+                f"target column {options.target!r} must hold numbers for a regressor",
+                options.target,
+            )
+    columns = [*features, *([options.target] if options.target else [])]
+    try:
+        bundle = build_bundle(
+            model,
+            frame[columns],
+            name=options.name or default_name(loaded.source),
+            version=options.version,
+            target=options.target,
+            task="classification" if task == "classification" else "regression",
+            bins=options.bins,
+            feature_names=features,
+            categorical=[n for n in options.categorical if n in features],
+        )
+    except SchemaError as exc:
+        raise InitError(f"column {exc.field!r}: {exc.message}", exc.field) from exc
+    check_served_form(model, bundle.schema, frame)
+    if options.psi_thresholds:
+        not_inputs = [n for n in options.psi_thresholds if n not in features]
+        if not_inputs:
+            raise InitError(
+                f"PSI threshold for {not_inputs[0]!r}: not a model input", not_inputs[0]
+            )
+        thresholds = {**bundle.metadata.thresholds, **options.psi_thresholds}
+        bundle = replace(
+            bundle, metadata=bundle.metadata.model_copy(update={"thresholds": thresholds})
+        )
+    skip = {*features, *options.exclude, *([options.target] if options.target else [])}
+    unused = tuple(str(c) for c in reference.columns if str(c) not in skip)
+    return bundle, unused
+
+
+def init_model_dir(
+    model: str | Path, reference: str | Path | pd.DataFrame, options: InitOptions
+) -> InitResult:
+    """``inferwatch init``: load, profile, and write the model directory."""
+    loaded = load_model(model)
+    frame = reference if isinstance(reference, pd.DataFrame) else read_table(reference)
+    if frame.empty:
+        raise InitError("the reference data has no rows")
+    bundle, unused = build_from(loaded, frame, options)
+    out = options.out or Path(".inferwatch/models") / bundle.metadata.name
+    saved = loaded.flavor == "sklearn"
+    save_model_dir(out, bundle if saved else replace(bundle, model=None))
+    return InitResult(Path(out), bundle, unused, saved)
+
+
+def describe(result: InitResult) -> list[str]:
+    """What ``inferwatch init`` prints: the directory, the columns and the baseline."""
+    meta = result.bundle.metadata
+    schema = result.bundle.schema
+    lines = [
+        f"model directory  {result.path}",
+        f"model            {meta.name} version {meta.version} ({meta.task})",
+        f"reference rows   {result.bundle.profile.rows}",
+    ]
+    for spec in schema.features:
+        if spec.kind == "numeric" and spec.min is not None and spec.max is not None:
+            shape = f"numeric [{spec.min:.4g}, {spec.max:.4g}]"
+        elif spec.kind == "numeric":
+            shape = "numeric (no finite values)"
+        else:
+            shown = ", ".join(spec.categories[:6]) + (", ..." if len(spec.categories) > 6 else "")
+            shape = f"categorical {{{shown}}}"
+        threshold = meta.thresholds.get(spec.name)
+        suffix = f"  psi>{threshold:g}" if threshold is not None else ""
+        lines.append(f"  {spec.name:<24} {shape}{suffix}")
+    if meta.classes:
+        lines.append(f"classes          {', '.join(meta.classes)}")
+    if meta.reference_performance:
+        perf = ", ".join(f"{k} {v:.4g}" for k, v in meta.reference_performance.items())
+        lines.append(f"baseline         {perf}")
+    else:
+        lines.append("baseline         none (no --target)")
+    if result.unused:
+        lines.append(f"not model inputs {', '.join(result.unused)} (left out)")
+    if not result.model_saved:
+        lines.append(
+            "model file       not written (MLflow flavor without a local loader): serve the "
+            "model with `mlflow models serve` and set INFERWATCH_UPSTREAM_URL"
+        )
+    lines.append(f"serve it with    inferwatch serve --model-dir {result.path}")
+    return lines
 
 
 __all__ = [
     "CONFIG_KEYS",
     "InitError",
     "InitOptions",
+    "InitResult",
     "LoadedModel",
+    "PyfuncModel",
+    "build_from",
+    "check_served_form",
     "coerce_kinds",
+    "default_name",
+    "describe",
     "explain_failure",
     "infer_task",
+    "init_model_dir",
     "load_config",
     "load_model",
-    "model_input",
     "parse_thresholds",
     "read_table",
     "resolve_features",

@@ -306,6 +306,9 @@ def _matched(response: httpx.Response, sent: int) -> int:
     except ValueError:
         return sent
     if isinstance(body, dict):
+        counts = body.get("counts")
+        if isinstance(counts, dict) and isinstance(counts.get("matched"), int):
+            return int(counts["matched"])
         value = body.get("matched")
         if isinstance(value, int):
             return value
