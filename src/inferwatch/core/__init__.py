@@ -1,0 +1,78 @@
+"""The monitoring core: pure numpy, no I/O, no clock reads. Time comes in as float seconds."""
+
+from __future__ import annotations
+
+from inferwatch.core.drift import (
+    EPS,
+    DriftRule,
+    chi2_test,
+    js_distance,
+    ks_binned,
+    ks_exact,
+    psi,
+    wasserstein_binned,
+    wasserstein_exact,
+)
+from inferwatch.core.monitor import Monitor, MonitorConfig
+from inferwatch.core.performance import (
+    ConfidenceWindow,
+    ConfusionWindow,
+    RegressionWindow,
+    confusion_metrics,
+)
+from inferwatch.core.profile import OTHER, OUTPUT_NAME, BinnedFeature, ReferenceProfile
+from inferwatch.core.schema import (
+    Batch,
+    FeatureSchema,
+    FeatureSpec,
+    QualityCounts,
+    SchemaError,
+    encode_categories,
+)
+from inferwatch.core.snapshot import (
+    DRIFT_METHODS,
+    QUALITY_CHECKS,
+    ClassMetrics,
+    FeatureDrift,
+    MonitorSnapshot,
+    Performance,
+    Totals,
+)
+from inferwatch.core.window import CountWindow, Layout
+
+__all__ = [
+    "DRIFT_METHODS",
+    "EPS",
+    "OTHER",
+    "OUTPUT_NAME",
+    "QUALITY_CHECKS",
+    "Batch",
+    "BinnedFeature",
+    "ClassMetrics",
+    "ConfidenceWindow",
+    "ConfusionWindow",
+    "CountWindow",
+    "DriftRule",
+    "FeatureDrift",
+    "FeatureSchema",
+    "FeatureSpec",
+    "Layout",
+    "Monitor",
+    "MonitorConfig",
+    "MonitorSnapshot",
+    "Performance",
+    "QualityCounts",
+    "ReferenceProfile",
+    "RegressionWindow",
+    "SchemaError",
+    "Totals",
+    "chi2_test",
+    "confusion_metrics",
+    "encode_categories",
+    "js_distance",
+    "ks_binned",
+    "ks_exact",
+    "psi",
+    "wasserstein_binned",
+    "wasserstein_exact",
+]

@@ -76,6 +76,8 @@ class Totals:
     """Predicted class to count (classification); every known class is present."""
     labeled: Mapping[tuple[str, str], int]
     """``(actual, predicted)`` to count (classification)."""
+    rows_with_issues: int = 0
+    """Rows with at least one quality issue (for the share of rows with issues)."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,174 @@
+"""Drift measures: from bin counts (streaming windows) and exact sample versions (batch reports).
+
+All binned measures compare the reference shares ``p`` (from the profile) with the window shares
+``q = counts / counts.sum()``; see ``docs/drift.md`` for the formulas, bases and error bounds.
+
+- ``psi``: population stability index, natural log; shares below ``EPS`` (1e-4) are raised to
+  ``EPS`` first so an empty bin gives a large but finite term.
+- ``js_distance``: Jensen-Shannon distance with log base 2, so it lies in [0, 1]; needs no
+  epsilon (0 log 0 = 0).
+- ``ks_binned``: largest gap between the two CDFs at the bin edges. Never above the exact KS
+  statistic of the same samples, and below it by at most the largest share any single bin holds
+  in either distribution.
+- ``wasserstein_binned``: W1 between the two distributions placed at the reference bin centres,
+  divided by the reference spread (std).
+- ``chi2_test``: chi-square test of homogeneity of reference and window counts (statistic and
+  p-value, no continuity correction); bins empty in both are dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy.special import chdtrc
+
+EPS = 1e-4
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def _shares(counts: npt.ArrayLike) -> FloatArray:
+    c = np.asarray(counts, dtype=np.float64)
+    total = c.sum()
+    return c / total if total > 0 else np.zeros_like(c)
+
+
+def psi(reference: npt.ArrayLike, counts: npt.ArrayLike, eps: float = EPS) -> float:
+    """Population stability index of window ``counts`` against reference shares.
+
+    >>> round(psi([0.5, 0.5], [50, 50]), 6)
+    0.0
+    >>> round(psi([0.5, 0.5], [90, 10]), 4)
+    0.8789
+    """
+    p = np.maximum(np.asarray(reference, dtype=np.float64), eps)
+    q = np.maximum(_shares(counts), eps)
+    return float(np.sum((q - p) * np.log(q / p)))
+
+
+def js_distance(reference: npt.ArrayLike, counts: npt.ArrayLike) -> float:
+    """Jensen-Shannon distance (base 2, in [0, 1]) of window ``counts`` against reference shares.
+
+    >>> js_distance([1.0, 0.0], [0, 10])
+    1.0
+    """
+    p = _shares(reference)
+    q = _shares(counts)
+    m = (p + q) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kp = np.where(p > 0, p * np.log2(p / m), 0.0).sum()
+        kq = np.where(q > 0, q * np.log2(q / m), 0.0).sum()
+    return float(np.sqrt(max((kp + kq) / 2, 0.0)))
+
+
+def ks_binned(reference: npt.ArrayLike, counts: npt.ArrayLike) -> float:
+    """KS statistic from binned CDFs (ordered bins).
+
+    >>> ks_binned([0.25, 0.25, 0.25, 0.25], [0, 0, 50, 50])
+    0.5
+    """
+    p = np.cumsum(_shares(reference))
+    q = np.cumsum(_shares(counts))
+    return float(np.max(np.abs(p - q))) if p.size else 0.0
+
+
+def wasserstein_binned(
+    reference: npt.ArrayLike, counts: npt.ArrayLike, centers: npt.ArrayLike, spread: float = 1.0
+) -> float:
+    """W1 distance between the shares placed at ``centers`` (sorted), divided by ``spread``.
+
+    >>> wasserstein_binned([0.5, 0.5, 0.0], [0, 50, 50], [0.0, 1.0, 2.0])
+    1.0
+    """
+    c = np.asarray(centers, dtype=np.float64)
+    gap = np.abs(np.cumsum(_shares(reference) - _shares(counts)))[:-1]
+    return float(np.sum(gap * np.diff(c)) / spread)
+
+
+def chi2_test(reference_counts: npt.ArrayLike, counts: npt.ArrayLike) -> tuple[float, float]:
+    """Chi-square test of homogeneity of two count vectors: ``(statistic, p_value)``.
+
+    >>> stat, p = chi2_test([50, 50], [50, 50])
+    >>> stat, p
+    (0.0, 1.0)
+    """
+    r = np.asarray(reference_counts, dtype=np.float64)
+    c = np.asarray(counts, dtype=np.float64)
+    keep = (r + c) > 0
+    r, c = r[keep], c[keep]
+    nr, nc = r.sum(), c.sum()
+    if r.size < 2 or nr <= 0 or nc <= 0:
+        return 0.0, 1.0
+    col = r + c
+    n = nr + nc
+    er, ec = col * (nr / n), col * (nc / n)
+    stat = float(np.sum((r - er) ** 2 / er) + np.sum((c - ec) ** 2 / ec))
+    return stat, float(chdtrc(r.size - 1, stat))
+
+
+def ks_exact(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
+    """Two-sample KS statistic (same value as ``scipy.stats.ks_2samp(a, b).statistic``).
+
+    >>> ks_exact([1.0, 2.0, 3.0], [2.5, 3.5, 4.5])
+    0.6666666666666667
+    """
+    x = np.sort(np.asarray(a, dtype=np.float64))
+    y = np.sort(np.asarray(b, dtype=np.float64))
+    if x.size == 0 or y.size == 0:
+        return 0.0
+    both = np.concatenate([x, y])
+    fx = np.searchsorted(x, both, side="right") / x.size
+    fy = np.searchsorted(y, both, side="right") / y.size
+    return float(np.max(np.abs(fx - fy)))
+
+
+def wasserstein_exact(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
+    """W1 distance of two samples (same value as ``scipy.stats.wasserstein_distance(a, b)``).
+
+    >>> wasserstein_exact([0.0, 1.0, 3.0], [5.0, 6.0, 8.0])
+    5.0
+    """
+    x = np.sort(np.asarray(a, dtype=np.float64))
+    y = np.sort(np.asarray(b, dtype=np.float64))
+    if x.size == 0 or y.size == 0:
+        return 0.0
+    both = np.sort(np.concatenate([x, y]))
+    deltas = np.diff(both)
+    fx = np.searchsorted(x, both[:-1], side="right") / x.size
+    fy = np.searchsorted(y, both[:-1], side="right") / y.size
+    return float(np.sum(np.abs(fx - fy) * deltas))
+
+
+@dataclass(frozen=True)
+class DriftRule:
+    """When a feature counts as drifted: enough rows and an effect size above the threshold.
+
+    The decision never rests on a p-value: with large windows every tiny difference is
+    "significant", and a healthy model must stay quiet however much traffic it gets.
+
+    >>> rule = DriftRule(psi_threshold=0.2, min_window_rows=200)
+    >>> rule.decide(psi=0.5, rows=100), rule.decide(psi=0.5, rows=500), rule.decide(0.1, 500)
+    (False, True, False)
+    """
+
+    psi_threshold: float = 0.2
+    min_window_rows: int = 200
+
+    def decide(self, psi: float, rows: int, threshold: float | None = None) -> bool:
+        limit = self.psi_threshold if threshold is None else threshold
+        return rows >= self.min_window_rows and psi > limit
+
+
+__all__ = [
+    "EPS",
+    "DriftRule",
+    "chi2_test",
+    "js_distance",
+    "ks_binned",
+    "ks_exact",
+    "psi",
+    "wasserstein_binned",
+    "wasserstein_exact",
+]

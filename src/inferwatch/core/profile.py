@@ -1,0 +1,369 @@
+"""The reference profile: how the training (reference) data and the model's outputs are spread.
+
+Numeric features are cut at reference quantiles. Two resolutions share their edges:
+
+- the *drift bins* (``bins``, 10 by default) are the ones exported and used for PSI, JS and the
+  Prometheus ``bin`` label: edges at the reference quantiles ``1/bins, 2/bins, ...``;
+- the *fine bins* (``bins * resolution``, 100 by default) cut at the quantiles
+  ``1/(bins*resolution), ...`` and serve the KS and Wasserstein estimates. Every drift edge is
+  also a fine edge, so drift-bin counts are sums of fine-bin counts.
+
+Outer bins are open (``(-inf, e1]`` and ``(ek, +inf)``) so every finite or infinite value lands
+in a bin; missing values (NaN, ``None``) land in none. Duplicate quantiles (discrete data) are
+merged, so a feature can have fewer bins than asked. Bins are right-closed: ``(a, b]``.
+
+Categorical features (and classifier outputs) have one bin per known category plus ``"other"``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from inferwatch.core.schema import FeatureSchema, SchemaError, encode_categories
+from inferwatch.core.snapshot import FeatureKind, Task
+
+PROFILE_FORMAT_VERSION = 1
+OTHER = "other"
+OUTPUT_NAME = "prediction"
+
+FloatArray = npt.NDArray[np.float64]
+IntpArray = npt.NDArray[np.intp]
+
+
+def _fmt_edges(edges: FloatArray) -> list[str]:
+    """Shortest decimal form (4 to 17 significant digits) that keeps all edges distinct."""
+    for digits in range(4, 18):
+        out = [f"{e:.{digits}g}" for e in edges.tolist()]
+        if len(set(out)) == len(out):
+            return out
+    return [repr(e) for e in edges.tolist()]
+
+
+def interval_labels(edges: FloatArray) -> tuple[str, ...]:
+    """Labels of the bins cut by ``edges``.
+
+    >>> interval_labels(np.array([1.5, 3.0]))
+    ('(-inf, 1.5]', '(1.5, 3]', '(3, +inf)')
+    """
+    if edges.size == 0:
+        return ("(-inf, +inf)",)
+    s = _fmt_edges(edges)
+    labels = [f"(-inf, {s[0]}]"]
+    labels += [f"({a}, {b}]" for a, b in itertools.pairwise(s)]
+    labels.append(f"({s[-1]}, +inf)")
+    return tuple(labels)
+
+
+@dataclass(frozen=True, eq=False)
+class BinnedFeature:
+    """Reference distribution of one feature (or of the model output).
+
+    Numeric: ``edges`` are the fine inner edges, ``fine_ratios`` the reference share per fine
+    bin, ``centers`` the mean reference value in each fine bin (for Wasserstein), ``starts`` the
+    first fine bin of each drift bin. Categorical: fine bins are the drift bins
+    (``categories`` + ``"other"``). ``ratios`` are the reference shares of the drift bins.
+    """
+
+    name: str
+    kind: FeatureKind
+    labels: tuple[str, ...]
+    ratios: FloatArray
+    fine_ratios: FloatArray
+    starts: IntpArray
+    n: int
+    """Reference values (non-missing) the shares were computed from."""
+    edges: FloatArray
+    centers: FloatArray
+    categories: tuple[str, ...] = ()
+    mean: float = 0.0
+    std: float = 0.0
+    iqr: float = 0.0
+
+    @property
+    def n_bins(self) -> int:
+        return len(self.labels)
+
+    @property
+    def n_fine(self) -> int:
+        return len(self.fine_ratios)
+
+    @property
+    def spread(self) -> float:
+        """Scale that normalises Wasserstein: the reference std (IQR/1.349 if the std is 0,
+        1 if both are 0)."""
+        if self.std > 0:
+            return self.std
+        if self.iqr > 0:
+            return self.iqr / 1.349
+        return 1.0
+
+    def fine_index(self, values: np.ndarray) -> IntpArray:
+        """Fine bin of each value; -1 for missing."""
+        if self.kind == "numeric":
+            x = np.asarray(values, dtype=np.float64)
+            idx = np.searchsorted(self.edges, x, side="left")
+            idx[np.isnan(x)] = -1
+            return idx
+        return encode_categories(np.asarray(values, dtype=object), self.categories)
+
+    def coarse(self, fine_counts: np.ndarray) -> np.ndarray:
+        """Drift-bin counts (or shares) from fine-bin counts."""
+        if self.kind == "categorical":
+            return fine_counts
+        return np.add.reduceat(fine_counts, self.starts)
+
+    def bin_index(self, values: np.ndarray) -> IntpArray:
+        """Drift bin of each value; -1 for missing."""
+        fine = self.fine_index(values)
+        if self.kind == "categorical":
+            return fine
+        out = np.searchsorted(self.starts, fine, side="right") - 1
+        out[fine < 0] = -1
+        return out
+
+    # ------------------------------------------------------------------ build
+    @classmethod
+    def numeric(
+        cls, name: str, values: np.ndarray, bins: int = 10, resolution: int = 10
+    ) -> BinnedFeature:
+        x = np.asarray(values, dtype=np.float64)
+        x = x[~np.isnan(x)]
+        finite = x[np.isfinite(x)]
+        total = bins * resolution
+        if finite.size:
+            q = np.quantile(finite, np.arange(1, total) / total)
+            fine_edges = np.unique(q)
+            coarse_edges = np.unique(q[resolution - 1 :: resolution])
+        else:
+            fine_edges = coarse_edges = np.empty(0)
+        fine_of = np.searchsorted(coarse_edges, fine_edges, side="left")
+        fine_of = np.append(fine_of, coarse_edges.size)
+        starts = np.searchsorted(fine_of, np.arange(coarse_edges.size + 1), side="left")
+        idx = np.searchsorted(fine_edges, x, side="left")
+        counts = np.bincount(idx, minlength=fine_edges.size + 1).astype(np.float64)
+        n = int(x.size)
+        fine_ratios = counts / n if n else np.full(counts.size, 1.0 / counts.size)
+        sums = np.bincount(idx, weights=np.where(np.isfinite(x), x, 0.0), minlength=counts.size)
+        centers = _default_centers(fine_edges)
+        filled = counts > 0
+        centers[filled] = sums[filled] / counts[filled]
+        return cls(
+            name=name,
+            kind="numeric",
+            labels=interval_labels(coarse_edges),
+            ratios=np.add.reduceat(fine_ratios, starts),
+            fine_ratios=fine_ratios,
+            starts=starts.astype(np.intp),
+            n=n,
+            edges=fine_edges,
+            centers=centers,
+            mean=float(finite.mean()) if finite.size else 0.0,
+            std=float(finite.std()) if finite.size else 0.0,
+            iqr=float(np.subtract(*np.quantile(finite, [0.75, 0.25]))) if finite.size else 0.0,
+        )
+
+    @classmethod
+    def categorical(cls, name: str, values: np.ndarray, categories: Sequence[str]) -> BinnedFeature:
+        cats = tuple(categories)
+        if OTHER in cats:
+            raise SchemaError(name, f"{OTHER!r} is reserved for unknown categories")
+        codes = encode_categories(np.asarray(values, dtype=object), cats)
+        codes = codes[codes >= 0]
+        counts = np.bincount(codes, minlength=len(cats) + 1).astype(np.float64)
+        n = int(codes.size)
+        ratios = counts / n if n else np.full(counts.size, 1.0 / counts.size)
+        return cls(
+            name=name,
+            kind="categorical",
+            labels=(*cats, OTHER),
+            ratios=ratios,
+            fine_ratios=ratios,
+            starts=np.arange(len(cats) + 1, dtype=np.intp),
+            n=n,
+            edges=np.empty(0),
+            centers=np.empty(0),
+            categories=cats,
+        )
+
+    # ------------------------------------------------------------------ JSON
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "name": self.name,
+            "kind": self.kind,
+            "labels": list(self.labels),
+            "ratios": self.ratios.tolist(),
+            "n": self.n,
+        }
+        if self.kind == "numeric":
+            d |= {
+                "edges": self.edges.tolist(),
+                "fine_ratios": self.fine_ratios.tolist(),
+                "centers": self.centers.tolist(),
+                "starts": self.starts.tolist(),
+                "mean": self.mean,
+                "std": self.std,
+                "iqr": self.iqr,
+            }
+        else:
+            d["categories"] = list(self.categories)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> BinnedFeature:
+        ratios = np.asarray(d["ratios"], dtype=np.float64)
+        if d["kind"] == "categorical":
+            cats = tuple(str(c) for c in d["categories"])
+            return cls(
+                name=d["name"],
+                kind="categorical",
+                labels=tuple(d["labels"]),
+                ratios=ratios,
+                fine_ratios=ratios,
+                starts=np.arange(len(cats) + 1, dtype=np.intp),
+                n=int(d["n"]),
+                edges=np.empty(0),
+                centers=np.empty(0),
+                categories=cats,
+            )
+        return cls(
+            name=d["name"],
+            kind="numeric",
+            labels=tuple(d["labels"]),
+            ratios=ratios,
+            fine_ratios=np.asarray(d["fine_ratios"], dtype=np.float64),
+            starts=np.asarray(d["starts"], dtype=np.intp),
+            n=int(d["n"]),
+            edges=np.asarray(d["edges"], dtype=np.float64),
+            centers=np.asarray(d["centers"], dtype=np.float64),
+            mean=float(d["mean"]),
+            std=float(d["std"]),
+            iqr=float(d["iqr"]),
+        )
+
+
+def _default_centers(edges: FloatArray) -> FloatArray:
+    """Midpoints of inner bins; the outer bins sit at their finite edge."""
+    if edges.size == 0:
+        return np.zeros(1)
+    mids = (edges[:-1] + edges[1:]) / 2
+    return np.concatenate([[edges[0]], mids, [edges[-1]]]).astype(np.float64)
+
+
+@dataclass(frozen=True, eq=False)
+class ReferenceProfile:
+    """Binned reference distributions of every schema feature and of the model output.
+
+    >>> import pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> df = pd.DataFrame({"x": rng.normal(size=1000), "c": rng.choice(["a", "b"], 1000)})
+    >>> schema = FeatureSchema.infer(df)
+    >>> outputs = rng.choice(["yes", "no"], 1000)
+    >>> profile = ReferenceProfile.build(schema, df, outputs, "classification")
+    >>> profile.features[0].n_bins, profile.features[1].labels, profile.output.labels
+    (10, ('a', 'b', 'other'), ('no', 'yes', 'other'))
+    >>> round(float(profile.features[0].ratios.sum()), 6)
+    1.0
+    >>> ReferenceProfile.from_dict(profile.to_dict()).to_dict() == profile.to_dict()
+    True
+    """
+
+    task: Task
+    features: tuple[BinnedFeature, ...]
+    output: BinnedFeature
+    classes: tuple[str, ...]
+    bins: int = 10
+    resolution: int = 10
+    rows: int = 0
+
+    def feature(self, name: str) -> BinnedFeature:
+        for f in self.features:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    @classmethod
+    def build(
+        cls,
+        schema: FeatureSchema,
+        data: Any,
+        outputs: Any,
+        task: Task,
+        classes: Sequence[Any] | None = None,
+        bins: int = 10,
+        resolution: int = 10,
+    ) -> ReferenceProfile:
+        """Profile ``data`` (DataFrame or mapping of columns) and the model ``outputs`` on it
+        (predicted classes for classification, predicted values for regression). ``classes``
+        defaults to the sorted distinct outputs; classes are compared as strings."""
+        if bins < 1 or resolution < 1:
+            raise ValueError("bins and resolution must be >= 1")
+        batch = schema.columns_from_frame(data)
+        feats: list[BinnedFeature] = []
+        for spec in schema.features:
+            col = batch[spec.name]
+            if spec.kind == "numeric":
+                feats.append(BinnedFeature.numeric(spec.name, col, bins, resolution))
+            else:
+                feats.append(BinnedFeature.categorical(spec.name, col, spec.categories))
+        out = np.asarray(outputs)
+        if task == "classification":
+            out_str = np.array([str(v) for v in out.tolist()], dtype=object)
+            cls_names = (
+                tuple(str(c) for c in classes)
+                if classes is not None
+                else tuple(sorted(set(out_str.tolist())))
+            )
+            output = BinnedFeature.categorical(OUTPUT_NAME, out_str, cls_names)
+        elif task == "regression":
+            cls_names = ()
+            output = BinnedFeature.numeric(OUTPUT_NAME, out.astype(np.float64), bins, resolution)
+        else:
+            raise ValueError(f"unknown task {task!r}")
+        rows = len(next(iter(batch.values()))) if batch else len(out)
+        return cls(task, tuple(feats), output, cls_names, bins, resolution, rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": PROFILE_FORMAT_VERSION,
+            "task": self.task,
+            "bins": self.bins,
+            "resolution": self.resolution,
+            "rows": self.rows,
+            "classes": list(self.classes),
+            "features": [f.to_dict() for f in self.features],
+            "output": self.output.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ReferenceProfile:
+        version = d.get("format_version")
+        if version != PROFILE_FORMAT_VERSION:
+            raise SchemaError("format_version", f"unsupported profile format {version!r}")
+        return cls(
+            task=d["task"],
+            features=tuple(BinnedFeature.from_dict(f) for f in d["features"]),
+            output=BinnedFeature.from_dict(d["output"]),
+            classes=tuple(d["classes"]),
+            bins=int(d["bins"]),
+            resolution=int(d["resolution"]),
+            rows=int(d.get("rows", 0)),
+        )
+
+    def save(self, path: str | Path) -> None:
+        """Write the profile as JSON (the only file I/O of the profile)."""
+        Path(path).write_text(json.dumps(self.to_dict()) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> ReferenceProfile:
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+__all__ = ["OTHER", "OUTPUT_NAME", "BinnedFeature", "ReferenceProfile", "interval_labels"]

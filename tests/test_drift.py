@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import jensenshannon
+from scipy.stats import chi2_contingency, ks_2samp, wasserstein_distance
+
+from inferwatch.core import (
+    EPS,
+    BinnedFeature,
+    DriftRule,
+    chi2_test,
+    js_distance,
+    ks_binned,
+    ks_exact,
+    psi,
+    wasserstein_binned,
+    wasserstein_exact,
+)
+
+SEEDS = [0, 1, 2, 3]
+
+
+def _samples(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    shapes = [
+        (rng.normal(0, 1, 500), rng.normal(0.3, 1.2, 300)),
+        (rng.exponential(1, 400), rng.exponential(1.5, 700)),
+        (rng.integers(0, 5, 300).astype(float), rng.integers(0, 7, 200).astype(float)),  # ties
+        (rng.normal(0, 1, 50), rng.normal(0, 1, 3)),
+    ]
+    return shapes[seed]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_ks_exact_matches_scipy(seed: int) -> None:
+    a, b = _samples(seed)
+    assert ks_exact(a, b) == pytest.approx(ks_2samp(a, b).statistic, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_wasserstein_exact_matches_scipy(seed: int) -> None:
+    a, b = _samples(seed)
+    assert wasserstein_exact(a, b) == pytest.approx(wasserstein_distance(a, b), rel=1e-10)
+
+
+def _random_counts(seed: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet(np.ones(k))
+    c = rng.multinomial(rng.integers(50, 5000), rng.dirichlet(np.ones(k)))
+    return p, c
+
+
+@pytest.mark.parametrize(("seed", "k"), [(0, 2), (1, 10), (2, 30), (3, 10)])
+def test_psi_matches_direct_formula(seed: int, k: int) -> None:
+    p, c = _random_counts(seed, k)
+    c[0] = 0  # an empty bin: epsilon applies
+    q = c / c.sum()
+    pe, qe = np.clip(p, EPS, None), np.clip(q, EPS, None)
+    expected = np.sum((qe - pe) * np.log(qe / pe))
+    assert psi(p, c) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize(("seed", "k"), [(0, 2), (1, 10), (2, 30), (3, 5)])
+def test_js_matches_scipy_base2(seed: int, k: int) -> None:
+    p, c = _random_counts(seed, k)
+    c[-1] = 0
+    assert js_distance(p, c) == pytest.approx(jensenshannon(p, c, base=2), abs=1e-12)
+    assert 0.0 <= js_distance(p, c) <= 1.0
+
+
+@pytest.mark.parametrize(("seed", "k"), [(0, 2), (1, 10), (2, 30), (3, 5)])
+def test_chi2_matches_scipy_contingency(seed: int, k: int) -> None:
+    rng = np.random.default_rng(seed)
+    ref = rng.integers(1, 500, k)
+    cur = rng.integers(1, 500, k)
+    stat, p = chi2_test(ref, cur)
+    expected = chi2_contingency(np.vstack([ref, cur]), correction=False)
+    assert stat == pytest.approx(expected.statistic, rel=1e-10)
+    assert p == pytest.approx(expected.pvalue, rel=1e-8, abs=1e-300)
+
+
+def test_chi2_drops_bins_empty_in_both() -> None:
+    assert chi2_test([10, 0, 20], [5, 0, 9]) == pytest.approx(chi2_test([10, 20], [5, 9]))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_binned_ks_within_documented_bound_of_exact(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    ref = rng.normal(0, 1, 5000)
+    cur = rng.normal(0.2, 1.1, 2000) if seed % 2 else rng.standard_t(3, 2000)
+    exact = ks_exact(ref, cur)
+    errors = []
+    for bins in (5, 20, 100, 500):
+        f = BinnedFeature.numeric("x", ref, bins=bins, resolution=1)
+        counts = np.bincount(f.fine_index(cur), minlength=f.n_fine)
+        binned = ks_binned(f.fine_ratios, counts)
+        bound = max(f.fine_ratios.max(), (counts / counts.sum()).max())
+        assert binned <= exact + 1e-12
+        assert exact - binned <= bound + 1e-12
+        errors.append(exact - binned)
+    assert errors[-1] <= 0.01
+    assert errors[-1] <= errors[0]
+
+
+def test_binned_wasserstein_close_to_exact_for_fine_bins() -> None:
+    rng = np.random.default_rng(5)
+    ref = rng.normal(0, 2, 20_000)
+    cur = rng.normal(1.0, 2, 5000)
+    f = BinnedFeature.numeric("x", ref, bins=10, resolution=10)
+    counts = np.bincount(f.fine_index(cur), minlength=f.n_fine)
+    binned = wasserstein_binned(f.fine_ratios, counts, f.centers, f.spread)
+    exact = wasserstein_exact(ref, cur) / ref.std()
+    assert binned == pytest.approx(exact, abs=0.05)
+
+
+def test_rule_needs_rows_and_effect() -> None:
+    rule = DriftRule(psi_threshold=0.2, min_window_rows=200)
+    assert not rule.decide(psi=5.0, rows=199)
+    assert rule.decide(psi=0.21, rows=200)
+    assert not rule.decide(psi=0.21, rows=200, threshold=0.3)

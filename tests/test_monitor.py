@@ -1,0 +1,249 @@
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from inferwatch.core import (
+    QUALITY_CHECKS,
+    FeatureSchema,
+    Monitor,
+    MonitorConfig,
+    ReferenceProfile,
+    SchemaError,
+)
+
+N_REF = 20_000
+
+
+def _frame(rng: np.random.Generator, n: int, shift: float = 0.0) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "a": rng.normal(shift, 1.0, n),
+            "b": rng.exponential(2.0, n),
+            "c": rng.choice(["x", "y", "z"], n, p=[0.5, 0.3, 0.2]),
+        }
+    )
+
+
+def _batch(schema: FeatureSchema, df: pd.DataFrame) -> dict[str, np.ndarray]:
+    return schema.columns_from_frame(df)
+
+
+@pytest.fixture
+def setup() -> tuple[FeatureSchema, ReferenceProfile, np.random.Generator]:
+    rng = np.random.default_rng(42)
+    ref = _frame(rng, N_REF)
+    schema = FeatureSchema.infer(ref)
+    outputs = np.where(ref["a"] > 0, "pos", "neg")
+    profile = ReferenceProfile.build(schema, ref, outputs, "classification")
+    return schema, profile, rng
+
+
+def test_healthy_traffic_is_quiet(
+    setup: tuple[FeatureSchema, ReferenceProfile, np.random.Generator],
+) -> None:
+    schema, profile, rng = setup
+    mon = Monitor(schema, profile, MonitorConfig(), model="m", model_version="1")
+    for t in range(0, 600, 10):
+        df = _frame(rng, 50)
+        mon.observe(_batch(schema, df), np.where(df["a"] > 0, "pos", "neg"), None, float(t))
+    snap = mon.snapshot(600.0)
+    assert snap.window_rows == 3000
+    assert not snap.drift_detected
+    assert not snap.prediction.drift_detected
+    assert all(f.scores["psi"] < 0.05 for f in snap.features)
+
+
+def test_shifted_feature_drifts_and_others_do_not(
+    setup: tuple[FeatureSchema, ReferenceProfile, np.random.Generator],
+) -> None:
+    schema, profile, rng = setup
+    mon = Monitor(schema, profile)
+    df = _frame(rng, 2000, shift=1.0)
+    mon.observe(_batch(schema, df), np.where(df["a"] > 0, "pos", "neg"), None, 0.0)
+    snap = mon.snapshot(1.0)
+    detected = {f.name: f.drift_detected for f in snap.features}
+    assert detected == {"a": True, "b": False, "c": False}
+    assert snap.drift_detected
+    assert snap.prediction.drift_detected  # more "pos" than in the reference
+    a = snap.features[0]
+    assert set(a.scores) == {"psi", "js", "ks", "wasserstein"}
+    assert a.scores["wasserstein"] == pytest.approx(1.0, abs=0.1)
+    assert set(snap.features[2].scores) == {"psi", "js", "chi2"}
+
+
+def test_small_window_never_decides(
+    setup: tuple[FeatureSchema, ReferenceProfile, np.random.Generator],
+) -> None:
+    schema, profile, rng = setup
+    mon = Monitor(schema, profile, MonitorConfig(min_window_rows=200))
+    df = _frame(rng, 150, shift=3.0)
+    mon.observe(_batch(schema, df), np.full(150, "pos"), None, 0.0)
+    snap = mon.snapshot(0.0)
+    assert snap.features[0].scores["psi"] > 1.0
+    assert not snap.drift_detected
+
+
+def test_per_feature_threshold_override(
+    setup: tuple[FeatureSchema, ReferenceProfile, np.random.Generator],
+) -> None:
+    schema, profile, rng = setup
+    mon = Monitor(schema, profile, MonitorConfig(per_feature_thresholds={"a": 50.0}))
+    df = _frame(rng, 1000, shift=1.0)
+    mon.observe(_batch(schema, df), np.full(1000, "pos"), None, 0.0)
+    snap = mon.snapshot(0.0)
+    assert snap.features[0].threshold == 50.0
+    assert not snap.features[0].drift_detected
+
+
+def test_window_expires_and_totals_keep_growing(
+    setup: tuple[FeatureSchema, ReferenceProfile, np.random.Generator],
+) -> None:
+    schema, profile, rng = setup
+    cfg = MonitorConfig(window_buckets=5, bucket_seconds=60.0)
+    mon = Monitor(schema, profile, cfg)
+    df = _frame(rng, 300)
+    preds = np.where(df["a"] > 0, "pos", "neg")
+    mon.observe(_batch(schema, df), preds, None, 0.0)
+    mon.observe(_batch(schema, df), preds, None, 400.0)
+    snap = mon.snapshot(400.0)
+    assert snap.window_rows == 300
+    assert snap.totals.rows == 600
+    assert sum(snap.totals.bin_observations["a"]) == 600
+    assert snap.totals.predictions == {
+        "neg": int((preds == "neg").sum()) * 2,
+        "pos": int((preds == "pos").sum()) * 2,
+    }
+    assert sum(snap.features[0].window_counts) == 300
+
+
+def test_totals_are_preinitialised(
+    setup: tuple[FeatureSchema, ReferenceProfile, np.random.Generator],
+) -> None:
+    schema, profile, _ = setup
+    snap = Monitor(schema, profile).snapshot(0.0)
+    assert set(snap.totals.quality_issues) == {(f, c) for f in schema.names for c in QUALITY_CHECKS}
+    assert snap.totals.predictions == {"neg": 0, "pos": 0}
+    assert set(snap.totals.labeled) == {(a, p) for a in ("neg", "pos") for p in ("neg", "pos")}
+    assert snap.performance.labels == 0 and snap.performance.accuracy is None
+    assert snap.estimated_accuracy is None
+    assert snap.features[0].bins == profile.features[0].labels
+
+
+def test_quality_counted_cumulatively(
+    setup: tuple[FeatureSchema, ReferenceProfile, np.random.Generator],
+) -> None:
+    schema, profile, _ = setup
+    mon = Monitor(schema, profile)
+    batch = schema.columns_from_records(
+        [
+            {"a": None, "b": 1.0, "c": "x"},
+            {"a": 0.1, "b": 1e9, "c": "new"},
+            {"a": 0.0, "b": 1, "c": 3},
+        ]
+    )
+    q = mon.observe(batch, ["pos", "neg", "pos"], None, 0.0)
+    assert q.rows_with_issues == 3
+    mon.observe(batch, ["pos", "neg", "pos"], None, 1.0)
+    totals = mon.snapshot(1.0).totals
+    assert totals.quality_issues[("a", "missing")] == 2
+    assert totals.quality_issues[("b", "out_of_range")] == 2
+    assert totals.quality_issues[("c", "unknown_category")] == 4  # "new" and "3"
+    assert totals.quality_issues[("c", "wrong_type")] == 2
+    assert totals.rows_with_issues == 6
+
+
+def test_performance_needs_min_labels(
+    setup: tuple[FeatureSchema, ReferenceProfile, np.random.Generator],
+) -> None:
+    schema, profile, rng = setup
+    mon = Monitor(schema, profile, MonitorConfig(min_labels=50))
+    labels = rng.choice(["pos", "neg"], 80)
+    preds = np.where(rng.random(80) < 0.75, labels, "neg")
+    mon.record_outcomes(preds[:40], labels[:40], 10.0)
+    assert mon.snapshot(10.0).performance.accuracy is None
+    mon.record_outcomes(preds[40:], labels[40:], 20.0)
+    perf = mon.snapshot(20.0).performance
+    assert perf.labels == 80
+    assert perf.accuracy == pytest.approx(float(np.mean(preds == labels)))
+    labeled = mon.snapshot(20.0).totals.labeled
+    assert labeled[("pos", "neg")] == int(np.sum((labels == "pos") & (preds == "neg")))
+
+
+def test_estimated_accuracy_from_probabilities(
+    setup: tuple[FeatureSchema, ReferenceProfile, np.random.Generator],
+) -> None:
+    schema, profile, rng = setup
+    mon = Monitor(schema, profile)
+    df = _frame(rng, 10)
+    probs = rng.dirichlet([1, 1], size=10)
+    mon.observe(_batch(schema, df), np.array(["pos"] * 10), probs, 0.0)
+    assert mon.snapshot(0.0).estimated_accuracy == pytest.approx(probs.max(axis=1).mean())
+
+
+def test_regression_monitor() -> None:
+    rng = np.random.default_rng(7)
+    ref = pd.DataFrame({"x": rng.normal(size=5000)})
+    schema = FeatureSchema.infer(ref)
+    profile = ReferenceProfile.build(schema, ref, 3 * ref["x"].to_numpy(), "regression")
+    mon = Monitor(schema, profile, MonitorConfig(min_labels=10))
+    x = rng.normal(size=500)
+    mon.observe({"x": x}, 3 * x + 5.0, None, 0.0)
+    mon.record_outcomes(3 * x[:100] + 5.0, 3 * x[:100], 0.0)
+    snap = mon.snapshot(0.0)
+    assert snap.task == "regression"
+    assert snap.prediction.drift_detected
+    assert snap.performance.mae == pytest.approx(5.0)
+    assert snap.totals.predictions == {}
+    assert snap.estimated_accuracy is None
+
+
+def test_prediction_count_mismatch_names_field(
+    setup: tuple[FeatureSchema, ReferenceProfile, np.random.Generator],
+) -> None:
+    schema, profile, rng = setup
+    mon = Monitor(schema, profile)
+    with pytest.raises(SchemaError) as info:
+        mon.observe(_batch(schema, _frame(rng, 5)), ["pos"], None, 0.0)
+    assert info.value.field == "predictions"
+
+
+def test_small_and_large_batches_bin_identically(
+    setup: tuple[FeatureSchema, ReferenceProfile, np.random.Generator],
+) -> None:
+    schema, profile, rng = setup
+    df = _frame(rng, 400)
+    df.loc[3, "a"] = np.nan
+    df.loc[4, "b"] = np.inf
+    preds = np.full(400, "pos")
+    one, many = Monitor(schema, profile), Monitor(schema, profile)
+    many.observe(_batch(schema, df), preds, None, 0.0)
+    for i in range(0, 400, 4):
+        part = df.iloc[i : i + 4]
+        one.observe(_batch(schema, part), preds[:4], None, 0.0)
+    assert one.snapshot(0.0).totals == many.snapshot(0.0).totals
+
+
+def test_observe_and_snapshot_from_two_threads(
+    setup: tuple[FeatureSchema, ReferenceProfile, np.random.Generator],
+) -> None:
+    schema, profile, rng = setup
+    mon = Monitor(schema, profile)
+    df = _frame(rng, 20)
+    batch = _batch(schema, df)
+    preds = np.full(20, "pos")
+
+    def writer() -> None:
+        for _ in range(200):
+            mon.observe(batch, preds, None, 0.0)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    while t.is_alive():
+        snap = mon.snapshot(0.0)
+        assert snap.totals.rows % 20 == 0
+    t.join()
+    assert mon.snapshot(0.0).totals.rows == 4000
