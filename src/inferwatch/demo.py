@@ -1,0 +1,481 @@
+"""``inferwatch demo``: the whole system on one machine, playing an incident cycle.
+
+It trains the ``cancer`` example if it is absent, serves it (uvicorn in a thread of this
+process), starts Prometheus and Alertmanager as child processes through the stack runner,
+and plays a timeline with the traffic simulator: healthy traffic, input drift, recovery,
+an accuracy drop (concept drift), recovery, again and again. Alerts are shown as they fire
+and resolve. Ctrl-C, SIGTERM or the end of ``--duration`` stops everything; every child
+process exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+import httpx
+from rich.console import Console
+
+from inferwatch.settings import Settings
+from inferwatch.simulate.client import TrafficConfig, TrafficEngine
+from inferwatch.simulate.display import LiveDisplay, summary_table
+from inferwatch.simulate.scenarios import ExampleData
+from inferwatch.simulate.timeline import Phase, Timeline
+
+EXAMPLE = "cancer"
+"""The demo's model: 30 numeric features and two categoricals, so drift shows on both kinds."""
+DRIFT_FEATURES = ("mean_texture", "mean_symmetry", "clinic")
+"""Features that barely matter to the model: drifting them raises the drift alert while the
+accuracy stays high, so the two incidents of the cycle are told apart."""
+DRIFT_ALERTS = ("FeatureDriftDetected",)
+ACCURACY_ALERTS = ("ModelAccuracyLow", "ModelAccuracyCritical")
+INSTALL_HINT = "sudo apt-get install prometheus prometheus-alertmanager"
+EVENTS_FILE = "demo-events.jsonl"
+
+
+class DemoError(Exception):
+    """The demo cannot start; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    """Window sizes, traffic and timeline of one demo mode."""
+
+    bucket_seconds: float
+    window_buckets: int
+    timeline: Timeline
+    rate: float
+    batch_size: int
+    label_delay: float
+    label_coverage: float
+
+    @classmethod
+    def for_mode(cls, fast: bool) -> DemoPlan:
+        if fast:
+            # 30 s window: a drift enters and leaves the window within half a minute.
+            return cls(
+                bucket_seconds=5.0,
+                window_buckets=6,
+                timeline=Timeline.parse("normal:20,drift:40,normal:45,accuracy_drop:40,normal:45"),
+                rate=10.0,
+                batch_size=4,
+                label_delay=2.0,
+                label_coverage=0.5,
+            )
+        # 10 min window, matching the 10m ranges and 5m "for" of the shipped alert rules.
+        return cls(
+            bucket_seconds=30.0,
+            window_buckets=20,
+            timeline=Timeline.parse("normal:120,drift:600,normal:720,accuracy_drop:600,normal:720"),
+            rate=10.0,
+            batch_size=4,
+            label_delay=10.0,
+            label_coverage=0.5,
+        )
+
+    def settings(self, base: Settings) -> Settings:
+        """``base`` with the demo's model directory and window."""
+        return base.model_copy(
+            update={
+                "model_dir": base.data_dir / "models" / EXAMPLE,
+                "bucket_seconds": self.bucket_seconds,
+                "window_buckets": self.window_buckets,
+            }
+        )
+
+
+# ---------------------------------------------------------------- alerts
+
+
+@dataclass(frozen=True)
+class AlertEvent:
+    """An alert changed state: ``pending``, ``firing`` or ``resolved``."""
+
+    name: str
+    state: str
+    labels: Mapping[str, str]
+    summary: str
+
+    def describe(self) -> str:
+        keys = ("feature", "model", "severity")
+        detail = " ".join(f"{k}={self.labels[k]}" for k in keys if k in self.labels)
+        text = f"ALERT {self.state.upper():8} {self.name} {detail}"
+        return f"{text} - {self.summary}" if self.summary else text
+
+
+def _alert_key(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(labels.items()))
+
+
+class AlertTracker:
+    """Turns successive lists of active alerts (Prometheus ``/api/v1/alerts``) into events."""
+
+    def __init__(self) -> None:
+        self._state: dict[tuple[tuple[str, str], ...], tuple[str, str]] = {}
+
+    @property
+    def active(self) -> list[tuple[str, str, Mapping[str, str]]]:
+        """``(name, state, labels)`` of the alerts now pending or firing."""
+        return [(dict(k)["alertname"], s, dict(k)) for k, (s, _) in sorted(self._state.items())]
+
+    def update(self, alerts: Sequence[Mapping[str, Any]]) -> list[AlertEvent]:
+        events = []
+        seen = set()
+        for alert in alerts:
+            labels = {str(k): str(v) for k, v in dict(alert.get("labels", {})).items()}
+            if "alertname" not in labels:
+                continue
+            key = _alert_key(labels)
+            seen.add(key)
+            state = str(alert.get("state", "firing"))
+            summary = str(dict(alert.get("annotations", {})).get("summary", ""))
+            if self._state.get(key, ("", ""))[0] != state:
+                events.append(AlertEvent(labels["alertname"], state, labels, summary))
+            self._state[key] = (state, summary)
+        for key in [k for k in self._state if k not in seen]:
+            state, summary = self._state.pop(key)
+            labels = dict(key)
+            ended = "resolved" if state == "firing" else "inactive"
+            events.append(AlertEvent(labels["alertname"], ended, labels, summary))
+        return events
+
+
+async def _prometheus_alerts(client: httpx.AsyncClient, url: str) -> list[Mapping[str, Any]] | None:
+    try:
+        response = await client.get(f"{url}/api/v1/alerts")
+        response.raise_for_status()
+        return list(response.json()["data"]["alerts"])
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return None
+
+
+async def _snapshot_signals(
+    client: httpx.AsyncClient, url: str, settings: Settings
+) -> list[Mapping[str, Any]] | None:
+    """Without Prometheus: the monitor's own decisions, in the shape of Prometheus alerts."""
+    try:
+        response = await client.get(f"{url}/api/snapshot")
+        response.raise_for_status()
+        snap = response.json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    out: list[Mapping[str, Any]] = []
+    model = str(snap.get("model", ""))
+    for feature in snap.get("features", []):
+        if feature.get("drift_detected"):
+            psi = feature.get("scores", {}).get("psi")
+            out.append(
+                {
+                    "labels": {
+                        "alertname": "FeatureDriftDetected",
+                        "feature": feature["name"],
+                        "model": model,
+                    },
+                    "annotations": {"summary": f"PSI {psi:.2f} (monitor, no Prometheus)"},
+                    "state": "firing",
+                }
+            )
+    perf = snap.get("performance", {})
+    accuracy, labels = perf.get("accuracy"), perf.get("labels", 0)
+    if accuracy is not None and labels >= settings.min_labels and accuracy < 0.8:
+        out.append(
+            {
+                "labels": {"alertname": "ModelAccuracyLow", "model": model},
+                "annotations": {"summary": f"accuracy {accuracy:.0%} (monitor, no Prometheus)"},
+                "state": "firing",
+            }
+        )
+    return out
+
+
+# ---------------------------------------------------------------- service and stack
+
+
+def _check_port_free(host: str, port: int, what: str) -> None:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise DemoError(
+                f"{what} port {host}:{port} is not free ({exc.strerror}); choose another one"
+            ) from exc
+
+
+def ensure_model(settings: Settings, console: Console) -> None:
+    """Train the demo's example model into ``settings.model_dir`` unless it is there."""
+    from inferwatch.examples import write_example
+
+    if (settings.model_dir / "model.joblib").exists():
+        return
+    console.print(f"training the {EXAMPLE} example model into {settings.model_dir} ...")
+    write_example(EXAMPLE, settings.model_dir)
+
+
+@contextlib.contextmanager
+def serve_in_thread(settings: Settings) -> Iterator[str]:
+    """Serve the app with uvicorn in a thread of this process; yields the base URL."""
+    import uvicorn
+
+    from inferwatch.server.app import create_app
+    from inferwatch.server.run import uvicorn_options
+
+    _check_port_free(settings.host, settings.port, "service")
+    options = uvicorn_options(settings)
+    options["log_level"] = "warning"
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), **options))  # type: ignore[arg-type]  # options are typed per key by uvicorn
+    thread = threading.Thread(target=server.run, name="inferwatch-service", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30.0
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise DemoError(f"the service did not start on {settings.host}:{settings.port}")
+        time.sleep(0.05)
+    try:
+        yield f"http://{settings.host}:{settings.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15.0)
+        if thread.is_alive():
+            server.force_exit = True
+            thread.join(timeout=5.0)
+
+
+def missing_binaries() -> list[str]:
+    """Monitoring binaries that are not installed (Debian names Alertmanager's
+    ``prometheus-alertmanager``)."""
+    missing = []
+    if shutil.which("prometheus") is None:
+        missing.append("prometheus")
+    if shutil.which("alertmanager") is None and shutil.which("prometheus-alertmanager") is None:
+        missing.append("alertmanager")
+    return missing
+
+
+@contextlib.contextmanager
+def monitoring_stack(
+    settings: Settings, fast: bool, console: Console
+) -> Iterator[tuple[str, str] | None]:
+    """Prometheus and Alertmanager as children; yields their URLs, or ``None`` when the
+    binaries are missing (the demo then goes on without them)."""
+    missing = missing_binaries()
+    if missing:
+        console.print(
+            f"[yellow]{' and '.join(missing)} not found: running without the alerting stack. "
+            f"Install with: {INSTALL_HINT}[/yellow]"
+        )
+        yield None
+        return
+    from inferwatch.stack import LocalStack
+
+    _check_port_free(settings.host, settings.prometheus_port, "Prometheus")
+    _check_port_free(settings.host, settings.alertmanager_port, "Alertmanager")
+    with LocalStack(settings, fast=fast) as stack:
+        yield stack.prometheus_url, stack.alertmanager_url
+
+
+# ---------------------------------------------------------------- the run
+
+
+class _Stop(Exception):
+    """SIGTERM during start-up."""
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop
+
+
+def run_demo(
+    settings: Settings,
+    *,
+    fast: bool = False,
+    duration: float | None = None,
+    stack: bool = True,
+    timeline: str | None = None,
+    console: Console | None = None,
+) -> int:
+    """Run the demo until Ctrl-C, SIGTERM or ``duration`` seconds; returns the exit code."""
+    console = console or Console()
+    plan = DemoPlan.for_mode(fast)
+    settings = plan.settings(settings)
+    story = Timeline.parse(timeline) if timeline else plan.timeline
+    previous = signal.signal(signal.SIGTERM, _raise_stop)
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        ensure_model(settings, console)
+        with contextlib.ExitStack() as stack_:
+            url = stack_.enter_context(serve_in_thread(settings))
+            urls = (
+                stack_.enter_context(monitoring_stack(settings, fast, console)) if stack else None
+            )
+            _print_urls(console, url, urls, settings, story)
+            asyncio.run(_play(settings, plan, story, url, urls, duration, console))
+            console.print("stopping ...")
+        console.print("stopped: service, Prometheus and Alertmanager are down.")
+        return 0
+    except (KeyboardInterrupt, _Stop):
+        console.print("stopped.")
+        return 130
+    except DemoError as exc:
+        console.print(f"[red]inferwatch demo: {exc}[/red]")
+        return 2
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _print_urls(
+    console: Console,
+    url: str,
+    urls: tuple[str, str] | None,
+    settings: Settings,
+    story: Timeline,
+) -> None:
+    console.print(f"[bold]inferwatch demo[/bold] (pid {os.getpid()}), model {EXAMPLE}")
+    console.print(f"  dashboard     {url}/dashboard")
+    console.print(f"  API docs      {url}/docs")
+    console.print(f"  metrics       {url}/metrics")
+    if urls is not None:
+        console.print(f"  Prometheus    {urls[0]}/alerts")
+        console.print(f"  Alertmanager  {urls[1]}")
+    window = settings.bucket_seconds * settings.window_buckets
+    console.print(f"  window        {window:g} s; timeline {story.spec()} (repeats)")
+    console.print("Ctrl-C stops everything.")
+
+
+async def _play(
+    settings: Settings,
+    plan: DemoPlan,
+    story: Timeline,
+    url: str,
+    urls: tuple[str, str] | None,
+    duration: float | None,
+    console: Console,
+) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    data = ExampleData.from_frame(*_example_frame())
+    config = TrafficConfig(
+        url=url,
+        rate=plan.rate,
+        batch_size=plan.batch_size,
+        token=settings.resolved_api_token(),
+        drift_features=DRIFT_FEATURES,
+        drift_shift=2.0,
+        drift_mode="gradual",
+        flip_rate=0.5,
+        label_delay=plan.label_delay,
+        label_coverage=plan.label_coverage,
+        seed=None,
+    )
+    started = time.monotonic()
+    events_path = settings.data_dir / EVENTS_FILE
+    display = LiveDisplay(console, title="inferwatch demo")
+
+    def note(kind: str, text: str, style: str | None = None, **extra: Any) -> None:
+        elapsed = time.monotonic() - started
+        display.event(f"[{elapsed:5.0f}s] {text}", style=style)
+        record = {"t": round(elapsed, 2), "kind": kind, "text": text, **extra}
+        with events_path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+    def on_phase(phase: Phase) -> None:
+        note(
+            "phase",
+            f"phase {phase.name}: {phase.scenario} for {phase.seconds:g} s",
+            style="bold",
+            phase=phase.name,
+            scenario=phase.scenario,
+        )
+
+    engine = TrafficEngine(config, data, on_progress=display.update, on_phase=on_phase)
+    headers = {"authorization": f"Bearer {config.token}"} if config.token else {}
+
+    async def traffic() -> None:
+        cycle = 0
+        while True:
+            cycle += 1
+            note("cycle", f"cycle {cycle}", cycle=cycle)
+            await engine.run(story)
+
+    async def watch() -> None:
+        tracker = AlertTracker()
+        async with httpx.AsyncClient(timeout=5.0, headers=headers) as client:
+            while True:
+                if urls is not None:
+                    alerts = await _prometheus_alerts(client, urls[0])
+                else:
+                    alerts = await _snapshot_signals(client, url, settings)
+                if alerts is not None:
+                    for event in tracker.update(alerts):
+                        style = {"firing": "bold red", "resolved": "bold green"}.get(event.state)
+                        note(
+                            "alert",
+                            event.describe(),
+                            style=style,
+                            alert=event.name,
+                            state=event.state,
+                            labels=dict(event.labels),
+                        )
+                display.set_status(
+                    [
+                        f"active: {name} ({state}) {labels.get('feature', '')}"
+                        for name, state, labels in tracker.active
+                    ]
+                )
+                await asyncio.sleep(1.0)
+
+    with display:
+        tasks = [asyncio.create_task(traffic()), asyncio.create_task(watch())]
+        try:
+            waiter = asyncio.create_task(stop.wait())
+            await asyncio.wait(
+                [waiter, *tasks], timeout=duration, return_when=asyncio.FIRST_COMPLETED
+            )
+            waiter.cancel()
+            for task in tasks:
+                if task.done() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]  # checked just above
+        finally:
+            engine.stop()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+    reason = "interrupted" if stop.is_set() else "duration reached"
+    note("stop", f"{reason}: stopping", reason=reason)
+    console.print(summary_table(engine.stats))
+
+
+def _example_frame() -> tuple[Any, Any]:
+    from inferwatch.examples import load_example_frame
+
+    return load_example_frame(EXAMPLE)
+
+
+__all__ = [
+    "ACCURACY_ALERTS",
+    "DRIFT_ALERTS",
+    "DRIFT_FEATURES",
+    "EXAMPLE",
+    "AlertEvent",
+    "AlertTracker",
+    "DemoError",
+    "DemoPlan",
+    "ensure_model",
+    "missing_binaries",
+    "run_demo",
+]
