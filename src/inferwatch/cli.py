@@ -17,6 +17,135 @@ app = typer.Typer(
 
 
 @app.command()
+def serve(
+    host: str | None = typer.Option(None, help="Address to listen on [env INFERWATCH_HOST]."),
+    port: int | None = typer.Option(None, help="Port to listen on [env INFERWATCH_PORT]."),
+    model_dir: Path | None = typer.Option(None, help="Model directory to serve."),
+    upstream: str | None = typer.Option(None, help="Front this MLflow-protocol model server."),
+    data_dir: Path | None = typer.Option(None, help="Where the prediction store lives."),
+    access_log: bool = typer.Option(False, help="Log every request."),
+) -> None:
+    """Serve the model over HTTP with monitoring (/predict, /invocations, /feedback, /metrics)."""
+    from inferwatch.server.run import run_server
+    from inferwatch.settings import Settings
+
+    overrides = {
+        "host": host,
+        "port": port,
+        "model_dir": model_dir,
+        "upstream_url": upstream,
+        "data_dir": data_dir,
+    }
+    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    raise typer.Exit(run_server(settings, access_log=access_log))
+
+
+@app.command()
+def simulate(
+    url: Annotated[str, typer.Option(help="Base URL of the service.")] = "http://127.0.0.1:8000",
+    scenario: Annotated[
+        str, typer.Option(help="normal, high_load, drift, errors, accuracy_drop or timeline.")
+    ] = "normal",
+    rate: Annotated[float, typer.Option(help="Requests per second (high_load: at start).")] = 10.0,
+    duration: Annotated[float, typer.Option(help="Seconds to run, then stop.")] = 60.0,
+    concurrency: Annotated[int, typer.Option(min=1, help="Most requests in flight.")] = 8,
+    batch_size: Annotated[int, typer.Option(min=1, help="Rows per request.")] = 1,
+    seed: Annotated[int | None, typer.Option(help="Random seed for a repeatable run.")] = None,
+    example: Annotated[str, typer.Option(help="Rows of this example: iris or cancer.")] = "iris",
+    drift_features: Annotated[
+        str, typer.Option(help="Comma-separated features to drift (default: three).")
+    ] = "",
+    drift_mode: Annotated[str, typer.Option(help="gradual or abrupt.")] = "gradual",
+    drift_shift: Annotated[
+        float, typer.Option(help="Shift of drifted numeric features, in reference SDs.")
+    ] = 2.0,
+    flip_rate: Annotated[
+        float, typer.Option(help="accuracy_drop: share of labels that disagree.")
+    ] = 0.5,
+    error_share: Annotated[float, typer.Option(help="errors: share of bad requests.")] = 0.5,
+    label_delay: Annotated[float, typer.Option(help="Seconds before a label is sent.")] = 5.0,
+    label_coverage: Annotated[
+        float, typer.Option(help="Share of predictions that get a label.")
+    ] = 1.0,
+    timeline: Annotated[
+        str | None, typer.Option(help="--scenario timeline phases: normal:60,drift:60,...")
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="INFERWATCH_API_TOKEN", help="Bearer token [env INFERWATCH_API_TOKEN]."
+        ),
+    ] = None,
+) -> None:
+    """Send realistic traffic and incidents to a running service, with delayed labels."""
+    from inferwatch.simulate.client import TrafficConfig
+    from inferwatch.simulate.command import build_timeline, load_example_data, run_simulation
+
+    try:
+        if drift_mode not in ("gradual", "abrupt"):
+            raise ValueError("--drift-mode must be gradual or abrupt")
+        plan = build_timeline(scenario, duration, timeline)
+        config = TrafficConfig(
+            url=url,
+            rate=rate,
+            concurrency=concurrency,
+            batch_size=batch_size,
+            seed=seed,
+            token=token,
+            drift_features=tuple(f.strip() for f in drift_features.split(",") if f.strip()),
+            drift_mode="abrupt" if drift_mode == "abrupt" else "gradual",
+            drift_shift=drift_shift,
+            flip_rate=flip_rate,
+            error_share=error_share,
+            label_delay=label_delay,
+            label_coverage=label_coverage,
+        )
+        data = load_example_data(example)
+        data.check_features(config.drift_features)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    stats = run_simulation(config, plan, data)
+    raise typer.Exit(0 if stats.ok else 1)
+
+
+@app.command()
+def demo(
+    fast: Annotated[
+        bool, typer.Option(help="Short windows and alert delays: an incident cycle in minutes.")
+    ] = False,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    port: Annotated[int | None, typer.Option(help="Service port [env INFERWATCH_PORT].")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="State directory [env INFERWATCH_DATA_DIR].")
+    ] = None,
+    no_stack: Annotated[
+        bool, typer.Option(help="Do not start Prometheus and Alertmanager.")
+    ] = False,
+    timeline: Annotated[
+        str | None, typer.Option(help="Phases instead of the default, e.g. normal:20,drift:40.")
+    ] = None,
+) -> None:
+    """Run the service, Prometheus, Alertmanager and the traffic simulator; show the alerts."""
+    from inferwatch.demo import run_demo
+    from inferwatch.settings import Settings
+
+    settings = Settings()
+    if port is not None:
+        settings = settings.model_copy(update={"port": port})
+    if data_dir is not None:
+        settings = settings.model_copy(update={"data_dir": data_dir})
+    try:
+        code = run_demo(
+            settings, fast=fast, duration=duration, stack=not no_stack, timeline=timeline
+        )
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(code)
+
+
+@app.command()
 def init(
     model: Annotated[
         str, typer.Argument(help="joblib/pickle file, MLflow model directory or models:/ URI.")
@@ -143,6 +272,55 @@ def replay(
         raise typer.Exit(2) from None
     typer.echo("\n".join(summary.lines()))
     raise typer.Exit(0 if summary.errors == 0 and summary.feedback_errors == 0 else 1)
+
+
+@app.command()
+def ingest(
+    source: str = typer.Option(..., help="Data-lake URL answering GET ?cursor=&limit= pages."),
+    url: str = typer.Option("http://127.0.0.1:8000", help="Base URL of the inferwatch service."),
+    metrics_port: int = typer.Option(9101, help="Port of this worker's /metrics."),
+    metrics_host: str = typer.Option("127.0.0.1", help="Address of this worker's /metrics."),
+    poll_seconds: float = typer.Option(5.0, help="Seconds between pulls."),
+    batch_size: int = typer.Option(100, help="Records per pull."),
+    duration: float | None = typer.Option(None, help="Stop after this many seconds."),
+    label_field: str = typer.Option("label", help="Record field holding the ground truth."),
+    source_timeout: float = typer.Option(10.0, help="Seconds before a pull times out."),
+) -> None:
+    """Pull records from a data lake and score them through the service (IoT gateway)."""
+    from inferwatch.ingest.command import run_ingest
+    from inferwatch.settings import Settings
+
+    stats = run_ingest(
+        source,
+        url,
+        metrics_host=metrics_host,
+        metrics_port=metrics_port,
+        poll_seconds=poll_seconds,
+        batch_size=batch_size,
+        duration=duration,
+        token=Settings().resolved_api_token(),
+        source_timeout=source_timeout,
+        label_field=label_field or None,
+    )
+    typer.echo(
+        f"pulls {stats.pulls} (failed {stats.failed_pulls}), rows {stats.rows}, "
+        f"scored {stats.scored}, rejected {stats.rejected}, labels {stats.labels}"
+    )
+
+
+@app.command()
+def datalake(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8081, help="Port to listen on."),
+    example: str = typer.Option("iris", help="Example whose rows to serve: iris or cancer."),
+    seed: int = typer.Option(0, help="Seed of the row order."),
+    error_rate: float = typer.Option(0.0, help="Share of pulls answered with 503."),
+    latency: float = typer.Option(0.0, help="Seconds every answer waits."),
+) -> None:
+    """Serve example rows as a data lake, with faults you can switch on (PUT /faults)."""
+    from inferwatch.ingest.command import run_datalake
+
+    run_datalake(host, port, example, seed=seed, error_rate=error_rate, latency=latency)
 
 
 def main() -> None:
