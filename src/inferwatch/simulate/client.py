@@ -122,6 +122,15 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
+def _matched(response: httpx.Response, sent: int) -> int:
+    """Labels the service took: its ``counts.matched`` when it says, else all of them."""
+    try:
+        matched = response.json()["counts"]["matched"]
+    except (ValueError, KeyError, TypeError):
+        return sent
+    return int(matched) if isinstance(matched, int) else sent
+
+
 class TrafficEngine:
     """Plays a :class:`Timeline` against the service at ``config.url``.
 
@@ -332,17 +341,17 @@ class TrafficEngine:
                 due.append({"id": pred_id, "label": label})
             for start in range(0, len(due), FEEDBACK_CHUNK):
                 chunk = due[start : start + FEEDBACK_CHUNK]
+                accepted = 0
                 try:
                     response = await client.post(
                         "/feedback", headers=headers, json={"labels": chunk}
                     )
-                    ok = response.status_code < 300
+                    if response.status_code < 300:
+                        accepted = _matched(response, len(chunk))
                 except httpx.HTTPError:
-                    ok = False
-                if ok:
-                    self.stats.labels_sent += len(chunk)
-                else:
-                    self.stats.labels_failed += len(chunk)
+                    pass
+                self.stats.labels_sent += accepted
+                self.stats.labels_failed += len(chunk) - accepted
             if stopping:
                 return
             await asyncio.sleep(interval)
