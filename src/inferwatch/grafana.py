@@ -287,22 +287,33 @@ INSTANCE_VAR = variable(
 
 
 def model_overview() -> Panel:
-    """Dashboard 1: how the model performs and how much it serves."""
+    """Dashboard 1: how the model performs and how much it serves.
+
+    Headline numbers read the recording rules (all replicas, from counters); the
+    ``instance`` variable filters the per-process panels.
+    """
+    mod = 'model=~"$model"'
     perf = [
-        ("Precision", "inferwatch_model_precision_ratio"),
-        ("Recall", "inferwatch_model_recall_ratio"),
-        ("F1", "inferwatch_model_f1_ratio"),
+        (
+            "Precision",
+            f"avg by (model) (model_class:inferwatch_model_precision:ratio_rate10m{{{mod}}})",
+        ),
+        ("Recall", f"avg by (model) (model_class:inferwatch_model_recall:ratio_rate10m{{{mod}}})"),
+        ("F1", f"model:inferwatch_model_f1:macro_ratio_rate10m{{{mod}}}"),
     ]
+    accuracy = f"model:inferwatch_model_accuracy:ratio_rate10m{{{mod}}}"
+    estimated = f"avg by (model) (inferwatch_model_estimated_accuracy_ratio{{{M}}})"
+    routes = f"{{{INFER_ROUTES}}}"
     req = f"inferwatch_http_requests_total{{{INST}, {INFER_ROUTES}}}"
-    lat = f"inferwatch_http_request_duration_seconds_bucket{{{INST}, {INFER_ROUTES}}}"
     panels: list[Panel] = [
-        row("Performance"),
+        row("Performance (labelled, all replicas, 10m)"),
         panel(
             "gauge",
-            "Accuracy (labelled)",
-            [target(f"avg by (model) (inferwatch_model_accuracy_ratio{{{M}}})", "{{model}}")],
+            "Accuracy",
+            [target(accuracy, "{{model}}")],
             w=6,
-            description="Accuracy over the label window. Alerts at 0.8 (warning), 0.7 (critical).",
+            description="Labelled accuracy over 10 minutes from the confusion counters of "
+            "every replica. Alerts at 0.8 (warning) and 0.7 (critical).",
             field=_field("percentunit", lo=0, hi=1, steps=ACCURACY_STEPS),
             options={
                 "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
@@ -313,24 +324,20 @@ def model_overview() -> Panel:
         *[
             stat(
                 name,
-                [target(f"avg by (model) ({metric}{{{M}}})", "{{model}}")],
+                [target(expr, "{{model}}")],
                 unit="percentunit",
                 lo=0,
                 hi=1,
                 steps=ACCURACY_STEPS,
                 h=8,
                 w=4,
+                description=f"Macro {name.lower()} over 10 minutes, all replicas.",
             )
-            for name, metric in perf
+            for name, expr in perf
         ],
         stat(
             "Estimated accuracy",
-            [
-                target(
-                    f"avg by (model) (inferwatch_model_estimated_accuracy_ratio{{{M}}})",
-                    "{{model}}",
-                )
-            ],
+            [target(estimated, "{{model}}")],
             unit="percentunit",
             lo=0,
             hi=1,
@@ -342,25 +349,21 @@ def model_overview() -> Panel:
         timeseries(
             "Labelled vs estimated accuracy",
             [
-                target(
-                    f"avg by (model) (inferwatch_model_accuracy_ratio{{{M}}})", "labelled {{model}}"
-                ),
-                target(
-                    f"avg by (model) (inferwatch_model_estimated_accuracy_ratio{{{M}}})",
-                    "estimated {{model}}",
-                    "B",
-                ),
+                target(accuracy, "labelled {{model}}"),
+                target(estimated, "estimated {{model}}", "B"),
             ],
             unit="percentunit",
             lo=0,
             hi=1,
             threshold_line=0.8,
+            description="A gap between the two means the model's confidence is no longer "
+            "calibrated, or labels lag behind.",
         ),
         timeseries(
             "Precision, recall and F1",
             [
-                target(f"avg by (model) ({metric}{{{M}}})", f"{name.lower()} {{{{model}}}}", ref)
-                for (name, metric), ref in zip(perf, "ABC", strict=True)
+                target(expr, f"{name.lower()} {{{{model}}}}", ref)
+                for (name, expr), ref in zip(perf, "ABC", strict=True)
             ],
             unit="percentunit",
             lo=0,
@@ -369,30 +372,40 @@ def model_overview() -> Panel:
         row("Traffic and latency"),
         timeseries(
             "Inference volume by status",
-            [target(f"sum by (status_code) (rate({req}[{RI}]))", "{{status_code}}")],
+            [
+                target(
+                    "sum by (status_code) "
+                    f"(job_route_status_code:inferwatch_http_requests:rate5m{routes})",
+                    "{{status_code}}",
+                )
+            ],
             unit="reqps",
             stack="normal",
             w=8,
+            description="Requests per second to /predict and /invocations (5m rate).",
         ),
         timeseries(
             "Latency p50 / p95 / p99",
             [
                 target(
-                    f"histogram_quantile({q}, sum by (le) (rate({lat}[{RI}])))",
-                    f"p{int(q * 100)}",
+                    f"max by (route) (job_route:inferwatch_http_request_duration_seconds:{q}_rate5m"
+                    f"{routes})",
+                    f"{q} {{{{route}}}}",
                     ref,
                 )
-                for q, ref in ((0.5, "A"), (0.95, "B"), (0.99, "C"))
+                for q, ref in (("p50", "A"), ("p95", "B"), ("p99", "C"))
             ],
             unit="s",
             w=8,
             threshold_line=0.5,
+            description="End-to-end latency of the model routes; HighPredictionLatency at "
+            "p95 > 500 ms.",
         ),
         timeseries(
             "Error rate",
             [
                 target(
-                    "100 * sum("
+                    "sum("
                     + rate(
                         "inferwatch_http_requests_total",
                         INFER_ROUTES,
@@ -401,30 +414,50 @@ def model_overview() -> Panel:
                     )
                     + ")"
                     f" / clamp_min(sum(rate({req}[{RI}])), 1e-9)",
-                    "errors %",
+                    "4xx + 5xx",
                 ),
                 target(
-                    f"sum by (error_type) (rate(inferwatch_inference_errors_total{{{M}}}[{RI}]))",
-                    "{{error_type}} /s",
+                    "max(job:inferwatch_prediction_requests_failed:ratio_rate5m)",
+                    "5xx (alert, 5m)",
                     "B",
                 ),
             ],
-            unit="short",
+            unit="percentunit",
+            lo=0,
+            threshold_line=0.1,
             w=8,
-            description="Share of inference requests answered 4xx or 5xx (%), "
-            "and inference errors per second by type.",
+            description="Share of inference requests answered 4xx or 5xx; "
+            "PredictionFailureRateHigh fires when the 5xx share passes 10%.",
+        ),
+        timeseries(
+            "Inference errors by type",
+            [
+                target(
+                    "sum by (error_type) (" + rate("inferwatch_inference_errors_total") + ")",
+                    "{{error_type}}",
+                )
+            ],
+            unit="reqps",
+            w=12,
+            description="validation, model, upstream, timeout, store.",
+        ),
+        timeseries(
+            "Rows scored",
+            [target("model:inferwatch_inference_rows:rate5m{" + mod + "}", "{{model}}")],
+            unit="rowsps",
+            lo=0,
+            w=12,
         ),
         row("Outputs"),
         timeseries(
             "Predicted class distribution",
-            [
-                target(
-                    f"sum by (class) (rate(inferwatch_predictions_total{{{M}}}[{RI}]))", "{{class}}"
-                )
-            ],
+            [target(f"model_class:inferwatch_predictions:ratio_rate10m{{{mod}}}", "{{class}}")],
             unit="percentunit",
-            stack="percent",
+            stack="normal",
+            lo=0,
+            hi=1,
             w=8,
+            description="Share of each predicted class over 10 minutes, all replicas.",
         ),
         panel(
             "heatmap",
@@ -495,32 +528,23 @@ def model_overview() -> Panel:
 def drift_quality() -> Panel:
     """Dashboard 2: whether the inputs still look like the training data."""
     f = f'{M}, feature=~"$feature"'
-    live = f"inferwatch_feature_bin_observations_total{{{f}}}"
+    mf = 'model=~"$model", feature=~"$feature"'
+    psi = f"max by (feature) (model_feature:inferwatch_feature_psi:rate10m{{{mf}}})"
     panels: list[Panel] = [
-        row("Drift"),
+        row("Drift (all replicas, 10m)"),
         timeseries(
             "PSI per feature",
-            [
-                target(
-                    f'max by (feature) (inferwatch_feature_drift_score{{{f}, method="psi"}})',
-                    "{{feature}}",
-                )
-            ],
+            [target(psi, "{{feature}}")],
             lo=0,
             threshold_line=0.2,
             w=16,
-            description="Population stability index of each feature's window against the "
-            "reference; 0.2 is the alert line.",
+            description="Population stability index of each feature over 10 minutes, from "
+            "the bin counters of every replica, against the reference; 0.2 is the alert line.",
         ),
         panel(
             "bargauge",
             "PSI now",
-            [
-                target(
-                    f'max by (feature) (inferwatch_feature_drift_score{{{f}, method="psi"}})',
-                    "{{feature}}",
-                )
-            ],
+            [target(psi, "{{feature}}")],
             w=8,
             field=_field("short", lo=0, hi=0.5, steps=PSI_STEPS),
             options={
@@ -536,6 +560,7 @@ def drift_quality() -> Panel:
             [target(f"max by (feature) (inferwatch_feature_drift_detected{{{f}}})", "{{feature}}")],
             w=24,
             h=7,
+            description="The service's own decision (PSI over its threshold with enough rows).",
             field={
                 "defaults": {
                     "unit": "short",
@@ -557,7 +582,7 @@ def drift_quality() -> Panel:
             options={"showValue": "never", "mergeValues": True, "rowHeight": 0.8},
         ),
         timeseries(
-            "Drift scores by method",
+            "Drift scores by method (per process)",
             [
                 target(
                     f"max by (feature, method) (inferwatch_feature_drift_score{{{f}}})",
@@ -565,6 +590,7 @@ def drift_quality() -> Panel:
                 )
             ],
             lo=0,
+            description="PSI, Jensen-Shannon, KS and Wasserstein of each process's window.",
         ),
         timeseries(
             "Rows in the drift window",
@@ -577,21 +603,22 @@ def drift_quality() -> Panel:
             "Live vs reference: $feature",
             [
                 target(
-                    f"sum by (bin) (increase({live}[$__range]))"
-                    f" / ignoring (bin) group_left sum(increase({live}[$__range]))",
+                    "avg by (bin) "
+                    f"(model_feature_bin:inferwatch_feature_bin_observations:ratio_rate10m{{{mf}}})",
                     "live",
                     instant=True,
                 ),
                 target(
-                    f"avg by (bin) (inferwatch_feature_reference_bin_ratio{{{f}}})",
+                    "avg by (bin) "
+                    f"(model_feature_bin:inferwatch_feature_reference_bin:ratio{{{mf}}})",
                     "reference",
                     "B",
                     instant=True,
                 ),
             ],
             w=12,
-            description="Share of observations per bin over the dashboard's time range, "
-            "against the training data.",
+            description="Share of observations per bin over the last 10 minutes (all "
+            "replicas) against the training data.",
             field=_field("percentunit", lo=0),
             options={
                 "xField": "bin",
@@ -628,33 +655,28 @@ def drift_quality() -> Panel:
             ],
             unit="short",
             w=12,
+            description="missing, non_finite, out_of_range, unknown_category, wrong_type.",
         ),
         timeseries(
-            "Issues per scored row",
+            "Issues per scored row (10m)",
             [
                 target(
-                    f"sum(rate(inferwatch_data_quality_issues_total{{{M}}}[{RI}]))"
-                    f" / clamp_min(sum(rate(inferwatch_inference_rows_total{{{M}}}[{RI}])), 1e-9)",
-                    "issues / row",
+                    'model:inferwatch_data_quality_issues:ratio_rate10m{model=~"$model"}',
+                    "{{model}}",
                 )
             ],
             unit="percentunit",
             lo=0,
             threshold_line=0.05,
             w=12,
+            description="DataQualityDegraded fires above 5%.",
         ),
         table(
-            "Issues in the time range",
+            "Issues in the last 10 minutes",
             [
                 target(
-                    "sum by (feature, check) ("
-                    + rate(
-                        "inferwatch_data_quality_issues_total",
-                        base=f,
-                        fn="increase",
-                        window="$__range",
-                    )
-                    + ") > 0",
+                    "sum by (feature, check) "
+                    f"(model_feature_check:inferwatch_data_quality_issues:increase10m{{{mf}}}) > 0",
                     instant=True,
                 )
             ],
@@ -755,14 +777,14 @@ def service() -> Panel:
             "HTTP requests by route and status",
             [
                 target(
-                    "sum by (route, status_code) ("
-                    + rate("inferwatch_http_requests_total", base=INST)
-                    + ")",
+                    "sum by (route, status_code) "
+                    "(job_route_status_code:inferwatch_http_requests:rate5m)",
                     "{{route}} {{status_code}}",
                 )
             ],
             unit="reqps",
             w=24,
+            description="Every route of the service, all replicas (5m rate).",
         ),
         row("Data sources"),
         timeseries(
@@ -773,9 +795,14 @@ def service() -> Panel:
                     + rate("inferwatch_source_requests_total", src, base=INST)
                     + ")",
                     "{{source}} {{status_code}}",
-                )
+                ),
+                target(
+                    f"source:inferwatch_source_requests_unavailable:increase5m{{{src}}}",
+                    "{{source}} 503s in 5m",
+                    "B",
+                ),
             ],
-            unit="reqps",
+            unit="short",
             w=8,
             description="Pulls from the data lake; any 503 raises DataLakeUnavailable.",
         ),
@@ -783,9 +810,7 @@ def service() -> Panel:
             "Ingestion latency p95",
             [
                 target(
-                    "histogram_quantile(0.95, sum by (le, source) ("
-                    + rate("inferwatch_source_request_duration_seconds_bucket", src, base=INST)
-                    + "))",
+                    f"source:inferwatch_source_request_duration_seconds:p95_rate5m{{{src}}}",
                     "{{source}}",
                 )
             ],

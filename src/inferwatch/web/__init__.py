@@ -1,0 +1,1 @@
+"""Static assets of the built-in dashboard, served by ``inferwatch.server.dashboard``."""
