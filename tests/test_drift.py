@@ -14,6 +14,8 @@ from inferwatch.core import (
     ks_binned,
     ks_exact,
     psi,
+    score_feature,
+    share_shift,
     wasserstein_binned,
     wasserstein_exact,
 )
@@ -114,8 +116,29 @@ def test_binned_wasserstein_close_to_exact_for_fine_bins() -> None:
     assert binned == pytest.approx(exact, abs=0.05)
 
 
-def test_rule_needs_rows_and_effect() -> None:
-    rule = DriftRule(psi_threshold=0.2, min_window_rows=200)
-    assert not rule.decide(psi=5.0, rows=199)
-    assert rule.decide(psi=0.21, rows=200)
-    assert not rule.decide(psi=0.21, rows=200, threshold=0.3)
+def test_rule_needs_rows_effect_and_significance() -> None:
+    rule = DriftRule(psi_threshold=0.2, min_window_rows=200, share_threshold=0.1, alpha=1e-3)
+    assert not rule.decide(psi=5.0, share=0.5, p_value=0.0, rows=199)
+    assert rule.decide(psi=0.21, share=0.0, p_value=1e-6, rows=200)
+    assert rule.decide(psi=0.05, share=0.11, p_value=1e-6, rows=200)
+    assert not rule.decide(psi=0.21, share=0.0, p_value=1e-6, rows=200, threshold=0.3)
+    assert not rule.decide(psi=0.5, share=0.3, p_value=0.01, rows=200)  # could be noise
+    assert not rule.decide(psi=0.01, share=0.01, p_value=1e-100, rows=10**7)  # tiny effect
+
+
+def test_share_shift_is_largest_bin_change() -> None:
+    assert share_shift([0.5, 0.3, 0.2], [40, 45, 15]) == pytest.approx(0.15)
+
+
+def test_score_feature_numeric_and_categorical() -> None:
+    rng = np.random.default_rng(0)
+    f = BinnedFeature.numeric("x", rng.normal(size=10_000))
+    fs = score_feature(f, np.bincount(f.fine_index(rng.normal(1, 1, 3000)), minlength=f.n_fine))
+    assert set(fs.scores) == {"psi", "js", "ks", "wasserstein"}
+    assert fs.rows == 3000 and fs.counts.sum() == 3000 and fs.counts.size == 10
+    assert fs.p_value < 1e-10 and fs.scores["psi"] > 0.5
+    c = BinnedFeature.categorical("c", np.array(["a", "b"] * 50, dtype=object), ["a", "b"])
+    cs = score_feature(c, [30, 70, 0])
+    assert set(cs.scores) == {"psi", "js", "chi2"}
+    assert cs.share == pytest.approx(0.2)
+    assert score_feature(c, [0, 0, 0]).scores == {}

@@ -91,12 +91,18 @@ def test_per_feature_threshold_override(
     setup: tuple[FeatureSchema, ReferenceProfile, np.random.Generator],
 ) -> None:
     schema, profile, rng = setup
-    mon = Monitor(schema, profile, MonitorConfig(per_feature_thresholds={"a": 50.0}))
-    df = _frame(rng, 1000, shift=1.0)
-    mon.observe(_batch(schema, df), np.full(1000, "pos"), None, 0.0)
-    snap = mon.snapshot(0.0)
-    assert snap.features[0].threshold == 50.0
-    assert not snap.features[0].drift_detected
+    df = _frame(rng, 5000, shift=0.3)  # PSI about 0.09, no bin moves 10 points
+    batch, preds = _batch(schema, df), np.full(5000, "pos")
+    default, strict = (
+        Monitor(schema, profile),
+        Monitor(schema, profile, MonitorConfig(per_feature_thresholds={"a": 0.05})),
+    )
+    default.observe(batch, preds, None, 0.0)
+    strict.observe(batch, preds, None, 0.0)
+    assert not default.snapshot(0.0).features[0].drift_detected
+    feat = strict.snapshot(0.0).features[0]
+    assert feat.threshold == 0.05
+    assert feat.drift_detected
 
 
 def test_window_expires_and_totals_keep_growing(

@@ -5,11 +5,14 @@ from __future__ import annotations
 from inferwatch.core.drift import (
     EPS,
     DriftRule,
+    FeatureScores,
     chi2_test,
     js_distance,
     ks_binned,
     ks_exact,
     psi,
+    score_feature,
+    share_shift,
     wasserstein_binned,
     wasserstein_exact,
 )
@@ -55,6 +58,7 @@ __all__ = [
     "DriftRule",
     "FeatureDrift",
     "FeatureSchema",
+    "FeatureScores",
     "FeatureSpec",
     "Layout",
     "Monitor",
@@ -73,6 +77,8 @@ __all__ = [
     "ks_binned",
     "ks_exact",
     "psi",
+    "score_feature",
+    "share_shift",
     "wasserstein_binned",
     "wasserstein_exact",
 ]

@@ -24,6 +24,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import chdtrc
 
+from inferwatch.core.profile import BinnedFeature
+
 EPS = 1e-4
 
 FloatArray = npt.NDArray[np.float64]
@@ -141,34 +143,102 @@ def wasserstein_exact(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
     return float(np.sum(np.abs(fx - fy) * deltas))
 
 
+def share_shift(reference: npt.ArrayLike, counts: npt.ArrayLike) -> float:
+    """Largest change of any single bin's share (0.15 = some bin or category moved 15 points).
+
+    >>> round(share_shift([0.4, 0.6], [55, 45]), 6)
+    0.15
+    """
+    p = _shares(reference)
+    q = _shares(counts)
+    return float(np.max(np.abs(q - p))) if p.size else 0.0
+
+
 @dataclass(frozen=True)
 class DriftRule:
-    """When a feature counts as drifted: enough rows and an effect size above the threshold.
+    """When a feature counts as drifted. All three must hold:
 
-    The decision never rests on a p-value: with large windows every tiny difference is
-    "significant", and a healthy model must stay quiet however much traffic it gets.
+    1. enough data: the window holds at least ``min_window_rows`` values of the feature;
+    2. a large effect: PSI above the threshold (``psi_threshold``, 0.2 by default, or the
+       feature's own) *or* some bin's share moved by more than ``share_threshold`` (0.10);
+    3. not noise: the chi-square homogeneity test of reference and window bin counts gives
+       p < ``alpha`` (0.001).
+
+    The p-value never decides alone: with a large window every tiny difference is "significant"
+    and a healthy model must stay quiet however much traffic it gets, so the effect sizes
+    decide. The test only stops small windows (and features with many rare bins, whose PSI is
+    inflated by sampling noise) from alarming on chance.
 
     >>> rule = DriftRule(psi_threshold=0.2, min_window_rows=200)
-    >>> rule.decide(psi=0.5, rows=100), rule.decide(psi=0.5, rows=500), rule.decide(0.1, 500)
-    (False, True, False)
+    >>> rule.decide(psi=0.5, share=0.2, p_value=1e-9, rows=100)   # too few rows
+    False
+    >>> rule.decide(psi=0.5, share=0.2, p_value=1e-9, rows=500)
+    True
+    >>> rule.decide(psi=0.05, share=0.02, p_value=1e-30, rows=10**6)   # significant but small
+    False
+    >>> rule.decide(psi=0.09, share=0.15, p_value=1e-12, rows=1000)   # a category swung 15 points
+    True
     """
 
     psi_threshold: float = 0.2
     min_window_rows: int = 200
+    share_threshold: float = 0.10
+    alpha: float = 1e-3
 
-    def decide(self, psi: float, rows: int, threshold: float | None = None) -> bool:
+    def decide(
+        self, psi: float, share: float, p_value: float, rows: int, threshold: float | None = None
+    ) -> bool:
         limit = self.psi_threshold if threshold is None else threshold
-        return rows >= self.min_window_rows and psi > limit
+        large = psi > limit or share > self.share_threshold
+        return rows >= self.min_window_rows and large and p_value < self.alpha
+
+
+@dataclass(frozen=True)
+class FeatureScores:
+    """Drift measures of one feature's window counts against its reference profile.
+
+    ``scores`` holds the exported methods (``psi``, ``js`` and, for numeric features ``ks`` and
+    ``wasserstein``, for categorical ones ``chi2``); ``share`` and ``p_value`` feed the rule.
+    """
+
+    rows: int
+    scores: dict[str, float]
+    share: float
+    p_value: float
+    counts: npt.NDArray[np.int64]
+    """Window counts per drift bin."""
+
+
+def score_feature(feature: BinnedFeature, fine_counts: npt.ArrayLike) -> FeatureScores:
+    """All binned drift measures of ``fine_counts`` (counts per fine bin of ``feature``)."""
+    fine = np.asarray(fine_counts, dtype=np.int64)
+    coarse = feature.coarse(fine)
+    n = int(fine.sum())
+    if n == 0:
+        return FeatureScores(0, {}, 0.0, 1.0, coarse)
+    scores = {"psi": psi(feature.ratios, coarse), "js": js_distance(feature.ratios, coarse)}
+    stat, p_value = chi2_test(feature.ratios * feature.n, coarse)
+    if feature.kind == "numeric":
+        scores["ks"] = ks_binned(feature.fine_ratios, fine)
+        scores["wasserstein"] = wasserstein_binned(
+            feature.fine_ratios, fine, feature.centers, feature.spread
+        )
+    else:
+        scores["chi2"] = stat
+    return FeatureScores(n, scores, share_shift(feature.ratios, coarse), p_value, coarse)
 
 
 __all__ = [
     "EPS",
     "DriftRule",
+    "FeatureScores",
     "chi2_test",
     "js_distance",
     "ks_binned",
     "ks_exact",
     "psi",
+    "score_feature",
+    "share_shift",
     "wasserstein_binned",
     "wasserstein_exact",
 ]

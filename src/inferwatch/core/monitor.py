@@ -19,14 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from inferwatch.core.drift import (
-    DriftRule,
-    chi2_test,
-    js_distance,
-    ks_binned,
-    psi,
-    wasserstein_binned,
-)
+from inferwatch.core.drift import DriftRule, score_feature
 from inferwatch.core.performance import ConfidenceWindow, ConfusionWindow, RegressionWindow
 from inferwatch.core.profile import OTHER, BinnedFeature, ReferenceProfile
 from inferwatch.core.schema import FeatureSchema, QualityCounts, SchemaError, encode_categories
@@ -49,7 +42,8 @@ class MonitorConfig:
     """Window and decision settings (the ``Settings`` fields of the same names).
 
     ``per_feature_thresholds`` overrides ``psi_threshold`` by feature name; the key
-    ``"prediction"`` sets the output's threshold.
+    ``"prediction"`` sets the output's threshold. ``share_threshold`` and ``alpha`` are the
+    other two knobs of the drift rule (see ``DriftRule``).
     """
 
     window_buckets: int = 60
@@ -58,13 +52,16 @@ class MonitorConfig:
     psi_threshold: float = 0.2
     per_feature_thresholds: Mapping[str, float] = field(default_factory=dict)
     min_labels: int = 50
+    share_threshold: float = 0.10
+    alpha: float = 1e-3
 
     @classmethod
     def from_settings(cls, settings: Any, **overrides: Any) -> MonitorConfig:
         """Build from any object with the ``Settings`` attribute names."""
         names = ("window_buckets", "bucket_seconds", "min_window_rows", "psi_threshold")
         values: dict[str, Any] = {n: getattr(settings, n) for n in names}
-        values["min_labels"] = getattr(settings, "min_labels", 50)
+        for name, default in (("min_labels", 50), ("share_threshold", 0.10), ("alpha", 1e-3)):
+            values[name] = getattr(settings, name, default)
         values.update(overrides)
         return cls(**values)
 
@@ -103,7 +100,10 @@ class Monitor:
         self.config = config or MonitorConfig()
         self.model = model
         self.model_version = model_version
-        self.rule = DriftRule(self.config.psi_threshold, self.config.min_window_rows)
+        cfg = self.config
+        self.rule = DriftRule(
+            cfg.psi_threshold, cfg.min_window_rows, cfg.share_threshold, cfg.alpha
+        )
         if tuple(f.name for f in profile.features) != schema.names:
             raise SchemaError("profile", "profile features do not match the schema")
         self._lock = threading.Lock()
@@ -121,7 +121,6 @@ class Monitor:
         for row, i in enumerate(self._num):
             e = feats[i].edges
             self._edge_matrix[row, : e.size] = e
-        cfg = self.config
         self._window = CountWindow(self._layout.width, cfg.window_buckets, cfg.bucket_seconds)
         self._cum = np.zeros(self._layout.width, dtype=np.int64)
         self._quality = {(f, c): 0 for f in schema.names for c in QUALITY_CHECKS}
@@ -232,30 +231,20 @@ class Monitor:
 
     # ------------------------------------------------------------------ reading
     def _feature_drift(self, f: BinnedFeature, fine: np.ndarray, window_rows: int) -> FeatureDrift:
-        coarse = f.coarse(fine)
-        n = int(fine.sum())
-        scores: dict[str, float] = {}
-        if n > 0:
-            scores["psi"] = psi(f.ratios, coarse)
-            scores["js"] = js_distance(f.ratios, coarse)
-            if f.kind == "numeric":
-                scores["ks"] = ks_binned(f.fine_ratios, fine)
-                scores["wasserstein"] = wasserstein_binned(f.fine_ratios, fine, f.centers, f.spread)
-            else:
-                scores["chi2"] = chi2_test(f.ratios * f.n, coarse)[0]
+        fs = score_feature(f, fine)
         threshold = self.config.threshold(f.name)
         detected = (
-            n > 0
+            fs.rows > 0
             and window_rows >= self.rule.min_window_rows
-            and self.rule.decide(scores["psi"], n, threshold)
+            and self.rule.decide(fs.scores["psi"], fs.share, fs.p_value, fs.rows, threshold)
         )
         return FeatureDrift(
             name=f.name,
             kind=f.kind,
             bins=f.labels,
             reference_ratios=tuple(f.ratios.tolist()),
-            window_counts=tuple(int(c) for c in coarse.tolist()),
-            scores=scores,
+            window_counts=tuple(fs.counts.tolist()),
+            scores=fs.scores,
             threshold=threshold,
             drift_detected=bool(detected),
         )
