@@ -1,0 +1,97 @@
+"""``inferwatch demo --fast`` end to end: real service, Prometheus and Alertmanager; a drift
+alert and an accuracy alert each fire and resolve; SIGINT stops every child process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+# Shorter than the demo's own timeline: the 30 s window still clears in each recovery.
+TIMELINE = "normal:10,drift:35,normal:45,accuracy_drop:35,normal:45"
+DEADLINE_SECONDS = 260.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def fired_then_resolved(events: list[dict[str, Any]], names: tuple[str, ...]) -> bool:
+    fired = [e["t"] for e in events if e.get("alert") in names and e["state"] == "firing"]
+    resolved = [e["t"] for e in events if e.get("alert") in names and e["state"] == "resolved"]
+    return bool(fired) and any(r > min(fired) for r in resolved)
+
+
+def test_demo_fast_fires_and_resolves_both_alerts_and_stops_cleanly(tmp_path: Path) -> None:
+    data_dir = tmp_path / "demo"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INFERWATCH_")}
+    env |= {
+        "INFERWATCH_PROMETHEUS_PORT": str(free_port()),
+        "INFERWATCH_ALERTMANAGER_PORT": str(free_port()),
+        "TERM": "dumb",
+    }
+    cmd = [sys.executable, "-m", "inferwatch.cli", "demo", "--fast"]
+    cmd += ["--port", str(free_port()), "--data-dir", str(data_dir), "--timeline", TIMELINE]
+    log = tmp_path / "demo.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    events_path = data_dir / "demo-events.jsonl"
+    children: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        while time.monotonic() < deadline and proc.poll() is None:
+            events = read_events(events_path)
+            if fired_then_resolved(events, ("FeatureDriftDetected",)) and fired_then_resolved(
+                events, ("ModelAccuracyLow", "ModelAccuracyCritical")
+            ):
+                break
+            time.sleep(1.0)
+        output = log.read_text(errors="replace")
+        assert proc.poll() is None, f"the demo exited early:\n{output}"
+        events = read_events(events_path)
+        assert fired_then_resolved(events, ("FeatureDriftDetected",)), output
+        assert fired_then_resolved(events, ("ModelAccuracyLow", "ModelAccuracyCritical")), output
+        # the drift alert names the drifted features, and the accuracy drop raised no drift
+        drift = [e for e in events if e.get("alert") == "FeatureDriftDetected"]
+        assert {e["labels"]["feature"] for e in drift} <= {
+            "mean_texture",
+            "mean_symmetry",
+            "clinic",
+        }
+        assert "ALERT FIRING   FeatureDriftDetected" in output
+        assert "ALERT RESOLVED ModelAccuracy" in output
+
+        children = psutil.Process(proc.pid).children(recursive=True)
+        names = " ".join(" ".join(c.cmdline()) for c in children)
+        assert "prometheus" in names and "alertmanager" in names
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) in (0, 130)
+        gone, alive = psutil.wait_procs(children, timeout=30)
+        assert alive == [], f"children still running after SIGINT: {alive}"
+        assert "stopped" in log.read_text(errors="replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        for child in children:
+            if child.is_running():
+                child.kill()
