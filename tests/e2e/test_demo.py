@@ -85,7 +85,7 @@ def test_demo_fast_fires_and_resolves_both_alerts_and_stops_cleanly(tmp_path: Pa
         assert "prometheus" in names and "alertmanager" in names
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) in (0, 130)
-        gone, alive = psutil.wait_procs(children, timeout=30)
+        _, alive = psutil.wait_procs(children, timeout=30)
         assert alive == [], f"children still running after SIGINT: {alive}"
         assert "stopped" in log.read_text(errors="replace")
     finally:
