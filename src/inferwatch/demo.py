@@ -224,32 +224,44 @@ def ensure_model(settings: Settings, console: Console) -> None:
 
 @contextlib.contextmanager
 def serve_in_thread(settings: Settings) -> Iterator[str]:
-    """Serve the app with uvicorn in a thread of this process; yields the base URL."""
+    """Serve the app with uvicorn in a thread of this process; yields the base URL.
+    ``settings.port`` 0 picks a free port."""
     import uvicorn
 
     from inferwatch.server.app import create_app
     from inferwatch.server.run import uvicorn_options
 
-    _check_port_free(settings.host, settings.port, "service")
+    sock = socket.socket()
+    try:
+        sock.bind((settings.host, settings.port))
+    except OSError as exc:
+        sock.close()
+        raise DemoError(
+            f"service port {settings.host}:{settings.port} is not free ({exc.strerror}); "
+            "choose another one with --port"
+        ) from exc
+    host, port = sock.getsockname()[:2]
     options = uvicorn_options(settings)
     options["log_level"] = "warning"
     server = uvicorn.Server(uvicorn.Config(create_app(settings), **options))  # type: ignore[arg-type]  # options are typed per key by uvicorn
-    thread = threading.Thread(target=server.run, name="inferwatch-service", daemon=True)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="inferwatch-service", daemon=True
+    )
     thread.start()
-    deadline = time.monotonic() + 30.0
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise DemoError(f"the service did not start on {settings.host}:{settings.port}")
-        time.sleep(0.05)
     try:
-        yield f"http://{settings.host}:{settings.port}"
+        deadline = time.monotonic() + 30.0
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise DemoError(f"the service did not start on {host}:{port}")
+            time.sleep(0.05)
+        yield f"http://{host}:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=15.0)
         if thread.is_alive():
             server.force_exit = True
             thread.join(timeout=5.0)
+        sock.close()
 
 
 def missing_binaries() -> list[str]:
@@ -382,6 +394,7 @@ async def _play(
     )
     started = time.monotonic()
     events_path = settings.data_dir / EVENTS_FILE
+    events_path.write_text("", encoding="utf-8")  # this run's events only
     display = LiveDisplay(console, title="inferwatch demo")
 
     def note(kind: str, text: str, style: str | None = None, **extra: Any) -> None:
