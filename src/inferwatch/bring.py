@@ -461,14 +461,18 @@ def check_served_form(model: Any, schema: FeatureSchema, frame: pd.DataFrame) ->
     except Exception as exc:  # any estimator error becomes a message about the data
         err = explain_failure(exc, served, names)
         column = err.column or next((f.name for f in schema.categorical), None)
-        why = (
-            f"column {column!r} is served as {schema[column].kind} "
-            f"({'text' if schema[column].kind == 'categorical' else 'numbers'}), "
-            "which the model cannot take; "
-            "change its kind with --categorical/--numeric"
-            if column is not None
-            else "the model cannot take the inputs as the service sends them"
-        )
+        if column is None:
+            why = "the model cannot take the inputs as the service sends them"
+        elif schema[column].kind == "categorical":
+            why = (
+                f"column {column!r} is served as text (categorical), which the model cannot "
+                "take; leave it numeric (drop it from --categorical)"
+            )
+        else:
+            why = (
+                f"column {column!r} is served as numbers, which the model cannot take; "
+                "mark it --categorical"
+            )
         raise InitError(f"{why} ({exc})".replace("\n", " "), column) from exc
 
 
