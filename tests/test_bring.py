@@ -339,7 +339,7 @@ def test_init_from_a_registered_model_uri(
     churn: tuple[Path, Path, pd.DataFrame], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     mlflow = pytest.importorskip("mlflow")
-    import mlflow.sklearn
+    pytest.importorskip("mlflow.sklearn")
 
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # a registry without a server
     mlflow.set_tracking_uri((tmp_path / "mlruns").as_uri())
