@@ -1,0 +1,189 @@
+"""The Prometheus configuration and rules, checked by the real ``promtool``."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from inferwatch.core.drift import psi
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+PROM = REPO / "deploy" / "prometheus"
+RULE_FILES = sorted((PROM / "rules").glob("*.yml"))
+TEST_FILES = sorted((PROM / "tests").glob("*.yml"))
+RUNBOOKS = REPO / "docs" / "runbooks.md"
+
+# The alert catalogue of the design (names are a contract with dashboards and runbooks).
+CATALOGUE = {
+    "InferwatchTargetDown": "critical",
+    "ModelAccuracyLow": "warning",
+    "ModelAccuracyCritical": "critical",
+    "FeatureDriftDetected": "warning",
+    "PredictionDriftDetected": "warning",
+    "DataQualityDegraded": "warning",
+    "PredictionFailureRateHigh": "critical",
+    "HighErrorRate": "warning",
+    "HighPredictionLatency": "warning",
+    "PredictionLatencyCritical": "critical",
+    "HighCPUUsage": "warning",
+    "HighMemoryUsage": "warning",
+    "DataLakeUnavailable": "critical",
+    "HighIngestionDelay": "warning",
+    "LabelsMissing": "info",
+    "RetrainingFailed": "warning",
+}
+
+
+def promtool(*args: str | Path, cwd: Path = PROM) -> subprocess.CompletedProcess[str]:
+    exe = shutil.which("promtool")
+    if exe is None:
+        pytest.fail("promtool is missing: sudo apt-get install prometheus")
+    return subprocess.run(
+        [exe, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+
+
+def rules() -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for path in RULE_FILES:
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            out.extend(group["rules"])
+    return out
+
+
+def alert_rules() -> dict[str, dict[str, Any]]:
+    return {r["alert"]: r for r in rules() if "alert" in r}
+
+
+def test_prometheus_config_is_valid() -> None:
+    result = promtool("check", "config", "prometheus.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_rule_files_are_valid() -> None:
+    result = promtool("check", "rules", *RULE_FILES)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_rule_unit_tests_pass() -> None:
+    result = promtool("test", "rules", *TEST_FILES)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("SUCCESS") == len(TEST_FILES)
+
+
+def test_every_catalogue_alert_exists_with_its_severity() -> None:
+    found = {name: rule["labels"]["severity"] for name, rule in alert_rules().items()}
+    assert found == CATALOGUE
+
+
+def _slug(heading: str) -> str:
+    return re.sub(r"[^a-z0-9 -]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_alert_has_annotations_and_a_runbook_section() -> None:
+    anchors = {
+        _slug(line.lstrip("#"))
+        for line in RUNBOOKS.read_text().splitlines()
+        if line.startswith("## ")
+    }
+    for name, rule in alert_rules().items():
+        ann = rule["annotations"]
+        assert ann["summary"] and "$value" in ann["description"], name
+        assert "model" not in rule["expr"] or "$labels.model" in ann["summary"], name
+        page, _, anchor = ann["runbook_url"].partition("#")
+        assert page == "docs/runbooks.md" and anchor == name.lower(), name
+        assert anchor in anchors, f"docs/runbooks.md has no section for {name}"
+
+
+def _unit_tests() -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for path in TEST_FILES:
+        out.extend(yaml.safe_load(path.read_text())["tests"])
+    return out
+
+
+def test_every_alert_has_a_firing_and_a_quiet_unit_test() -> None:
+    firing: set[str] = set()
+    quiet: set[str] = set()
+    for case in _unit_tests():
+        for check in case.get("alert_rule_test", []):
+            (firing if check.get("exp_alerts") else quiet).add(check["alertname"])
+    assert firing >= set(CATALOGUE), set(CATALOGUE) - firing
+    assert quiet >= set(CATALOGUE), set(CATALOGUE) - quiet
+
+
+def test_every_recording_rule_has_a_unit_test() -> None:
+    exprs = " ".join(
+        check["expr"] for case in _unit_tests() for check in case.get("promql_expr_test", [])
+    )
+    untested = [r["record"] for r in rules() if "record" in r and r["record"] not in exprs]
+    assert untested == []
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_cross_replica_psi_rule_matches_the_core(tmp_path: Path, seed: int) -> None:
+    """Random per-replica bin counts: the recording rule's PSI equals inferwatch.core.drift.psi
+    of the summed counts (empty bins included)."""
+    rng = np.random.default_rng(seed)
+    bins = 10
+    reference = rng.dirichlet(np.ones(bins))
+    reference[rng.integers(bins)] = 0.0  # a bin the reference never saw
+    reference /= reference.sum()
+    per_minute = rng.integers(0, 30, size=(3, bins))  # three replicas
+    per_minute[:, rng.integers(bins)] = 0  # a bin the live window never saw
+    expected = psi(reference, per_minute.sum(axis=0) * 10)
+
+    series: list[dict[str, str]] = []
+    for replica, counts in enumerate(per_minute):
+        for b in range(bins):
+            labels = (
+                f'job="inferwatch",instance="r{replica}:8000",model="m",model_version="1",'
+                f'feature="x",bin="b{b}"'
+            )
+            series.append(
+                {
+                    "series": f"inferwatch_feature_bin_observations_total{{{labels}}}",
+                    "values": f"0+{int(counts[b])}x20",
+                }
+            )
+            series.append(
+                {
+                    "series": f"inferwatch_feature_reference_bin_ratio{{{labels}}}",
+                    "values": f"{float(reference[b])!r}x20",
+                }
+            )
+    test = {
+        "rule_files": [str(PROM / "rules" / "recording.yml")],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "promql_expr_test": [
+                    {
+                        "expr": (
+                            f"abs(model_feature:inferwatch_feature_psi:rate10m - {expected!r})"
+                            " < bool 1e-9"
+                        ),
+                        "eval_time": "10m",
+                        "exp_samples": [
+                            {"labels": '{model="m",model_version="1",feature="x"}', "value": 1}
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "psi.yml"
+    path.write_text(yaml.safe_dump(test))
+    result = promtool("test", "rules", path, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
