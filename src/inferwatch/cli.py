@@ -29,14 +29,14 @@ def serve(
     from inferwatch.server.run import run_server
     from inferwatch.settings import Settings
 
-    overrides = {
+    overrides: dict[str, object] = {
         "host": host,
         "port": port,
         "model_dir": model_dir,
         "upstream_url": upstream,
         "data_dir": data_dir,
     }
-    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]  # values are validated by pydantic
     raise typer.Exit(run_server(settings, access_log=access_log))
 
 

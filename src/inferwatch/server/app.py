@@ -1,0 +1,149 @@
+"""The FastAPI application: ``create_app(settings)``.
+
+Routers of other parts are included here, one line each, and read the running service
+from ``request.app.state.service`` (a ``ServiceState``). Protected routers add
+``dependencies=[Depends(require_token)]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry, ProcessCollector
+
+from inferwatch.alerts import AlertBook
+from inferwatch.backends import ModelBackend, backend_from_settings
+from inferwatch.core.monitor import Monitor, MonitorConfig
+from inferwatch.exporter import ModelInfo, MonitorCollector
+from inferwatch.modeldir import load_model_dir
+from inferwatch.server.alerts import alerts_router
+from inferwatch.server.dashboard import dashboard_router
+from inferwatch.server.feedback import feedback_router
+from inferwatch.server.middleware import BodyLimitMiddleware, HttpMetrics, MetricsMiddleware
+from inferwatch.server.ops import ops_router
+from inferwatch.server.predict import predict_router
+from inferwatch.server.security import TokenCheck
+from inferwatch.server.state import InferenceMetrics, ServiceState
+from inferwatch.settings import Settings
+from inferwatch.store import PredictionStore
+from inferwatch.system import SystemCollector
+
+log = logging.getLogger(__name__)
+
+MODEL_ROUTES = frozenset({"/predict", "/invocations"})
+
+
+def _known_status_codes() -> tuple[int, ...]:
+    return (200, 400, 401, 413, 422, 502, 503, 504)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    backend: ModelBackend | None = None,
+    registry: CollectorRegistry | None = None,
+) -> FastAPI:
+    """Build the service for ``settings``.
+
+    ``backend`` replaces the one the settings describe (a local model directory or an
+    upstream URL); ``registry`` receives every metric (a fresh one by default, never the
+    global registry).
+    """
+    registry = registry if registry is not None else CollectorRegistry()
+    load_model = backend is None and settings.upstream_url is None
+    bundle = load_model_dir(settings.model_dir, load_model=load_model)
+    if backend is None:
+        backend = backend_from_settings(settings, bundle)
+    meta = bundle.metadata
+    info = ModelInfo(
+        meta.name,
+        meta.version,
+        settings.model_stage,
+        reference_performance=dict(meta.reference_performance),
+    )
+    config = MonitorConfig.from_settings(settings, per_feature_thresholds=dict(meta.thresholds))
+    monitor = Monitor(
+        bundle.schema, bundle.profile, config, model=meta.name, model_version=meta.version
+    )
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = PredictionStore(settings.store_path)
+
+    http = HttpMetrics(registry)
+    state = ServiceState(
+        settings=settings,
+        schema=bundle.schema,
+        monitor=monitor,
+        backend=backend,
+        store=store,
+        registry=registry,
+        http=http,
+        inference=InferenceMetrics(registry, meta.name, meta.version),
+        token=TokenCheck(settings.resolved_api_token()),
+        info=info,
+        task=meta.task,
+        metadata=meta,
+        accepts_missing=settings.accept_missing_values,
+        alerts=AlertBook(),
+    )
+    registry.register(MonitorCollector(state))
+    registry.register(SystemCollector(settings.data_dir))
+    ProcessCollector(registry=registry)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await state.start()
+        tasks = [
+            asyncio.create_task(state.history_loop()),
+            asyncio.create_task(state.retention_loop()),
+        ]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await state.stop()
+
+    app = FastAPI(
+        title="inferwatch",
+        summary="Model serving with monitoring: drift, data quality, accuracy, Prometheus.",
+        version=meta.version,
+        lifespan=lifespan,
+    )
+    app.state.service = state
+    app.include_router(predict_router())
+    app.include_router(feedback_router())
+    app.include_router(ops_router())
+    assert state.alerts is not None
+    app.include_router(alerts_router(state.alerts, registry=registry))
+    app.include_router(dashboard_router(settings))
+
+    routes = [
+        (method, path)
+        for route in app.routes
+        for path in [getattr(route, "path", "")]
+        for method in sorted(getattr(route, "methods", None) or ())
+        if path in MODEL_ROUTES or path == "/feedback"
+    ]
+    http.preinit(routes, _known_status_codes())
+    known_paths = frozenset(getattr(r, "path", "") for r in app.routes) - {""}
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        on_reject=state.count_oversize,
+    )
+    app.add_middleware(
+        MetricsMiddleware,
+        metrics=http,
+        known_paths=known_paths,
+        traffic=state.traffic.add,
+        traffic_paths=MODEL_ROUTES,
+    )
+    return app
+
+
+__all__ = ["create_app"]

@@ -1,0 +1,131 @@
+"""``POST /feedback``: ground-truth labels by prediction id, durable before the answer.
+
+Each label gets its own outcome (``matched``, ``unknown_id``, ``duplicate``, ``invalid``):
+one bad item never fails the batch. A single label sent alone (``{"id": ..., "label": ...}``)
+is answered 404 for an unknown id and 422 when invalid, so a simple client sees the error.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from inferwatch.server.flusher import FlusherStopped
+from inferwatch.server.inputs import Rejected, loads
+from inferwatch.server.models import FEEDBACK_BODY, FeedbackResponse
+from inferwatch.server.predict import json_response
+from inferwatch.server.records import label_item
+from inferwatch.server.state import ServiceState
+
+MAX_ID_LENGTH = 128
+
+
+def _check_item(item: Any, where: str, task: str) -> tuple[str, Any] | tuple[None, str]:
+    """``(id, label)`` or ``(None, reason)``."""
+    if not isinstance(item, dict):
+        return None, f"{where}: expected an object with id and label"
+    pid = item.get("id")
+    if not isinstance(pid, str) or not pid or len(pid) > MAX_ID_LENGTH:
+        return None, f"{where}.id: expected a prediction id (a non-empty string)"
+    if "label" not in item:
+        return None, f"{where}.label: missing"
+    label = item["label"]
+    if task == "regression":
+        if isinstance(label, bool) or not isinstance(label, (int, float)):
+            return None, f"{where}.label: expected a number"
+        if not math.isfinite(label):
+            return None, f"{where}.label: not finite"
+        return pid, float(label)
+    if isinstance(label, bool) or not isinstance(label, (str, int, float)):
+        return None, f"{where}.label: expected a class (string or number)"
+    return pid, str(label)
+
+
+def feedback_router() -> APIRouter:
+    router = APIRouter(tags=["model"])
+
+    @router.post(
+        "/feedback",
+        summary="Ground-truth labels by prediction id",
+        response_model=FeedbackResponse,
+        openapi_extra=FEEDBACK_BODY,
+    )
+    async def feedback(request: Request) -> Response:
+        state: ServiceState = request.app.state.service
+        state.token.enforce(request)
+        try:
+            data = loads(await request.body())
+        except Rejected as exc:
+            state.totals.add_feedback({"invalid": 1})
+            return json_response(exc.body(), exc.status)
+        single = isinstance(data, dict) and "labels" not in data
+        if single:
+            items: Any = [data]
+        elif isinstance(data, dict) and isinstance(data["labels"], list):
+            items = data["labels"]
+        else:
+            state.totals.add_feedback({"invalid": 1})
+            return json_response({"detail": "labels: expected a list", "field": "labels"}, 422)
+        if len(items) > state.settings.max_batch_rows:
+            state.totals.add_feedback({"invalid": len(items)})
+            detail = f"labels: {len(items)} is over the limit of {state.settings.max_batch_rows}"
+            return json_response({"detail": detail, "field": "labels"}, 413)
+
+        task = state.task
+        now = state.clock()
+        results: list[dict[str, Any]] = []
+        valid: list[tuple[int, Any]] = []
+        for i, item in enumerate(items):
+            pid, value = _check_item(item, "body" if single else f"labels[{i}]", task)
+            if pid is None:
+                raw = item.get("id") if isinstance(item, dict) else None
+                results.append(
+                    {
+                        "id": raw if isinstance(raw, str) else None,
+                        "outcome": "invalid",
+                        "detail": value,
+                    }
+                )
+            else:
+                results.append({"id": pid, "outcome": None})
+                valid.append((i, label_item(pid, value, now)))
+        invalid = len(items) - len(valid)
+        if invalid:
+            state.totals.add_feedback({"invalid": invalid})
+
+        if valid:
+            try:
+                flusher = state.flusher_or_raise()
+                outcomes = await flusher.submit_labels([lab for _, lab in valid])
+            except (FlusherStopped, Exception) as exc:  # store down: nothing is acknowledged
+                return json_response({"detail": f"prediction store unavailable: {exc}"}, 503)
+            for (i, _), outcome in zip(valid, outcomes, strict=True):
+                results[i]["outcome"] = outcome.outcome
+                if outcome.delay_seconds is not None:
+                    results[i]["delay_seconds"] = outcome.delay_seconds
+
+        counts: dict[str, int] = {}
+        for r in results:
+            counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
+        if single:
+            only = results[0]
+            if only["outcome"] == "invalid":
+                field = only["detail"].split(":", 1)[0].replace("body.", "")
+                return json_response({"detail": only["detail"], "field": field}, 422)
+            if only["outcome"] == "unknown_id":
+                return json_response(
+                    {
+                        "detail": f"id: no prediction with id {only['id']!r}",
+                        "field": "id",
+                        "outcome": "unknown_id",
+                    },
+                    404,
+                )
+        return json_response({"results": results, "counts": counts})
+
+    return router
+
+
+__all__ = ["feedback_router"]

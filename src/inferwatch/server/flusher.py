@@ -1,0 +1,186 @@
+"""Group commit: the request path appends, one writer thread makes it durable.
+
+A request puts a job (its prediction records or labels and an asyncio future) on the
+queue and awaits the future. The writer thread takes *everything* queued, writes it in
+one store transaction, resolves the futures on their event loop, then hands the batch to
+the monitor. There is no fixed interval: while one transaction is being written the next
+requests pile up and share the next one, so the batch size follows the load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from inferwatch.store import LabelItem, LabelOutcome, PredictionRecord, PredictionStore
+
+log = logging.getLogger(__name__)
+
+
+class FlusherStopped(RuntimeError):
+    """The writer is not running (the service is shutting down)."""
+
+
+@dataclass
+class PredictionJob:
+    """Predictions of one request: what the store keeps and what the monitor observes."""
+
+    records: Sequence[PredictionRecord]
+    batch: Mapping[str, np.ndarray]
+    predictions: np.ndarray
+    probabilities: np.ndarray | None
+    future: asyncio.Future[None]
+
+
+@dataclass
+class LabelJob:
+    """Labels of one feedback request; the future receives one outcome per label."""
+
+    labels: Sequence[LabelItem]
+    future: asyncio.Future[list[LabelOutcome]]
+
+
+@dataclass
+class Flushed:
+    """What one transaction carried, handed to ``after_commit`` once it is durable."""
+
+    timestamp: float
+    predictions: list[PredictionJob] = field(default_factory=list)
+    labels: list[LabelItem] = field(default_factory=list)
+    outcomes: list[LabelOutcome] = field(default_factory=list)
+
+
+def _resolve_all(results: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, value, error in results:
+        if future.done():  # the client went away and the request was cancelled
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
+
+
+class Flusher:
+    """The writer thread in front of a ``PredictionStore``."""
+
+    def __init__(
+        self,
+        store: PredictionStore,
+        after_commit: Callable[[Flushed], None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.after_commit = after_commit
+        self.clock = clock
+        self._cond = threading.Condition()
+        self._queue: list[PredictionJob | LabelJob] = []
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self.transactions = 0
+        """Transactions written so far (a figure for tests and the bench)."""
+
+    # --- lifecycle
+
+    def start(self) -> None:
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="inferwatch-flusher", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Write what is queued, then stop the thread."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self._stopping
+
+    # --- request side (event loop thread)
+
+    def _submit(self, job: PredictionJob | LabelJob) -> None:
+        with self._cond:
+            if self._stopping or self._thread is None:
+                raise FlusherStopped("the prediction store writer is not running")
+            self._queue.append(job)
+            self._cond.notify()
+
+    def submit_predictions(
+        self,
+        records: Sequence[PredictionRecord],
+        batch: Mapping[str, np.ndarray],
+        predictions: np.ndarray,
+        probabilities: np.ndarray | None,
+    ) -> asyncio.Future[None]:
+        """Queue predictions; the future resolves once they are committed."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._submit(PredictionJob(records, batch, predictions, probabilities, future))
+        return future
+
+    def submit_labels(self, labels: Sequence[LabelItem]) -> asyncio.Future[list[LabelOutcome]]:
+        """Queue labels; the future resolves to their outcomes once they are committed."""
+        future: asyncio.Future[list[LabelOutcome]] = asyncio.get_running_loop().create_future()
+        self._submit(LabelJob(labels, future))
+        return future
+
+    # --- writer thread
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopping:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                jobs, self._queue = self._queue, []
+            self._flush(jobs)
+
+    def _flush(self, jobs: list[PredictionJob | LabelJob]) -> None:
+        prediction_jobs = [j for j in jobs if isinstance(j, PredictionJob)]
+        label_jobs = [j for j in jobs if isinstance(j, LabelJob)]
+        records = [r for j in prediction_jobs for r in j.records]
+        labels = [item for j in label_jobs for item in j.labels]
+        now = self.clock()
+        results: dict[asyncio.AbstractEventLoop, list[Any]] = {}
+        try:
+            outcomes = self.store.write(records, labels, now)
+        except Exception as exc:  # the store failed: every waiting request gets the error
+            log.exception("prediction store write failed")
+            for job in jobs:
+                results.setdefault(job.future.get_loop(), []).append((job.future, None, exc))
+            self._deliver(results)
+            return
+        self.transactions += 1
+        start = 0
+        for ljob in label_jobs:
+            end = start + len(ljob.labels)
+            loop = ljob.future.get_loop()
+            results.setdefault(loop, []).append((ljob.future, list(outcomes[start:end]), None))
+            start = end
+        for pjob in prediction_jobs:
+            results.setdefault(pjob.future.get_loop(), []).append((pjob.future, None, None))
+        self._deliver(results)
+        try:
+            self.after_commit(Flushed(now, prediction_jobs, labels, list(outcomes)))
+        except Exception:  # monitoring must never stop the writer
+            log.exception("monitor update failed")
+
+    @staticmethod
+    def _deliver(results: dict[asyncio.AbstractEventLoop, list[Any]]) -> None:
+        for loop, items in results.items():
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(_resolve_all, items)
+
+
+__all__ = ["Flushed", "Flusher", "FlusherStopped", "LabelJob", "PredictionJob"]

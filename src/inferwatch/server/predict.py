@@ -1,0 +1,139 @@
+"""``POST /predict`` and ``POST /invocations``: parse, validate, score, commit, answer.
+
+The request path does no monitoring math: it validates against the schema, calls the
+backend, hands the rows to the flusher and waits for the group commit that makes them
+durable. The monitor is fed by the flusher thread, in batches.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import orjson
+from fastapi import APIRouter, Request, Response
+
+from inferwatch.backends import BackendError
+from inferwatch.core.schema import Batch, FeatureSchema
+from inferwatch.server.flusher import FlusherStopped
+from inferwatch.server.inputs import (
+    Rejected,
+    invocations_batch,
+    loads,
+    predict_batch,
+    reject_missing,
+)
+from inferwatch.server.models import INVOCATIONS_BODY, PREDICT_BODY, PredictResponse
+from inferwatch.server.records import prediction_records
+from inferwatch.server.state import ServiceState
+
+JSON = "application/json"
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
+
+
+def json_response(
+    content: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(orjson.dumps(content, option=_NUMPY), status, headers, media_type=JSON)
+
+
+def rejected_response(state: ServiceState, exc: Rejected) -> Response:
+    """Count a refused request and answer it (4xx naming the field)."""
+    state.inference.error("validation")
+    if exc.check is not None and exc.field in state.schema.names:
+        state.totals.add_rejected(exc.field, exc.check)
+    return json_response(exc.body(), exc.status)
+
+
+def _as_list(values: np.ndarray) -> list[Any]:
+    return values.tolist()  # type: ignore[no-any-return]  # numpy's tolist is untyped
+
+
+async def _score(
+    state: ServiceState, request: Request, parse: Callable[[FeatureSchema, Any, int], Batch]
+) -> tuple[list[str], np.ndarray, np.ndarray | None] | Response:
+    state.token.enforce(request)
+    try:
+        data = loads(await request.body())
+        batch = parse(state.schema, data, state.settings.max_batch_rows)
+        if not state.accepts_missing:
+            reject_missing(state.schema, batch)
+    except Rejected as exc:
+        return rejected_response(state, exc)
+
+    frame = batch.columns
+    start = time.perf_counter()
+    try:
+        output = await state.backend.predict(frame)
+    except BackendError as exc:
+        state.inference.error(exc.error_type)
+        return json_response({"detail": str(exc), "error_type": exc.error_type}, exc.status_code)
+    state.inference.duration.observe(time.perf_counter() - start)
+    n = len(output.predictions)
+    state.inference.rows.inc(n)
+
+    predictions = np.asarray(output.predictions)
+    probabilities = None if output.probabilities is None else np.asarray(output.probabilities)
+    ids = [uuid.uuid4().hex for _ in range(n)]
+    records = prediction_records(state, ids, batch, predictions, probabilities)
+    try:
+        await state.flusher_or_raise().submit_predictions(
+            records, batch.columns, predictions, probabilities
+        )
+    except (FlusherStopped, Exception) as exc:  # the store failed: nothing is acknowledged
+        state.inference.error("store")
+        return json_response({"detail": f"prediction store unavailable: {exc}"}, 503)
+    return ids, predictions, probabilities
+
+
+def predict_router() -> APIRouter:
+    router = APIRouter(tags=["model"])
+
+    @router.post(
+        "/predict",
+        summary='Score one object of features or {"instances": [...]}',
+        response_model=PredictResponse,
+        openapi_extra=PREDICT_BODY,
+    )
+    async def predict(request: Request) -> Response:
+        state: ServiceState = request.app.state.service
+        scored = await _score(state, request, predict_batch)
+        if isinstance(scored, Response):
+            return scored
+        ids, predictions, probabilities = scored
+        info = state.info
+        content = {
+            "ids": ids,
+            "predictions": predictions if predictions.dtype != object else _as_list(predictions),
+            "probabilities": probabilities,
+            "model": info.model,
+            "model_version": info.model_version,
+        }
+        headers = {"X-Prediction-Id": ids[0]} if len(ids) == 1 else None
+        return json_response(content, headers=headers)
+
+    @router.post(
+        "/invocations",
+        summary="MLflow scoring protocol (dataframe_split, dataframe_records, instances, inputs)",
+        openapi_extra=INVOCATIONS_BODY,
+    )
+    async def invocations(request: Request) -> Response:
+        state: ServiceState = request.app.state.service
+        scored = await _score(state, request, invocations_batch)
+        if isinstance(scored, Response):
+            return scored
+        ids, predictions, _ = scored
+        content = {
+            "predictions": predictions if predictions.dtype != object else _as_list(predictions),
+            "ids": ids,
+        }
+        headers = {"X-Prediction-Id": ids[0]} if len(ids) == 1 else None
+        return json_response(content, headers=headers)
+
+    return router
+
+
+__all__ = ["json_response", "predict_router", "rejected_response"]

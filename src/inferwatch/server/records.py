@@ -1,0 +1,119 @@
+"""Translation between request batches and the store's rows (both directions)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from inferwatch.core.schema import Batch, FeatureSchema, SchemaError
+from inferwatch.store import LabelItem, PredictionRecord, StoredLabel
+
+if TYPE_CHECKING:
+    from inferwatch.server.state import ServiceState
+
+
+def prediction_records(
+    state: ServiceState,
+    ids: Sequence[str],
+    batch: Batch,
+    predictions: np.ndarray,
+    probabilities: np.ndarray | None,
+) -> list[PredictionRecord]:
+    """One ``PredictionRecord`` per row, stamped now."""
+    now = state.clock()
+    names = list(batch.columns)
+    rows = zip(*(batch.columns[n].tolist() for n in names), strict=True)
+    preds = predictions.tolist()
+    model, version = state.info.model, state.info.model_version
+    if probabilities is None:
+        return [
+            PredictionRecord(ids[i], now, model, version, dict(zip(names, row, strict=True)), p)
+            for i, (row, p) in enumerate(zip(rows, preds, strict=True))
+        ]
+    probs = probabilities.tolist()
+    conf = probabilities.max(axis=1).tolist()
+    return [
+        PredictionRecord(
+            ids[i], now, model, version, dict(zip(names, row, strict=True)), p, conf[i], probs[i]
+        )
+        for i, (row, p) in enumerate(zip(rows, preds, strict=True))
+    ]
+
+
+def label_item(pid: str, label: str | float, timestamp: float) -> LabelItem:
+    return LabelItem(pid, label, timestamp)
+
+
+def outcome_array(values: Sequence[Any], task: str) -> np.ndarray:
+    """Predictions or labels as the monitor takes them: ``str`` classes or float values."""
+    if task == "classification":
+        out = np.empty(len(values), dtype=object)
+        out[:] = [str(v) for v in values]
+        return out
+    return np.asarray(values, dtype=np.float64)
+
+
+def _groups(timestamps: Sequence[float], bucket_seconds: float) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` runs of consecutive rows in the same window bucket."""
+    start = 0
+    n = len(timestamps)
+    while start < n:
+        key = timestamps[start] // bucket_seconds
+        end = start + 1
+        while end < n and timestamps[end] // bucket_seconds == key:
+            end += 1
+        yield start, end
+        start = end
+
+
+def rebuild_batches(
+    schema: FeatureSchema,
+    rows: Sequence[PredictionRecord],
+    task: str,
+    bucket_seconds: float,
+) -> Iterator[tuple[float, Batch, np.ndarray, np.ndarray | None]]:
+    """Stored predictions (oldest first) as ``(timestamp, batch, predictions,
+    probabilities)``, one per window bucket."""
+    rows = sorted(rows, key=lambda r: r.timestamp)
+    stamps = [r.timestamp for r in rows]
+    for start, end in _groups(stamps, bucket_seconds):
+        part = rows[start:end]
+        try:
+            batch = schema.columns_from_records([dict(r.features) for r in part])
+        except SchemaError:  # rows stored under another schema: they cannot be replayed
+            continue
+        predictions = outcome_array([r.prediction for r in part], task)
+        probs = [r.probabilities for r in part]
+        probabilities = None
+        if all(p is not None for p in probs):
+            widths = {len(p) for p in probs if p is not None}
+            if len(widths) == 1:
+                probabilities = np.asarray(probs, dtype=np.float64)
+        yield stamps[end - 1], batch, predictions, probabilities
+
+
+def rebuild_labels(
+    labels: Sequence[StoredLabel], task: str, bucket_seconds: float
+) -> Iterator[tuple[float, np.ndarray, np.ndarray, np.ndarray]]:
+    """Stored labels as ``(timestamp, predicted, actual, delays)``, one per window bucket."""
+    labels = sorted(labels, key=lambda x: x.received_at)
+    stamps = [x.received_at for x in labels]
+    for start, end in _groups(stamps, bucket_seconds):
+        part = labels[start:end]
+        yield (
+            stamps[end - 1],
+            outcome_array([x.prediction for x in part], task),
+            outcome_array([x.label for x in part], task),
+            np.asarray([x.delay_seconds for x in part], dtype=np.float64),
+        )
+
+
+__all__ = [
+    "label_item",
+    "outcome_array",
+    "prediction_records",
+    "rebuild_batches",
+    "rebuild_labels",
+]
