@@ -1,0 +1,111 @@
+"""The rows the prediction store keeps and answers: plain frozen dataclasses."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+LabelOutcomeKind = Literal["matched", "unknown_id", "duplicate"]
+OUTCOMES: tuple[LabelOutcomeKind, ...] = ("matched", "unknown_id", "duplicate")
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionRecord:
+    """One scored row. ``features`` must be JSON-serialisable (numpy scalars are converted);
+    ``prediction`` is a class label (``str``) or a value (``float``)."""
+
+    id: str
+    timestamp: float
+    model: str
+    model_version: str
+    features: Mapping[str, Any]
+    prediction: str | float
+    confidence: float | None = None
+    probabilities: Sequence[float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LabelItem:
+    """A ground-truth label for the prediction ``id``, observed at ``timestamp``."""
+
+    id: str
+    label: str | float
+    timestamp: float
+
+
+@dataclass(frozen=True, slots=True)
+class LabelOutcome:
+    """What became of one label.
+
+    ``matched``: stored and joined to its prediction (the prediction fields are set);
+    ``unknown_id``: no stored prediction has that id; ``duplicate``: the prediction already
+    had a label (or the same id came twice in one write) and the first one is kept.
+    ``delay_seconds`` is the write time minus the prediction's timestamp.
+    """
+
+    id: str
+    outcome: LabelOutcomeKind
+    label: str | float
+    prediction: str | float | None = None
+    model: str | None = None
+    model_version: str | None = None
+    prediction_timestamp: float | None = None
+    delay_seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredLabel:
+    """A stored label joined to its prediction (for rebuilding the label window)."""
+
+    id: str
+    label: str | float
+    timestamp: float
+    """When the label was observed (``LabelItem.timestamp``)."""
+    received_at: float
+    """When it was written (the ``now`` of ``PredictionStore.write``)."""
+    prediction: str | float
+    prediction_timestamp: float
+    model: str
+    model_version: str
+    delay_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPrediction:
+    """A stored prediction and its label, if one arrived (``PredictionStore.get``)."""
+
+    id: str
+    timestamp: float
+    model: str
+    model_version: str
+    features: Mapping[str, Any]
+    prediction: str | float
+    confidence: float | None
+    probabilities: Sequence[float] | None
+    label: str | float | None = None
+    label_timestamp: float | None = None
+    delay_seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    predictions: int
+    labels: int
+    oldest: float | None
+    """Timestamp of the oldest stored prediction."""
+    newest: float | None
+    size_bytes: int
+    """Database file plus its write-ahead log."""
+
+
+__all__ = [
+    "OUTCOMES",
+    "LabelItem",
+    "LabelOutcome",
+    "LabelOutcomeKind",
+    "PredictionRecord",
+    "StoreStats",
+    "StoredLabel",
+    "StoredPrediction",
+]

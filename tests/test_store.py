@@ -1,0 +1,296 @@
+from __future__ import annotations
+
+import math
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inferwatch.store import (
+    LabelItem,
+    PredictionRecord,
+    PredictionStore,
+    StoreError,
+    new_ids,
+)
+
+FEATURES = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+
+
+def record(
+    pid: str, ts: float, prediction: str | float = "setosa", **kw: object
+) -> PredictionRecord:
+    fields: dict[str, object] = {
+        "model": "iris",
+        "model_version": "1",
+        "features": FEATURES,
+        "prediction": prediction,
+        "confidence": 0.9,
+        "probabilities": [0.9, 0.07, 0.03],
+    }
+    fields.update(kw)
+    return PredictionRecord(pid, ts, **fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> PredictionStore:
+    s = PredictionStore(tmp_path / "data" / "predictions.sqlite3")
+    yield s  # type: ignore[misc]
+    s.close()
+
+
+def test_store_round_trip_keeps_every_field(store: PredictionStore) -> None:
+    features = {"x": 1.5, "color": "red", "missing": None, "n": np.float64(2.0)}
+    store.write(
+        [
+            record("a", 100.0, features=features),
+            record("b", 101.0, prediction=3.25, confidence=None, probabilities=None),
+        ],
+        [],
+        now=101.0,
+    )
+    a = store.get("a")
+    assert a is not None
+    assert a.features == {"x": 1.5, "color": "red", "missing": None, "n": 2.0}
+    assert (a.prediction, a.confidence, a.probabilities) == ("setosa", 0.9, [0.9, 0.07, 0.03])
+    assert (a.model, a.model_version, a.timestamp, a.label) == ("iris", "1", 100.0, None)
+    b = store.get("b")
+    assert b is not None
+    assert b.prediction == 3.25 and isinstance(b.prediction, float)
+    assert b.confidence is None and b.probabilities is None
+    assert store.get("nope") is None
+
+
+def test_store_keeps_nan_features(store: PredictionStore) -> None:
+    store.write([record("a", 1.0, features={"x": float("nan")})], [], now=1.0)
+    a = store.get("a")
+    assert a is not None and math.isnan(a.features["x"])
+
+
+def test_store_label_outcomes(store: PredictionStore) -> None:
+    store.write([record("p1", 10.0), record("p2", 20.0, prediction="virginica")], [], now=20.0)
+    outcomes = store.write(
+        [record("p3", 30.0)],
+        [
+            LabelItem("p1", "setosa", 40.0),
+            LabelItem("missing", "setosa", 40.0),
+            LabelItem("p2", "versicolor", 40.0),
+            LabelItem("p2", "virginica", 40.0),  # twice in one batch
+            LabelItem("p3", "setosa", 40.0),  # prediction of the same write
+        ],
+        now=50.0,
+    )
+    assert [o.outcome for o in outcomes] == [
+        "matched",
+        "unknown_id",
+        "matched",
+        "duplicate",
+        "matched",
+    ]
+    first = outcomes[0]
+    assert (first.prediction, first.model_version, first.delay_seconds) == ("setosa", "1", 40.0)
+    assert outcomes[1].prediction is None and outcomes[1].delay_seconds is None
+    assert outcomes[2].prediction == "virginica" and outcomes[2].delay_seconds == 30.0
+    # a label already stored for that id
+    again = store.write([], [LabelItem("p1", "virginica", 60.0)], now=60.0)
+    assert [o.outcome for o in again] == ["duplicate"]
+    p1 = store.get("p1")
+    assert p1 is not None and p1.label == "setosa"
+    p2 = store.get("p2")
+    assert p2 is not None and p2.label == "versicolor"
+    assert store.stats().labels == 3
+
+
+def test_store_numeric_labels_for_regression(store: PredictionStore) -> None:
+    store.write([record("r", 1.0, prediction=2.5, probabilities=None)], [], now=1.0)
+    [outcome] = store.write([], [LabelItem("r", 3.0, 2.0)], now=2.0)
+    assert outcome.outcome == "matched" and outcome.prediction == 2.5
+    [label] = store.recent_labels(0.0)
+    assert (label.prediction, label.label) == (2.5, 3.0)
+
+
+def test_store_duplicate_prediction_id_keeps_the_first(store: PredictionStore) -> None:
+    store.write([record("a", 1.0, prediction="setosa")], [], now=1.0)
+    store.write([record("a", 2.0, prediction="virginica")], [], now=2.0)
+    a = store.get("a")
+    assert a is not None and a.prediction == "setosa"
+    assert store.stats().predictions == 1
+
+
+def test_store_recent_windows_are_ordered_and_filtered(store: PredictionStore) -> None:
+    store.write(
+        [record("c", 30.0), record("a", 10.0), record("b", 20.0, model_version="2")],
+        [],
+        now=30.0,
+    )
+    store.write([], [LabelItem("a", "setosa", 35.0)], now=40.0)
+    store.write([], [LabelItem("c", "virginica", 45.0)], now=50.0)
+
+    assert [r.id for r in store.recent_predictions(15.0)] == ["b", "c"]
+    assert [r.id for r in store.recent_predictions(0.0)] == ["a", "b", "c"]
+    assert [r.id for r in store.recent_predictions(0.0, model_version="1")] == ["a", "c"]
+    assert [r.id for r in store.recent_predictions(0.0, limit=2)] == ["b", "c"]
+    first = store.recent_predictions(0.0)[0]
+    assert first.features == FEATURES and first.probabilities == [0.9, 0.07, 0.03]
+
+    labels = store.recent_labels(45.0)
+    assert [(lab.id, lab.prediction, lab.label) for lab in labels] == [("c", "setosa", "virginica")]
+    assert labels[0].received_at == 50.0 and labels[0].delay_seconds == 20.0
+    assert [lab.id for lab in store.recent_labels(0.0)] == ["a", "c"]
+
+
+def test_store_purge_removes_old_predictions_and_their_labels(store: PredictionStore) -> None:
+    store.write([record(f"old{i}", float(i)) for i in range(5)], [], now=5.0)
+    store.write([record("new", 100.0)], [LabelItem("old1", "setosa", 6.0)], now=6.0)
+    store.write([], [LabelItem("new", "setosa", 101.0)], now=101.0)
+    assert store.purge(older_than=50.0) == 5
+    stats = store.stats()
+    assert (stats.predictions, stats.labels, stats.oldest, stats.newest) == (1, 1, 100.0, 100.0)
+    assert store.get("old1") is None
+    assert store.purge(older_than=50.0) == 0
+
+
+def test_store_reopens_with_its_data(tmp_path: Path) -> None:
+    path = tmp_path / "p.sqlite3"
+    with PredictionStore(path) as s:
+        s.write([record("a", 1.0)], [LabelItem("a", "setosa", 2.0)], now=2.0)
+    with PredictionStore(path) as s:
+        got = s.get("a")
+        assert got is not None and got.label == "setosa"
+        assert s.writable()
+
+
+def test_store_uses_wal_and_the_chosen_sync_level(tmp_path: Path) -> None:
+    path = tmp_path / "p.sqlite3"
+    with PredictionStore(path, synchronous="FULL") as s:
+        s.write([record("a", 1.0)], [], now=1.0)
+        conn = s._conn
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    with pytest.raises(ValueError, match="synchronous"):
+        PredictionStore(path, synchronous="SOMETIMES")  # type: ignore[arg-type]
+
+
+def test_store_rejects_a_file_that_is_not_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "p.sqlite3"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match=r"p\.sqlite3"):
+        PredictionStore(path)
+
+
+def test_store_rejects_a_newer_schema(tmp_path: Path) -> None:
+    path = tmp_path / "p.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version=99")
+    conn.close()
+    with pytest.raises(StoreError, match="schema 99"):
+        PredictionStore(path)
+
+
+def test_store_failed_write_commits_nothing(store: PredictionStore) -> None:
+    class Unserialisable:
+        pass
+
+    with pytest.raises(TypeError):
+        store.write(
+            [record("ok", 1.0), record("bad", 2.0, features={"x": Unserialisable()})],
+            [],
+            now=2.0,
+        )
+    assert store.stats().predictions == 0
+    store.write([record("ok", 1.0)], [], now=3.0)  # the store is usable afterwards
+    assert store.stats().predictions == 1
+
+
+def test_store_reads_from_another_thread_while_writing(store: PredictionStore) -> None:
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        try:
+            while not stop.is_set():
+                store.stats()
+                store.recent_predictions(0.0, limit=10)
+        except BaseException as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        for batch in range(20):
+            store.write([record(i, float(batch)) for i in new_ids(50)], [], now=float(batch))
+    finally:
+        stop.set()
+        t.join(10)
+    assert not errors
+    assert store.stats().predictions == 1000
+
+
+def test_new_ids_are_unique_and_time_ordered() -> None:
+    first = new_ids(1000)
+    time.sleep(0.002)
+    second = new_ids(10)
+    assert len(set(first + second)) == 1010
+    assert max(first) < min(second)
+
+
+_WRITER = textwrap.dedent(
+    """
+    import sys
+    from inferwatch.store import PredictionRecord, PredictionStore, new_ids
+
+    store = PredictionStore(sys.argv[1])
+    features = {"x": 1.0, "c": "a"}
+    for n in range(100_000):
+        ids = new_ids(20)
+        store.write(
+            [PredictionRecord(i, float(n), "m", "1", features, "a", 0.5, [0.5, 0.5]) for i in ids],
+            [],
+            float(n),
+        )
+        sys.stdout.write("\\n".join(ids) + "\\n")
+        sys.stdout.flush()
+    """
+)
+
+
+def test_store_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
+    path = tmp_path / "p.sqlite3"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    acknowledged: list[str] = []
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 60
+        while len(acknowledged) < 2000 and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            acknowledged.append(line.strip())
+        assert len(acknowledged) >= 2000, "the writer stopped before acknowledging enough rows"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        # lines the writer printed before the kill are acknowledged too
+        acknowledged += [line.strip() for line in proc.stdout.read().splitlines() if line.strip()]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL
+
+    with PredictionStore(path) as s:
+        stored = {r.id for r in s.recent_predictions(0.0)}
+    missing = [i for i in acknowledged if i not in stored]
+    assert not missing, f"{len(missing)} acknowledged predictions lost"
