@@ -40,6 +40,10 @@ CATALOGUE = {
     "HighIngestionDelay": "warning",
     "LabelsMissing": "info",
     "RetrainingFailed": "warning",
+    # regression models (rules/regression.yml)
+    "ModelErrorHigh": "warning",
+    "ModelErrorCritical": "critical",
+    "ModelLargeErrorsIncreasing": "info",
 }
 
 
