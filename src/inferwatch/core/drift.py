@@ -162,7 +162,7 @@ class DriftRule:
     2. a large effect: PSI above the threshold (``psi_threshold``, 0.2 by default, or the
        feature's own) *or* some bin's share moved by more than ``share_threshold`` (0.10);
     3. not noise: the chi-square homogeneity test of reference and window bin counts gives
-       p < ``alpha`` (0.001).
+       p < ``alpha`` (0.0001).
 
     The p-value never decides alone: with a large window every tiny difference is "significant"
     and a healthy model must stay quiet however much traffic it gets, so the effect sizes
@@ -183,7 +183,7 @@ class DriftRule:
     psi_threshold: float = 0.2
     min_window_rows: int = 200
     share_threshold: float = 0.10
-    alpha: float = 1e-3
+    alpha: float = 1e-4
 
     def decide(
         self, psi: float, share: float, p_value: float, rows: int, threshold: float | None = None

@@ -53,14 +53,14 @@ class MonitorConfig:
     per_feature_thresholds: Mapping[str, float] = field(default_factory=dict)
     min_labels: int = 50
     share_threshold: float = 0.10
-    alpha: float = 1e-3
+    alpha: float = 1e-4
 
     @classmethod
     def from_settings(cls, settings: Any, **overrides: Any) -> MonitorConfig:
         """Build from any object with the ``Settings`` attribute names."""
         names = ("window_buckets", "bucket_seconds", "min_window_rows", "psi_threshold")
         values: dict[str, Any] = {n: getattr(settings, n) for n in names}
-        for name, default in (("min_labels", 50), ("share_threshold", 0.10), ("alpha", 1e-3)):
+        for name, default in (("min_labels", 50), ("share_threshold", 0.10), ("alpha", 1e-4)):
             values[name] = getattr(settings, name, default)
         values.update(overrides)
         return cls(**values)

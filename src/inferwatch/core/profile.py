@@ -132,14 +132,24 @@ class BinnedFeature:
     # ------------------------------------------------------------------ build
     @classmethod
     def numeric(
-        cls, name: str, values: np.ndarray, bins: int = 10, resolution: int = 10
+        cls, name: str, values: npt.ArrayLike, bins: int = 10, resolution: int = 10
     ) -> BinnedFeature:
+        """Profile numeric values (NaN = missing, ignored)."""
         x = np.asarray(values, dtype=np.float64)
-        x = x[~np.isnan(x)]
-        finite = x[np.isfinite(x)]
+        return cls.numeric_sorted(name, np.sort(x[~np.isnan(x)]), bins, resolution)
+
+    @classmethod
+    def numeric_sorted(
+        cls, name: str, xs: FloatArray, bins: int = 10, resolution: int = 10
+    ) -> BinnedFeature:
+        """Profile already sorted values without NaN (infinities allowed: they sit in the outer
+        bins but do not move the edges, centres or spread)."""
+        lo = int(np.searchsorted(xs, -np.inf, side="right"))
+        hi = int(np.searchsorted(xs, np.inf, side="left"))
+        finite = xs[lo:hi]
         total = bins * resolution
         if finite.size:
-            q = np.quantile(finite, np.arange(1, total) / total)
+            q = sorted_quantiles(finite, np.arange(1, total) / total)
             fine_edges = np.unique(q)
             coarse_edges = np.unique(q[resolution - 1 :: resolution])
         else:
@@ -147,14 +157,17 @@ class BinnedFeature:
         fine_of = np.searchsorted(coarse_edges, fine_edges, side="left")
         fine_of = np.append(fine_of, coarse_edges.size)
         starts = np.searchsorted(fine_of, np.arange(coarse_edges.size + 1), side="left")
-        idx = np.searchsorted(fine_edges, x, side="left")
-        counts = np.bincount(idx, minlength=fine_edges.size + 1).astype(np.float64)
-        n = int(x.size)
+        bounds = np.concatenate([[0], np.searchsorted(xs, fine_edges, side="right"), [xs.size]])
+        counts = np.diff(bounds).astype(np.float64)
+        n = int(xs.size)
         fine_ratios = counts / n if n else np.full(counts.size, 1.0 / counts.size)
-        sums = np.bincount(idx, weights=np.where(np.isfinite(x), x, 0.0), minlength=counts.size)
+        fb = np.clip(bounds, lo, hi) - lo
+        finite_counts = np.diff(fb)
+        sums = np.diff(np.concatenate([[0.0], np.cumsum(finite)])[fb])
         centers = _default_centers(fine_edges)
-        filled = counts > 0
-        centers[filled] = sums[filled] / counts[filled]
+        filled = finite_counts > 0
+        centers[filled] = sums[filled] / finite_counts[filled]
+        q1, q3 = sorted_quantiles(finite, np.array([0.25, 0.75])) if finite.size else (0.0, 0.0)
         return cls(
             name=name,
             kind="numeric",
@@ -167,8 +180,13 @@ class BinnedFeature:
             centers=centers,
             mean=float(finite.mean()) if finite.size else 0.0,
             std=float(finite.std()) if finite.size else 0.0,
-            iqr=float(np.subtract(*np.quantile(finite, [0.75, 0.25]))) if finite.size else 0.0,
+            iqr=float(q3 - q1),
         )
+
+    def counts_sorted(self, xs: FloatArray) -> npt.NDArray[np.int64]:
+        """Fine-bin counts of sorted values without NaN (numeric features)."""
+        cut = np.searchsorted(xs, self.edges, side="right")
+        return np.diff(np.concatenate([[0], cut, [xs.size]])).astype(np.int64)
 
     @classmethod
     def categorical(cls, name: str, values: np.ndarray, categories: Sequence[str]) -> BinnedFeature:
@@ -247,6 +265,21 @@ class BinnedFeature:
             std=float(d["std"]),
             iqr=float(d["iqr"]),
         )
+
+
+def sorted_quantiles(xs: FloatArray, probs: FloatArray) -> FloatArray:
+    """Quantiles of sorted values by linear interpolation (numpy's default method).
+
+    >>> sorted_quantiles(np.array([1.0, 2.0, 3.0, 4.0]), np.array([0.0, 0.5, 1.0])).tolist()
+    [1.0, 2.5, 4.0]
+    """
+    h = (xs.size - 1) * np.asarray(probs, dtype=np.float64)
+    below = np.floor(h).astype(np.intp)
+    above = np.minimum(below + 1, xs.size - 1)
+    t = h - below
+    a, b = xs[below], xs[above]
+    out: FloatArray = np.where(t >= 0.5, b - (b - a) * (1 - t), a + (b - a) * t)
+    return out
 
 
 def _default_centers(edges: FloatArray) -> FloatArray:
@@ -366,4 +399,11 @@ class ReferenceProfile:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
-__all__ = ["OTHER", "OUTPUT_NAME", "BinnedFeature", "ReferenceProfile", "interval_labels"]
+__all__ = [
+    "OTHER",
+    "OUTPUT_NAME",
+    "BinnedFeature",
+    "ReferenceProfile",
+    "interval_labels",
+    "sorted_quantiles",
+]

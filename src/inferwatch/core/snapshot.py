@@ -40,7 +40,7 @@ class FeatureDrift:
     drift_detected: bool
     """True only when the window holds at least ``min_window_rows``, the effect is large (PSI >
     threshold, or some bin's share moved by more than the share threshold, 0.10 by default) and
-    not noise (chi-square homogeneity p < 0.001); see ``inferwatch.core.drift.DriftRule``."""
+    not noise (chi-square homogeneity p < 0.0001); see ``inferwatch.core.drift.DriftRule``."""
 
 
 @dataclass(frozen=True)
