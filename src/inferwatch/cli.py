@@ -41,6 +41,29 @@ def serve(
 
 
 @app.command()
+def train(
+    example: Annotated[str, typer.Option(help="Example model to train: iris or cancer.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Directory to write (<data_dir>/models/EXAMPLE).")
+    ] = None,
+    version: Annotated[str, typer.Option(help="Model version to record.")] = "1",
+) -> None:
+    """Train an example model and write its model directory (model, schema, profile)."""
+    from inferwatch.examples import EXAMPLES, write_example
+    from inferwatch.settings import Settings
+
+    if example not in EXAMPLES:
+        typer.echo(f"error: --example must be one of {', '.join(EXAMPLES)}", err=True)
+        raise typer.Exit(2)
+    target = out if out is not None else Settings().data_dir / "models" / example
+    bundle = write_example(example, target, version=version)
+    meta = bundle.metadata
+    scores = ", ".join(f"{k} {v:.3f}" for k, v in meta.reference_performance.items())
+    typer.echo(f"{meta.name} {meta.version}: {len(meta.feature_names)} features, {scores}")
+    typer.echo(f"wrote {target}")
+
+
+@app.command()
 def simulate(
     url: Annotated[str, typer.Option(help="Base URL of the service.")] = "http://127.0.0.1:8000",
     scenario: Annotated[
@@ -321,6 +344,94 @@ def datalake(
     from inferwatch.ingest.command import run_datalake
 
     run_datalake(host, port, example, seed=seed, error_rate=error_rate, latency=latency)
+
+
+@app.command()
+def report(
+    reference: Annotated[Path, typer.Argument(help="Reference table: CSV or Parquet.")],
+    current: Annotated[Path, typer.Argument(help="Current table: CSV or Parquet.")],
+    format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    bins: Annotated[int, typer.Option(min=2, help="Quantile bins per numeric feature.")] = 10,
+    psi_threshold: Annotated[float, typer.Option(help="PSI above which a feature drifts.")] = 0.2,
+    min_rows: Annotated[int, typer.Option(min=1, help="Fewest current rows to decide.")] = 200,
+    categorical: Annotated[
+        list[str] | None, typer.Option(help="Columns to treat as categories.")
+    ] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="Columns to leave out.")] = None,
+    fail_on_drift: Annotated[bool, typer.Option(help="Exit 1 when any feature drifted.")] = False,
+) -> None:
+    """Drift report of a current table against a reference table, feature by feature."""
+    from inferwatch.bring import InitError, read_table
+    from inferwatch.core.report import drift_report
+    from inferwatch.core.schema import FeatureSchema, SchemaError
+
+    if format not in ("table", "json"):
+        typer.echo("error: --format must be table or json", err=True)
+        raise typer.Exit(2)
+    try:
+        ref, cur = read_table(reference), read_table(current)
+        schema = FeatureSchema.infer(ref, categorical=categorical, exclude=exclude)
+        result = drift_report(
+            ref, cur, schema=schema, bins=bins, psi_threshold=psi_threshold, min_window_rows=min_rows
+        )
+    except (InitError, SchemaError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(result.to_json() if format == "json" else result.to_table())
+    raise typer.Exit(1 if fail_on_drift and result.drift_detected else 0)
+
+
+stack_app = typer.Typer(
+    help="Prometheus and Alertmanager for the local service, on 127.0.0.1.",
+    no_args_is_help=True,
+)
+app.add_typer(stack_app, name="stack")
+
+
+@stack_app.command("up")
+def stack_up(
+    fast: Annotated[
+        bool, typer.Option(help="Shorten every alert `for:` to 10s and group alerts quickly.")
+    ] = False,
+) -> None:
+    """Render the configs into <data_dir>/stack/, start both, wait until they are ready."""
+    from inferwatch.settings import Settings
+    from inferwatch.stack import LocalStack, StackError
+
+    stack = LocalStack(Settings(), fast=fast)
+    try:
+        stack.start(detach=True)
+    except StackError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"Prometheus   {stack.prometheus_url}")
+    typer.echo(f"Alertmanager {stack.alertmanager_url}")
+    typer.echo(f"configs and logs in {stack.paths.root}; stop with: inferwatch stack down")
+
+
+@stack_app.command("down")
+def stack_down() -> None:
+    """Stop the Prometheus and Alertmanager that `stack up` started."""
+    from inferwatch.settings import Settings
+    from inferwatch.stack import LocalStack
+
+    stack = LocalStack(Settings())
+    running = [s.name for s in stack.status() if s.running]
+    stack.stop()
+    typer.echo(f"stopped {' and '.join(running)}" if running else "nothing was running")
+
+
+@stack_app.command("status")
+def stack_status() -> None:
+    """Show whether Prometheus and Alertmanager run and are ready; exit 1 if not."""
+    from inferwatch.settings import Settings
+    from inferwatch.stack import LocalStack
+
+    statuses = LocalStack(Settings()).status()
+    for s in statuses:
+        state = "ready" if s.ready else "running, not ready" if s.running else "stopped"
+        typer.echo(f"{s.name:<13}{state:<20}{s.url}" + (f"  pid {s.pid}" if s.running else ""))
+    raise typer.Exit(0 if all(s.ready for s in statuses) else 1)
 
 
 def main() -> None:
