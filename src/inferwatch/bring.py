@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from inferwatch.core.profile import OUTPUT_NAME
 from inferwatch.core.schema import FeatureSchema, SchemaError
 from inferwatch.modeldir import ModelBundle, build_bundle, model_input, save_model_dir
 
@@ -160,7 +161,8 @@ def load_config(path: str | Path) -> dict[str, Any]:
     """Read ``init`` options from YAML (``.yml``/``.yaml``), TOML (``.toml``) or JSON.
 
     Keys: ``target, name, version, task, categorical, numeric, exclude, bins, out`` and
-    ``psi_thresholds`` (a table of feature to PSI). A TOML file may hold them under
+    ``psi_thresholds`` (a table of feature to PSI; the key ``prediction`` sets the
+    threshold of the model's output). A TOML file may hold them under
     ``[tool.inferwatch]`` or ``[inferwatch]``.
     """
     p = Path(path)
@@ -347,7 +349,7 @@ def resolve_features(
         if name not in columns:
             raise InitError(f"column {name!r} named in the options is not in the data", name)
     for name in options.psi_thresholds:
-        if name not in columns:
+        if name not in columns and name != OUTPUT_NAME:
             raise InitError(f"PSI threshold for {name!r}: no such column in the data", name)
     declared = loaded.input_names
     if declared is not None:
@@ -571,7 +573,7 @@ def build_from(
         raise InitError(f"column {exc.field!r}: {exc.message}", exc.field) from exc
     check_served_form(model, bundle.schema, frame)
     if options.psi_thresholds:
-        not_inputs = [n for n in options.psi_thresholds if n not in features]
+        not_inputs = [n for n in options.psi_thresholds if n not in features and n != OUTPUT_NAME]
         if not_inputs:
             raise InitError(
                 f"PSI threshold for {not_inputs[0]!r}: not a model input", not_inputs[0]

@@ -136,6 +136,15 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+def _label_value(value: Any) -> Any:
+    """A label as JSON: whole floats become ints, so a class column that pandas read as
+    float (because of a gap) still says ``1``, not ``1.0``; a regressor takes either."""
+    out = _json_value(value)
+    if isinstance(out, float) and out.is_integer():
+        return int(out)
+    return out
+
+
 def records_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as JSON-ready dicts (missing values become null)."""
     columns = [str(c) for c in frame.columns]
@@ -169,7 +178,7 @@ def labels_from_file(path: Path, n_rows: int, column: str | None = None) -> list
             f"labels file {path} has {len(table)} rows but the data has {n_rows}; "
             "labels are matched to rows by position"
         )
-    return [_json_value(v) for v in table[chosen].to_numpy(dtype=object)]
+    return [_label_value(v) for v in table[chosen].to_numpy(dtype=object)]
 
 
 @dataclass(order=True)
@@ -345,7 +354,7 @@ def prepare(
         if labels is not None:
             labels = [labels[i] for i in order]
     if labels is None and target is not None:
-        labels = [_json_value(v) for v in frame[target].to_numpy(dtype=object)]
+        labels = [_label_value(v) for v in frame[target].to_numpy(dtype=object)]
     not_features = {*drop}
     if target is not None:
         not_features.add(target)
