@@ -372,7 +372,12 @@ def report(
         ref, cur = read_table(reference), read_table(current)
         schema = FeatureSchema.infer(ref, categorical=categorical, exclude=exclude)
         result = drift_report(
-            ref, cur, schema=schema, bins=bins, psi_threshold=psi_threshold, min_window_rows=min_rows
+            ref,
+            cur,
+            schema=schema,
+            bins=bins,
+            psi_threshold=psi_threshold,
+            min_window_rows=min_rows,
         )
     except (InitError, SchemaError) as exc:
         typer.echo(f"error: {exc}", err=True)
