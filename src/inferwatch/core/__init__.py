@@ -7,6 +7,7 @@ from inferwatch.core.drift import (
     DriftRule,
     FeatureScores,
     chi2_test,
+    exact_sorted,
     js_distance,
     ks_binned,
     ks_exact,
@@ -24,6 +25,7 @@ from inferwatch.core.performance import (
     confusion_metrics,
 )
 from inferwatch.core.profile import OTHER, OUTPUT_NAME, BinnedFeature, ReferenceProfile
+from inferwatch.core.report import DriftReport, FeatureReport, drift_report
 from inferwatch.core.schema import (
     Batch,
     FeatureSchema,
@@ -55,8 +57,10 @@ __all__ = [
     "ConfidenceWindow",
     "ConfusionWindow",
     "CountWindow",
+    "DriftReport",
     "DriftRule",
     "FeatureDrift",
+    "FeatureReport",
     "FeatureSchema",
     "FeatureScores",
     "FeatureSpec",
@@ -72,7 +76,9 @@ __all__ = [
     "Totals",
     "chi2_test",
     "confusion_metrics",
+    "drift_report",
     "encode_categories",
+    "exact_sorted",
     "js_distance",
     "ks_binned",
     "ks_exact",

@@ -110,37 +110,57 @@ def chi2_test(reference_counts: npt.ArrayLike, counts: npt.ArrayLike) -> tuple[f
     return stat, float(chdtrc(r.size - 1, stat))
 
 
+def _sorted_finite(values: npt.ArrayLike) -> FloatArray:
+    x = np.asarray(values, dtype=np.float64)
+    return np.sort(x[np.isfinite(x)])
+
+
+def exact_sorted(xs: FloatArray, ys: FloatArray) -> tuple[float, float]:
+    """``(KS statistic, W1 distance)`` of two sorted finite samples in one merge.
+
+    Both empirical CDFs are evaluated on the merged sample: KS is the largest gap at the end of
+    each run of equal values, W1 the area between the CDFs.
+    """
+    n, m = xs.size, ys.size
+    if n == 0 or m == 0:
+        return 0.0, 0.0
+    total = n + m
+    pos_x = np.arange(n) + np.searchsorted(ys, xs, side="right")  # ties: y before x
+    merged = np.empty(total, dtype=np.float64)
+    merged[pos_x] = xs
+    is_x = np.zeros(total, dtype=bool)
+    is_x[pos_x] = True
+    merged[~is_x] = ys
+    gap = np.cumsum(is_x, dtype=np.float64)
+    gap *= 1.0 / n + 1.0 / m
+    gap -= np.arange(1, total + 1, dtype=np.float64) / m  # F_x - F_y at each merged point
+    np.abs(gap, out=gap)
+    run_end = np.empty(total, dtype=bool)
+    np.not_equal(merged[1:], merged[:-1], out=run_end[:-1])
+    run_end[-1] = True
+    ks = float(gap[run_end].max())
+    w = float(np.dot(gap[:-1], np.diff(merged)))
+    return ks, w
+
+
 def ks_exact(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
-    """Two-sample KS statistic (same value as ``scipy.stats.ks_2samp(a, b).statistic``).
+    """Two-sample KS statistic (same value as ``scipy.stats.ks_2samp(a, b).statistic``);
+    non-finite values are ignored.
 
     >>> ks_exact([1.0, 2.0, 3.0], [2.5, 3.5, 4.5])
     0.6666666666666667
     """
-    x = np.sort(np.asarray(a, dtype=np.float64))
-    y = np.sort(np.asarray(b, dtype=np.float64))
-    if x.size == 0 or y.size == 0:
-        return 0.0
-    both = np.concatenate([x, y])
-    fx = np.searchsorted(x, both, side="right") / x.size
-    fy = np.searchsorted(y, both, side="right") / y.size
-    return float(np.max(np.abs(fx - fy)))
+    return exact_sorted(_sorted_finite(a), _sorted_finite(b))[0]
 
 
 def wasserstein_exact(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
-    """W1 distance of two samples (same value as ``scipy.stats.wasserstein_distance(a, b)``).
+    """W1 distance of two samples (same value as ``scipy.stats.wasserstein_distance(a, b)``);
+    non-finite values are ignored.
 
     >>> wasserstein_exact([0.0, 1.0, 3.0], [5.0, 6.0, 8.0])
     5.0
     """
-    x = np.sort(np.asarray(a, dtype=np.float64))
-    y = np.sort(np.asarray(b, dtype=np.float64))
-    if x.size == 0 or y.size == 0:
-        return 0.0
-    both = np.sort(np.concatenate([x, y]))
-    deltas = np.diff(both)
-    fx = np.searchsorted(x, both[:-1], side="right") / x.size
-    fy = np.searchsorted(y, both[:-1], side="right") / y.size
-    return float(np.sum(np.abs(fx - fy) * deltas))
+    return exact_sorted(_sorted_finite(a), _sorted_finite(b))[1]
 
 
 def share_shift(reference: npt.ArrayLike, counts: npt.ArrayLike) -> float:
@@ -233,6 +253,7 @@ __all__ = [
     "DriftRule",
     "FeatureScores",
     "chi2_test",
+    "exact_sorted",
     "js_distance",
     "ks_binned",
     "ks_exact",

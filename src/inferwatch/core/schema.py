@@ -399,10 +399,7 @@ class FeatureSchema:
                     raise SchemaError(spec.name, f"expected numbers, got dtype {arr.dtype}")
                 out[spec.name] = arr.astype(np.float64, copy=False)
             else:
-                obj = arr.astype(object)
-                out[spec.name] = np.array(
-                    [None if _missing_scalar(v) else str(v) for v in obj.tolist()], dtype=object
-                )
+                out[spec.name] = _as_str_objects(arr)
         return out
 
     def _column(self, spec: FeatureSpec, values: list[Any]) -> tuple[np.ndarray, BoolArray]:
@@ -453,6 +450,17 @@ class FeatureSchema:
             for check, v in c.items():
                 counts[(name, check)] = v
         return QualityCounts(rows=n, counts=counts, row_mask=mask)
+
+
+def _as_str_objects(arr: np.ndarray) -> ObjArray:
+    """Object array of ``str`` with ``None`` for missing values."""
+    import pandas as pd  # vectorised type inference and missing-value test for big columns
+
+    obj = arr.astype(object)
+    if pd.api.types.infer_dtype(obj, skipna=True) in ("string", "empty"):
+        obj[np.asarray(pd.isna(obj), dtype=bool)] = None
+        return obj
+    return np.array([None if _missing_scalar(v) else str(v) for v in obj.tolist()], dtype=object)
 
 
 def _missing_scalar(v: Any) -> bool:
