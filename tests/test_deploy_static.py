@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 import typer
 import yaml
 
@@ -181,16 +180,10 @@ def test_k8s_selectors_ports_and_probes_fit_together() -> None:
         assert env["name"] in SETTING_ENV, env["name"]
 
 
-def test_k8s_probe_paths_are_served_by_the_app(tmp_path: Path) -> None:
-    pytest.importorskip("fastapi")
-    from inferwatch.examples import write_example
-    from inferwatch.server.app import create_app
-
-    model_dir = tmp_path / "model"
-    write_example("iris", model_dir)
-    app = create_app(Settings(model_dir=model_dir, data_dir=tmp_path / "data"))
-    paths = {getattr(route, "path", None) for route in app.routes}
-    assert {"/readyz", "/healthz", "/metrics"} <= paths
+def test_k8s_probe_paths_are_served_by_the_app(service: Any) -> None:
+    running = service()
+    for path in ("/readyz", "/healthz", "/metrics"):
+        assert running.client.get(path).status_code == 200, path
 
 
 def test_prometheusrule_is_in_sync_with_the_rule_files() -> None:
