@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import ks_2samp, wasserstein_distance
+from typer.testing import CliRunner
+
+from inferwatch.cli import app
+from inferwatch.core import FeatureSchema, SchemaError, drift_report
+
+
+def _tables(seed: int, shift: float = 0.0, swing: float = 0.0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    ref = pd.DataFrame(
+        {
+            "x": rng.normal(0, 2, 4000),
+            "k": rng.poisson(3, 4000).astype(float),
+            "c": rng.choice(["a", "b", "c"], 4000, p=[0.5, 0.3, 0.2]),
+        }
+    )
+    p = np.array([0.5 + swing, 0.3 - swing / 2, 0.2 - swing / 2])
+    cur = pd.DataFrame(
+        {
+            "x": rng.normal(shift * 2, 2, 3000),
+            "k": rng.poisson(3, 3000).astype(float),
+            "c": rng.choice(["a", "b", "c"], 3000, p=p),
+        }
+    )
+    return ref, cur
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_exact_scores_match_scipy(seed: int) -> None:
+    ref, cur = _tables(seed, shift=0.2)
+    cur.loc[5, "x"] = np.nan  # missing values are left out, as scipy would need them dropped
+    report = drift_report(ref, cur)
+    x = report.features[0]
+    a, b = ref["x"].to_numpy(), cur["x"].dropna().to_numpy()
+    assert x.scores["ks"] == pytest.approx(ks_2samp(a, b).statistic, abs=1e-12)
+    assert x.scores["wasserstein"] == pytest.approx(wasserstein_distance(a, b) / a.std(), rel=1e-9)
+    assert x.current_rows == 2999
+    k = report.features[1]  # discrete data: ties everywhere
+    ka, kb = ref["k"].to_numpy(), cur["k"].to_numpy()
+    assert k.scores["ks"] == pytest.approx(ks_2samp(ka, kb).statistic, abs=1e-12)
+
+
+def test_shift_and_swing_detected_and_healthy_quiet() -> None:
+    healthy = drift_report(*_tables(3))
+    assert not healthy.drift_detected
+    shifted = drift_report(*_tables(4, shift=0.5))
+    assert shifted.drifted == ("x",)
+    swung = drift_report(*_tables(5, swing=0.15))
+    assert swung.drifted == ("c",)
+    c = swung.features[2]
+    assert set(c.scores) == {"psi", "js", "chi2"}
+    assert c.bins == ("a", "b", "c", "other")
+    assert sum(c.current_ratios) == pytest.approx(1.0)
+
+
+def test_too_few_rows_never_drift() -> None:
+    ref, cur = _tables(6, shift=3.0)
+    report = drift_report(ref, cur.head(100))
+    assert report.features[0].scores["psi"] > 1.0
+    assert not report.drift_detected
+
+
+def test_thresholds_and_json() -> None:
+    ref, cur = _tables(7, shift=0.5)
+    report = drift_report(ref, cur, per_feature_thresholds={"x": 10.0}, share_threshold=0.5)
+    assert not report.drift_detected
+    data = json.loads(report.to_json())
+    assert data["features"][0]["threshold"] == 10.0
+    assert data["rule"]["share_threshold"] == 0.5
+    assert data["drift_detected"] is False
+
+
+def test_missing_column_names_it() -> None:
+    ref, cur = _tables(8)
+    with pytest.raises(SchemaError) as info:
+        drift_report(ref, cur.drop(columns=["k"]))
+    assert info.value.field == "k"
+
+
+def test_table_lists_every_feature_and_verdict() -> None:
+    ref, cur = _tables(9, shift=0.5)
+    text = drift_report(ref, cur, schema=FeatureSchema.infer(ref, exclude=["k"])).to_table()
+    lines = text.splitlines()
+    assert lines[0].split()[:3] == ["feature", "kind", "rows"]
+    assert lines[2].startswith("x") and lines[2].endswith("DRIFT")
+    assert lines[3].startswith("c") and lines[3].endswith("ok")
+    assert "drift in 1 of 2 features: x" in text
+
+
+def test_cli_report_formats_and_exit_codes(tmp_path: Path) -> None:
+    ref, cur = _tables(10, shift=0.5)
+    ref.to_csv(tmp_path / "ref.csv", index=False)
+    cur.to_parquet(tmp_path / "cur.parquet")
+    runner = CliRunner()
+    args = ["report", str(tmp_path / "ref.csv"), str(tmp_path / "cur.parquet")]
+    out = runner.invoke(app, [*args, "--format", "json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["drifted_features"] == ["x"]
+    assert runner.invoke(app, [*args, "--fail-on-drift"]).exit_code == 1
+    quiet = runner.invoke(app, [*args, "--fail-on-drift", "--psi-threshold", "5", "--bins", "4"])
+    assert "drift in" in quiet.output or "no drift" in quiet.output
+    bad = runner.invoke(app, ["report", str(tmp_path / "nope.csv"), str(tmp_path / "cur.parquet")])
+    assert bad.exit_code == 2
