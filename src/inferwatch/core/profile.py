@@ -1,6 +1,8 @@
 """The reference profile: how the training (reference) data and the model's outputs are spread.
 
-Numeric features are cut at reference quantiles. Two resolutions share their edges:
+Numeric features are cut at reference quantiles (the inverted-CDF definition: the edge for
+share ``p`` is the smallest reference value ``v`` with ``F(v) >= p``, so edges are reference
+values). Two resolutions share their edges:
 
 - the *drift bins* (``bins``, 10 by default) are the ones exported and used for PSI, JS and the
   Prometheus ``bin`` label: edges at the reference quantiles ``1/bins, 2/bins, ...``;
@@ -149,7 +151,10 @@ class BinnedFeature:
         finite = xs[lo:hi]
         total = bins * resolution
         if finite.size:
-            q = sorted_quantiles(finite, np.arange(1, total) / total)
+            # inverted-CDF quantiles: edge j is the smallest value with F(value) >= j/total,
+            # so edges are data values and discrete data gets clean bins
+            j = np.arange(1, total, dtype=np.int64)
+            q = finite[(j * finite.size + total - 1) // total - 1]
             fine_edges = np.unique(q)
             coarse_edges = np.unique(q[resolution - 1 :: resolution])
         else:
