@@ -15,6 +15,8 @@ minutes; the files in ``deploy/`` keep the production values.
 '10s'
 >>> shorten_duration("5s", 10)
 '5s'
+>>> shorten_duration("1m", 2.5)
+'2500ms'
 """
 
 from __future__ import annotations
@@ -76,7 +78,9 @@ def shorten_duration(text: str, at_most: float) -> str:
     """``text`` if it is no longer than ``at_most`` seconds, else ``at_most`` as ``"<n>s"``."""
     if parse_duration(text) <= at_most:
         return text
-    return f"{at_most:g}s"
+    if float(at_most).is_integer():
+        return f"{int(at_most)}s"
+    return f"{round(at_most * 1000)}ms"
 
 
 def find_binary(names: tuple[str, ...]) -> str | None:
@@ -199,7 +203,7 @@ def prometheus_config(
 
 def _scrape_timeout(interval: str) -> str:
     seconds = parse_duration(interval)
-    return f"{max(seconds * 0.8, 0.5):g}s" if seconds < 10 else "10s"
+    return f"{max(int(seconds * 800), 500)}ms" if seconds < 10 else "10s"
 
 
 def alertmanager_config(
