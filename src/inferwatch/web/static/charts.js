@@ -96,14 +96,18 @@
       let pen = false;
       let first = null;
       let last = null;
-      for (const [t, v] of s.points) {
-        if (v === null || !Number.isFinite(v)) { pen = false; continue; }
+      const lonely = [];
+      s.points.forEach(([t, v], i) => {
+        if (v === null || !Number.isFinite(v)) { pen = false; return; }
         d += (pen ? "L" : "M") + X(t).toFixed(1) + "," + Y(v).toFixed(1);
+        const next = s.points[i + 1];
+        if (!pen && !(next && next[1] !== null && Number.isFinite(next[1]))) lonely.push([t, v]);
         pen = true;
         if (first === null) first = t;
         last = t;
-      }
+      });
       if (!d) continue;
+      for (const [t, v] of lonely) svg.appendChild(h("circle", { cx: X(t), cy: Y(v), r: 2.5, fill: s.color }));
       if (opts.fill && series.length <= 3) {
         const base = Y(Math.max(lo, 0));
         svg.appendChild(h("path", { d: d + `L${X(last).toFixed(1)},${base}L${X(first).toFixed(1)},${base}Z`, fill: s.color, "fill-opacity": 0.08, stroke: "none" }));

@@ -111,8 +111,19 @@
       p50 = lastValue(q.latency_p50.series);
       err = lastValue(q.error_rate.series);
     } else if (hist.length) {
-      const h = hist[hist.length - 1];
-      rps = finite(h.rps); p95 = finite(h.p95_seconds); err = finite(h.error_rate);
+      // The last 15 s of the service's own samples: steadier than a single 2 s point.
+      const since = hist[hist.length - 1].timestamp - 15;
+      const recent = hist.filter((h) => h.timestamp >= since);
+      const rates = recent.map((h) => finite(h.rps)).filter((v) => v !== null);
+      rps = rates.length ? rates.reduce((a, b) => a + b, 0) / rates.length : null;
+      const p95s = recent.map((h) => finite(h.p95_seconds)).filter((v) => v !== null);
+      p95 = p95s.length ? p95s[p95s.length - 1] : null;
+      let reqs = 0, errs = 0;
+      for (const h of recent) {
+        const r = finite(h.rps), e = finite(h.error_rate);
+        if (r !== null && e !== null) { reqs += r; errs += r * e; }
+      }
+      err = reqs > 0 ? errs / reqs : null;
     }
     setCard("throughput", rps, rps === null ? "—" : fmt.rps(rps), rps === null ? "none" : "ok", "requests / s");
     setCard("latency_p95", p95, p95 === null ? "—" : fmt.ms(p95),

@@ -1,0 +1,148 @@
+"""The built-in dashboard in a real headless Chromium: it loads cleanly, its cards show what
+``/api/snapshot`` says, it says plainly when Prometheus is away, and a firing alert shows up."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+BANNER = "Prometheus unreachable — showing the service's own recent history"
+
+
+def unused_port() -> int:
+    """A port nothing listens on (Prometheus is deliberately absent)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def poll(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"{what}: not within {timeout}s (last: {last!r})")
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    exe = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(exe).exists():
+        pytest.fail("chromium is missing: sudo apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def feed(client: Any, rng: np.random.Generator) -> None:
+    """Scored rows with labels (a tenth of them wrong) and a few refused requests."""
+    from inferwatch.examples import load_example_frame
+
+    features, target = load_example_frame("iris")
+    classes = sorted(set(target))
+    for _ in range(4):
+        idx = rng.integers(0, len(features), 60)
+        resp = client.post("/predict", json={"instances": features.iloc[idx].to_dict("records")})
+        assert resp.status_code == 200, resp.text
+        labels = [str(rng.choice(classes)) if rng.random() < 0.1 else y for y in target.iloc[idx]]
+        items = [{"id": i, "label": y} for i, y in zip(resp.json()["ids"], labels, strict=True)]
+        assert client.post("/feedback", json={"labels": items}).status_code == 200
+    assert client.post("/predict", json={"instances": [{"sepal_length": "x"}]}).status_code < 500
+
+
+def alert_payload() -> dict[str, Any]:
+    return {
+        "version": "4",
+        "status": "firing",
+        "receiver": "inferwatch",
+        "groupKey": '{}:{alertname="ModelAccuracyCritical"}',
+        "alerts": [
+            {
+                "status": "firing",
+                "fingerprint": "e2e0001",
+                "labels": {
+                    "alertname": "ModelAccuracyCritical",
+                    "severity": "critical",
+                    "model": "iris",
+                },
+                "annotations": {"summary": "Accuracy of model iris is 64%"},
+                "startsAt": "2026-01-01T00:00:00Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+            }
+        ],
+    }
+
+
+def test_dashboard_shows_the_snapshot_and_a_firing_alert(
+    service: Callable[..., Any], browser: Any, tmp_path: Path
+) -> None:
+    svc = service(prometheus_url=f"http://127.0.0.1:{unused_port()}", min_labels=10)
+    feed(svc.client, np.random.default_rng(3))
+
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto(svc.url + "/dashboard")
+    page.wait_for_selector("body[data-ready='true']", timeout=20_000)
+
+    def cards_match() -> bool | dict[str, Any]:
+        perf = svc.client.get("/api/snapshot").json()["performance"]
+        shown = {
+            k: page.get_attribute(f"#card-{k}", "data-value")
+            for k in ("accuracy", "precision", "recall", "f1")
+        }
+        expected = {k: perf[k] for k in shown}
+        if any(v is None for v in expected.values()):
+            return False
+        ok = all(shown[k] and float(shown[k]) == expected[k] for k in shown)
+        return expected if ok else False
+
+    expected = poll(cards_match, 20, "cards equal /api/snapshot")
+    assert page.inner_text("#card-accuracy") == f"{expected['accuracy'] * 100:.1f}%"
+    assert page.inner_text("#card-f1") == f"{expected['f1'] * 100:.1f}%"
+
+    assert page.is_visible("#banner")
+    assert page.inner_text("#banner").strip() == BANNER
+    poll(lambda: page.inner_text("#card-throughput") != "—", 20, "throughput from history")
+    assert page.locator(".alert-critical").count() == 0
+
+    resp = svc.client.post("/alerts", json=alert_payload())
+    assert resp.status_code == 200, resp.text
+    alert = page.locator(".alert[data-alertname='ModelAccuracyCritical']")
+    alert.wait_for(timeout=10_000)
+    assert alert.get_attribute("data-severity") == "critical"
+    assert "alert-critical" in (alert.get_attribute("class") or "")
+    assert "Accuracy of model iris is 64%" in alert.inner_text()
+
+    shot = tmp_path / "dashboard.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    assert problems == [], problems
