@@ -23,7 +23,12 @@ from inferwatch.modeldir import load_model_dir
 from inferwatch.server.alerts import alerts_router
 from inferwatch.server.dashboard import dashboard_router
 from inferwatch.server.feedback import feedback_router
-from inferwatch.server.middleware import BodyLimitMiddleware, HttpMetrics, MetricsMiddleware
+from inferwatch.server.middleware import (
+    BodyLimitMiddleware,
+    HttpMetrics,
+    MetricsMiddleware,
+    route_table,
+)
 from inferwatch.server.ops import ops_router
 from inferwatch.server.predict import predict_router
 from inferwatch.server.security import TokenCheck
@@ -35,10 +40,11 @@ from inferwatch.system import SystemCollector
 log = logging.getLogger(__name__)
 
 MODEL_ROUTES = frozenset({"/predict", "/invocations"})
+PRECOUNTED_ROUTES = MODEL_ROUTES | {"/feedback"}
 
 
 def _known_status_codes() -> tuple[int, ...]:
-    return (200, 400, 401, 413, 422, 502, 503, 504)
+    return (200, 400, 401, 404, 413, 422, 502, 503, 504)
 
 
 def create_app(
@@ -122,15 +128,17 @@ def create_app(
     app.include_router(alerts_router(state.alerts, registry=registry))
     app.include_router(dashboard_router(settings))
 
-    routes = [
-        (method, path)
-        for route in app.routes
-        for path in [getattr(route, "path", "")]
-        for method in sorted(getattr(route, "methods", None) or ())
-        if path in MODEL_ROUTES or path == "/feedback"
-    ]
-    http.preinit(routes, _known_status_codes())
-    known_paths = frozenset(getattr(r, "path", "") for r in app.routes) - {""}
+    table = route_table(app.routes)
+    http.preinit(
+        [
+            (m, path)
+            for path, methods in table
+            if path in PRECOUNTED_ROUTES
+            for m in sorted(methods)
+        ],
+        _known_status_codes(),
+    )
+    known_paths = frozenset(path for path, _ in table)
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,

@@ -7,7 +7,7 @@ queue and no copy of the body, so the cost per request is a few dictionary look-
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -84,6 +84,21 @@ class HttpMetrics:
     def record(self, method: str, route: str, status: int, seconds: float) -> None:
         self._counter(method, route, status).inc()
         self._histogram(method, route).observe(seconds)
+
+
+def route_table(routes: Iterable[Any], prefix: str = "") -> list[tuple[str, frozenset[str]]]:
+    """``(path template, methods)`` of every route, including those of included routers."""
+    out: list[tuple[str, frozenset[str]]] = []
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:  # a router included lazily
+            context = getattr(route, "include_context", None)
+            out += route_table(inner.routes, prefix + (getattr(context, "prefix", "") or ""))
+            continue
+        path = getattr(route, "path", None)
+        if isinstance(path, str):
+            out.append((prefix + path, frozenset(getattr(route, "methods", None) or ())))
+    return out
 
 
 _KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
@@ -241,5 +256,6 @@ __all__ = [
     "BodyTooLarge",
     "HttpMetrics",
     "MetricsMiddleware",
+    "route_table",
     "route_template",
 ]
