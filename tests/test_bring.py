@@ -359,3 +359,25 @@ def test_init_from_a_registered_model_uri(
         mlflow.set_tracking_uri("")
     meta = load_model_dir(tmp_path / "d").metadata
     assert (meta.name, meta.task) == ("churn-registry", "classification")
+
+
+def test_baseline_from_held_out_evaluation_data(
+    churn: tuple[Path, Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    model, data, _ = churn
+    held_out = churn_frame(200, seed=5)
+    held_out.to_parquet(tmp_path / "holdout.parquet")
+    init_model_dir(
+        model,
+        data,
+        InitOptions(
+            target="churned", evaluation=tmp_path / "holdout.parquet", out=tmp_path / "dir"
+        ),
+    )
+    meta = load_model_dir(tmp_path / "dir").metadata
+    features = meta.feature_names
+    expected = accuracy_score(held_out.churned, joblib.load(model).predict(held_out[features]))
+    assert meta.reference_performance["accuracy"] == pytest.approx(expected)
+    with pytest.raises(InitError, match="'monthly'"):
+        held_out.drop(columns=["monthly"]).to_csv(tmp_path / "bad.csv", index=False)
+        init_model_dir(model, data, InitOptions(target="churned", evaluation=tmp_path / "bad.csv"))

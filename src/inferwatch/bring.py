@@ -45,6 +45,7 @@ CONFIG_KEYS = frozenset(
         "psi_thresholds",
         "bins",
         "out",
+        "evaluation",
     }
 )
 
@@ -96,6 +97,8 @@ class InitOptions:
     psi_thresholds: Mapping[str, float] = field(default_factory=dict)
     bins: int = 10
     out: Path | None = None
+    evaluation: Path | None = None
+    """Held-out table with the target for the baseline; without it, the reference is used."""
 
     def merged(self, overrides: Mapping[str, Any]) -> InitOptions:
         """These options with the non-empty ``overrides`` on top (thresholds merge per feature)."""
@@ -160,7 +163,8 @@ def _threshold(feature: str, value: Any) -> float:
 def load_config(path: str | Path) -> dict[str, Any]:
     """Read ``init`` options from YAML (``.yml``/``.yaml``), TOML (``.toml``) or JSON.
 
-    Keys: ``target, name, version, task, categorical, numeric, exclude, bins, out`` and
+    Keys: ``target, name, version, task, categorical, numeric, exclude, bins, out,
+    evaluation`` and
     ``psi_thresholds`` (a table of feature to PSI; the key ``prediction`` sets the
     threshold of the model's output). A TOML file may hold them under
     ``[tool.inferwatch]`` or ``[inferwatch]``.
@@ -209,7 +213,7 @@ def load_config(path: str | Path) -> dict[str, Any]:
             if not isinstance(value, int) or value < 2:
                 raise InitError(f"config {p}: bins must be an integer >= 2")
             out[key] = value
-        elif key == "out":
+        elif key in ("out", "evaluation"):
             out[key] = Path(str(value))
         else:
             out[key] = None if value is None else str(value)
@@ -557,6 +561,21 @@ def build_from(
                 options.target,
             )
     columns = [*features, *([options.target] if options.target else [])]
+    evaluation = None
+    if options.evaluation is not None:
+        if options.target is None:
+            raise InitError("--evaluation needs --target: the baseline compares with it")
+        evaluation = coerce_kinds(
+            read_table(options.evaluation), [n for n in options.numeric if n in features]
+        )
+        absent = [c for c in columns if c not in evaluation.columns]
+        if absent:
+            raise InitError(
+                f"column {absent[0]!r} is not in the evaluation data {options.evaluation}",
+                absent[0],
+            )
+        evaluation = evaluation[columns]
+        score(model, evaluation, features)
     try:
         bundle = build_bundle(
             model,
@@ -568,6 +587,7 @@ def build_from(
             bins=options.bins,
             feature_names=features,
             categorical=[n for n in options.categorical if n in features],
+            evaluation=evaluation,
         )
     except SchemaError as exc:
         raise InitError(f"column {exc.field!r}: {exc.message}", exc.field) from exc

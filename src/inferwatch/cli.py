@@ -198,6 +198,9 @@ def init(
         int | None, typer.Option(min=2, help="Drift bins per numeric feature (10).")
     ] = None,
     config: Annotated[Path | None, typer.Option(help="YAML/TOML file with these options.")] = None,
+    evaluation: Annotated[
+        Path | None, typer.Option(help="Held-out data with the target for the baseline.")
+    ] = None,
 ) -> None:
     """Make a model directory from your own model and its reference data."""
     from inferwatch.bring import (
@@ -224,6 +227,7 @@ def init(
                 "numeric": split_names(numeric),
                 "exclude": split_names(exclude),
                 "psi_thresholds": parse_thresholds(psi_threshold or []),
+                "evaluation": evaluation,
             }
         )
         result = init_model_dir(model, reference, options)
