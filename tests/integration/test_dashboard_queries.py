@@ -1,17 +1,15 @@
 """Every PromQL expression the dashboards run, against a real Prometheus scraping the real
 service after simulated traffic: each must be valid and return data.
 
-Prometheus runs from ``/usr/bin/prometheus`` with the repository's rule files (alert ``for:``
-durations set to 0 so an alert fires within seconds) and a 1 s scrape interval.
+Prometheus and Alertmanager come from the local stack runner (``inferwatch.stack``) with the
+repository's rule files, alert ``for:`` durations cut to 1 s and a 1 s scrape interval.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
 import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,10 +18,10 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-import yaml
 
 from inferwatch import grafana
 from inferwatch.server.dashboard import QUERIES
+from inferwatch.stack import LocalStack
 
 pytestmark = pytest.mark.integration
 
@@ -57,72 +55,15 @@ def poll(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 class Prometheus:
-    """``/usr/bin/prometheus`` on a free port, scraping one target every second."""
+    """Queries against the stack's Prometheus."""
 
-    def __init__(self, workdir: Path, port: int) -> None:
-        self.url = f"http://127.0.0.1:{port}"
-        self.port = port
-        self.workdir = workdir
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, target: str) -> None:
-        exe = shutil.which("prometheus")
-        if exe is None:
-            pytest.fail("prometheus is missing: sudo apt-get install prometheus")
-        rules_dir = self.workdir / "rules"
-        rules_dir.mkdir(parents=True)
-        for path in sorted(RULES.glob("*.yml")):
-            doc = yaml.safe_load(path.read_text())
-            for group in doc["groups"]:
-                for rule in group["rules"]:
-                    if "alert" in rule:
-                        rule["for"] = "0s"
-            (rules_dir / path.name).write_text(yaml.safe_dump(doc))
-        config = {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(rules_dir / "*.yml")],
-            "scrape_configs": [
-                {"job_name": "inferwatch", "static_configs": [{"targets": [target]}]}
-            ],
-        }
-        cfg = self.workdir / "prometheus.yml"
-        cfg.write_text(yaml.safe_dump(config))
-        self.log = (self.workdir / "prometheus.log").open("wb")
-        self.proc = subprocess.Popen(
-            [
-                exe,
-                f"--config.file={cfg}",
-                f"--storage.tsdb.path={self.workdir / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        poll(self._ready, 60, "Prometheus ready")
-
-    def _ready(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise AssertionError((self.workdir / "prometheus.log").read_text())
-        try:
-            return httpx.get(self.url + "/-/ready", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
+    def __init__(self, url: str) -> None:
+        self.url = url
 
     def query(self, expr: str) -> dict[str, Any]:
         resp = httpx.get(self.url + "/api/v1/query", params={"query": expr}, timeout=10)
         body: dict[str, Any] = resp.json()
         return body
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.log.close()
 
 
 def iris_rows(n: int, rng: np.random.Generator, shift: float = 0.0) -> tuple[list[dict], list]:
@@ -159,21 +100,26 @@ def send_traffic(client: httpx.Client, rng: np.random.Generator) -> None:
 
 
 @pytest.fixture
-def stack(service: Callable[..., Any], tmp_path: Path) -> Iterator[tuple[Any, Prometheus]]:
-    port = free_port()
+def stack(service: Callable[..., Any]) -> Iterator[tuple[Any, Prometheus]]:
+    """The service, then the local stack (Prometheus + Alertmanager, alert delays cut to
+    1 s, 1 s scrapes) scraping it, then the traffic."""
+    prom_port, am_port = free_port(), free_port()
     svc = service(
-        prometheus_url=f"http://127.0.0.1:{port}",
+        prometheus_url=f"http://127.0.0.1:{prom_port}",
+        alertmanager_url=f"http://127.0.0.1:{am_port}",
+        prometheus_port=prom_port,
+        alertmanager_port=am_port,
+        scrape_interval="1s",
+        evaluation_interval="1s",
         min_window_rows=50,
         min_labels=10,
     )
-    prom = Prometheus(tmp_path / "prometheus", port)
-    try:
-        prom.start(svc.url.removeprefix("http://"))
+    target = svc.url.removeprefix("http://")
+    with LocalStack(svc.settings, fast=True, fast_for=1.0, scrape_target=target) as local:
+        prom = Prometheus(local.prometheus_url)
         poll(lambda: prom.query('up{job="inferwatch"} == 1')["data"]["result"], 30, "scraped")
         send_traffic(svc.client, np.random.default_rng(7))
         yield svc, prom
-    finally:
-        prom.stop()
 
 
 def promql_regex(value: str) -> str:
