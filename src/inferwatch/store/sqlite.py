@@ -312,6 +312,25 @@ class PredictionStore:
             rows = self._conn.execute(sql, args).fetchall()
         return [StoredLabel(*row) for row in rows]
 
+    def labelled_features(
+        self, since: float, *, model: str | None = None, limit: int = 100_000
+    ) -> list[tuple[dict[str, Any], str | float]]:
+        """``(features, label)`` of the newest labelled predictions made at or after ``since``
+        (at most ``limit``, oldest first): the training rows for retraining."""
+        sql = (
+            "SELECT p.features AS features, l.label AS label, p.ts AS ts"
+            " FROM predictions AS p JOIN labels AS l ON l.id = p.id WHERE p.ts >= ?"
+        )
+        args: list[Any] = [since]
+        if model is not None:
+            sql += " AND p.model = ?"
+            args.append(model)
+        sql = f"SELECT features, label FROM ({sql} ORDER BY p.ts DESC LIMIT ?) ORDER BY ts"
+        args.append(int(limit))
+        with self._lock:
+            rows = self._conn.execute(sql, args).fetchall()
+        return [(_loads(features), label) for features, label in rows]
+
     def get(self, prediction_id: str) -> StoredPrediction | None:
         """One prediction by id, with its label if it has one."""
         with self._lock:

@@ -1,0 +1,239 @@
+"""Retraining: fit a candidate on recently labelled traffic and promote it only if it wins.
+
+The candidate is a fresh copy of the serving estimator (``sklearn.base.clone``: same
+pipeline, same hyper-parameters) fitted on labelled rows the service stored. Both models
+are scored on the same held-out share of those rows; the candidate is promoted when it beats
+the serving model by more than ``min_improvement`` (accuracy for classifiers, MAE for
+regressors). A promoted candidate gets the next version, and the rows it was trained on
+become its reference profile: after a real change in the world, the new normal.
+
+``ModelRegistry`` keeps every version under ``<data_dir>/registry/<name>/<version>/`` with a
+``CURRENT`` file naming the one to serve, so a restart serves what was promoted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from inferwatch.modeldir import (
+    ModelBundle,
+    build_bundle,
+    load_model_dir,
+    model_input,
+    reference_performance,
+    save_model_dir,
+)
+
+Outcome = Literal["promoted", "rejected", "failed"]
+OUTCOMES: tuple[Outcome, ...] = ("promoted", "rejected", "failed")
+TRIGGERS: tuple[str, ...] = ("alert", "manual")
+
+
+@dataclass(frozen=True)
+class RetrainPolicy:
+    """When a candidate is good enough.
+
+    ``min_labels``: labelled rows needed at all; ``holdout_share``: the share kept for the
+    comparison; ``min_improvement``: how much better (accuracy points, or MAE units lower)
+    the candidate must be.
+    """
+
+    min_labels: int = 200
+    holdout_share: float = 0.3
+    min_improvement: float = 0.0
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class RetrainResult:
+    outcome: Outcome
+    trigger: str
+    model: str
+    current_version: str
+    candidate_version: str | None
+    metric: str
+    current_score: float | None
+    candidate_score: float | None
+    rows: int
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def next_version(version: str) -> str:
+    """The version after ``version``: the last number goes up by one, else ``-r2`` is added.
+
+    >>> next_version("1"), next_version("v1.9"), next_version("2024-05-01"), next_version("beta")
+    ('2', 'v1.10', '2024-05-2', 'beta-r2')
+    """
+    match = re.search(r"(\d+)(?!.*\d)", version)
+    if match is None:
+        return f"{version}-r2"
+    start, end = match.span(1)
+    return f"{version[:start]}{int(match.group(1)) + 1}{version[end:]}"
+
+
+def _score(task: str, actual: np.ndarray, predicted: np.ndarray) -> tuple[str, float]:
+    performance = reference_performance(task, actual, predicted)  # type: ignore[arg-type]  # task is checked by ModelMetadata
+    if task == "classification":
+        return "accuracy", performance["accuracy"]
+    return "mae", performance["mae"]
+
+
+def _split(
+    labels: pd.Series[Any], task: str, policy: RetrainPolicy
+) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.model_selection import train_test_split
+
+    index = np.arange(len(labels))
+    stratify = None
+    if task == "classification" and labels.value_counts().min() >= 2:
+        stratify = labels.to_numpy()
+    train, test = train_test_split(
+        index, test_size=policy.holdout_share, random_state=policy.seed, stratify=stratify
+    )
+    return np.asarray(train), np.asarray(test)
+
+
+def retrain(
+    bundle: ModelBundle,
+    features: pd.DataFrame,
+    labels: pd.Series[Any],
+    *,
+    trigger: str = "manual",
+    policy: RetrainPolicy | None = None,
+) -> tuple[RetrainResult, ModelBundle | None]:
+    """Fit a candidate on ``features``/``labels`` and compare it with ``bundle``'s model.
+
+    Returns the result and, when promoted, the candidate's bundle (not yet saved).
+    """
+    from sklearn.base import clone
+
+    policy = policy or RetrainPolicy()
+    meta = bundle.metadata
+    metric = "accuracy" if meta.task == "classification" else "mae"
+
+    def result(outcome: Outcome, reason: str, **scores: Any) -> RetrainResult:
+        return RetrainResult(
+            outcome=outcome,
+            trigger=trigger,
+            model=meta.name,
+            current_version=meta.version,
+            candidate_version=scores.pop("candidate_version", None),
+            metric=metric,
+            current_score=scores.pop("current", None),
+            candidate_score=scores.pop("candidate", None),
+            rows=len(labels),
+            reason=reason,
+        )
+
+    if bundle.model is None:
+        return result("failed", "no local model to retrain (the service fronts an upstream)"), None
+    if len(labels) < policy.min_labels:
+        reason = f"{len(labels)} labelled rows; at least {policy.min_labels} are needed"
+        return result("rejected", reason), None
+    if meta.task == "classification":
+        labels = labels.astype(str)
+        if labels.nunique() < 2:
+            return result("rejected", "the labelled rows hold a single class"), None
+    else:
+        labels = labels.astype(float)
+    features = features[meta.feature_names].reset_index(drop=True)
+    labels = labels.reset_index(drop=True)
+    train, test = _split(labels, meta.task, policy)
+    x_train, y_train = features.iloc[train], labels.iloc[train]
+    x_test, y_test = features.iloc[test], labels.iloc[test].to_numpy()
+
+    def predictions(model: Any, frame: pd.DataFrame) -> np.ndarray:
+        out = np.asarray(model.predict(model_input(model, frame)))
+        return (
+            np.array([str(v) for v in out.tolist()], dtype=object) if metric == "accuracy" else out
+        )
+
+    try:
+        candidate = clone(bundle.model)
+        candidate.fit(model_input(bundle.model, x_train), y_train.to_numpy())
+        _, current_score = _score(meta.task, y_test, predictions(bundle.model, x_test))
+        _, candidate_score = _score(meta.task, y_test, predictions(candidate, x_test))
+    except Exception as exc:  # a candidate that cannot be fitted is a failed run, not a crash
+        return result("failed", f"fitting the candidate failed: {exc}"), None
+
+    gain = (
+        candidate_score - current_score if metric == "accuracy" else current_score - candidate_score
+    )
+    scores = {"current": current_score, "candidate": candidate_score}
+    if gain <= policy.min_improvement:
+        reason = f"candidate {metric} {candidate_score:.4f} vs serving {current_score:.4f}"
+        return result("rejected", reason, **scores), None
+
+    version = next_version(meta.version)
+    target = meta.target or "target"
+    promoted = build_bundle(
+        candidate,
+        x_train.assign(**{target: y_train.to_numpy()}),
+        name=meta.name,
+        version=version,
+        target=target,
+        task=meta.task,
+        evaluation=x_test.assign(**{target: y_test}),
+        psi_threshold=_default_threshold(bundle),
+    )
+    promoted.metadata.thresholds.update(meta.thresholds)
+    reason = f"candidate {metric} {candidate_score:.4f} beats serving {current_score:.4f}"
+    return result("promoted", reason, candidate_version=version, **scores), promoted
+
+
+def _default_threshold(bundle: ModelBundle) -> float:
+    return 0.2 if not bundle.metadata.thresholds else min(bundle.metadata.thresholds.values())
+
+
+class ModelRegistry:
+    """Model versions on disk: ``<root>/<name>/<version>/`` and ``<root>/<name>/CURRENT``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def current_dir(self, name: str) -> Path | None:
+        pointer = self.root / name / "CURRENT"
+        if not pointer.exists():
+            return None
+        path = self.root / name / pointer.read_text(encoding="utf-8").strip()
+        return path if (path / "metadata.json").exists() else None
+
+    def versions(self, name: str) -> list[str]:
+        folder = self.root / name
+        if not folder.exists():
+            return []
+        return sorted(p.name for p in folder.iterdir() if (p / "metadata.json").exists())
+
+    def promote(self, bundle: ModelBundle) -> Path:
+        """Save ``bundle`` as a new version and make it the one to serve."""
+        meta = bundle.metadata
+        path = save_model_dir(self.root / meta.name / meta.version, bundle)
+        pointer = self.root / meta.name / "CURRENT"
+        tmp = pointer.with_suffix(".tmp")
+        tmp.write_text(meta.version, encoding="utf-8")
+        tmp.replace(pointer)
+        return path
+
+    def load_current(self, name: str) -> ModelBundle | None:
+        path = self.current_dir(name)
+        return None if path is None else load_model_dir(path)
+
+
+__all__ = [
+    "OUTCOMES",
+    "TRIGGERS",
+    "ModelRegistry",
+    "RetrainPolicy",
+    "RetrainResult",
+    "next_version",
+    "retrain",
+]
