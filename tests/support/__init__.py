@@ -1,0 +1,1 @@
+"""Test helpers: servers that tests run on 127.0.0.1."""
