@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -21,6 +22,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -32,6 +34,16 @@ from inferwatch.simulate.client import TrafficConfig, TrafficEngine
 from inferwatch.simulate.display import LiveDisplay, summary_table
 from inferwatch.simulate.scenarios import ExampleData
 from inferwatch.simulate.timeline import Phase, Timeline
+from inferwatch.stack import (
+    ALERTMANAGER_BINARIES,
+    INSTALL_HINT,
+    PROMETHEUS_BINARIES,
+    LocalStack,
+    StackError,
+    default_deploy_dir,
+    find_binary,
+    shorten_duration,
+)
 
 EXAMPLE = "cancer"
 """The demo's model: 30 numeric features and two categoricals, so drift shows on both kinds."""
@@ -40,7 +52,6 @@ DRIFT_FEATURES = ("mean_texture", "mean_symmetry", "clinic")
 accuracy stays high, so the two incidents of the cycle are told apart."""
 DRIFT_ALERTS = ("FeatureDriftDetected",)
 ACCURACY_ALERTS = ("ModelAccuracyLow", "ModelAccuracyCritical")
-INSTALL_HINT = "sudo apt-get install prometheus prometheus-alertmanager"
 EVENTS_FILE = "demo-events.jsonl"
 
 
@@ -59,6 +70,11 @@ class DemoPlan:
     batch_size: int
     label_delay: float
     label_coverage: float
+    scrape_interval: str | None = None
+    """Prometheus scrape and evaluation interval (``None``: the settings' own)."""
+    rule_range_seconds: float | None = None
+    """Shorten every range selector of the alert and recording rules to at most this, so
+    Prometheus's view follows the short window (``None``: the rules as shipped)."""
 
     @classmethod
     def for_mode(cls, fast: bool) -> DemoPlan:
@@ -72,6 +88,8 @@ class DemoPlan:
                 batch_size=4,
                 label_delay=2.0,
                 label_coverage=0.5,
+                scrape_interval="2s",
+                rule_range_seconds=30.0,
             )
         # 10 min window, matching the 10m ranges and 5m "for" of the shipped alert rules.
         return cls(
@@ -84,15 +102,23 @@ class DemoPlan:
             label_coverage=0.5,
         )
 
+    @property
+    def window_seconds(self) -> float:
+        return self.bucket_seconds * self.window_buckets
+
     def settings(self, base: Settings) -> Settings:
-        """``base`` with the demo's model directory and window."""
-        return base.model_copy(
-            update={
-                "model_dir": base.data_dir / "models" / EXAMPLE,
-                "bucket_seconds": self.bucket_seconds,
-                "window_buckets": self.window_buckets,
-            }
-        )
+        """``base`` with the demo's model directory and window, Prometheus and Alertmanager
+        on loopback at the configured ports (the dashboard queries that Prometheus)."""
+        update: dict[str, Any] = {
+            "model_dir": base.data_dir / "models" / EXAMPLE,
+            "bucket_seconds": self.bucket_seconds,
+            "window_buckets": self.window_buckets,
+            "prometheus_url": f"http://127.0.0.1:{base.prometheus_port}",
+            "alertmanager_url": f"http://127.0.0.1:{base.alertmanager_port}",
+        }
+        if self.scrape_interval is not None:
+            update["scrape_interval"] = update["evaluation_interval"] = self.scrape_interval
+        return base.model_copy(update=update)
 
 
 # ---------------------------------------------------------------- alerts
@@ -111,7 +137,9 @@ class AlertEvent:
         keys = ("feature", "model", "severity")
         detail = " ".join(f"{k}={self.labels[k]}" for k in keys if k in self.labels)
         text = f"ALERT {self.state.upper():8} {self.name} {detail}"
-        return f"{text} - {self.summary}" if self.summary else text
+        # a resolved alert's summary still holds the value it fired with: leave it out
+        active = self.state in ("pending", "firing")
+        return f"{text} - {self.summary}" if self.summary and active else text
 
 
 def _alert_key(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
@@ -264,20 +292,42 @@ def serve_in_thread(settings: Settings) -> Iterator[str]:
         sock.close()
 
 
+_RANGE = re.compile(r"\[(\d+[smhdwy])\]")
+
+
+def shorten_rule_ranges(text: str, at_most: float) -> str:
+    """Every PromQL range selector in ``text`` longer than ``at_most`` seconds cut to it.
+
+    >>> shorten_rule_ranges("increase(x[10m]) / rate(y[1m]) + rate(z[10s])", 30)
+    'increase(x[30s]) / rate(y[30s]) + rate(z[10s])'
+    """
+    return _RANGE.sub(lambda m: f"[{shorten_duration(m.group(1), at_most)}]", text)
+
+
+def compressed_deploy_dir(source: Path, target: Path, at_most: float) -> Path:
+    """A copy of ``deploy/`` (rules and Alertmanager files) whose rule ranges are at most
+    ``at_most`` seconds: the demo compresses minutes into seconds, rules included. Names
+    of recording rules keep their ``10m`` so the alerts still find them."""
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(source / "alertmanager", target / "alertmanager")
+    rules = target / "prometheus" / "rules"
+    rules.mkdir(parents=True)
+    for path in sorted((source / "prometheus" / "rules").glob("*.yml")):
+        text = path.read_text(encoding="utf-8")
+        (rules / path.name).write_text(shorten_rule_ranges(text, at_most), encoding="utf-8")
+    return target
+
+
 def missing_binaries() -> list[str]:
-    """Monitoring binaries that are not installed (Debian names Alertmanager's
-    ``prometheus-alertmanager``)."""
-    missing = []
-    if shutil.which("prometheus") is None:
-        missing.append("prometheus")
-    if shutil.which("alertmanager") is None and shutil.which("prometheus-alertmanager") is None:
-        missing.append("alertmanager")
-    return missing
+    """Monitoring binaries that are not installed."""
+    wanted = {"prometheus": PROMETHEUS_BINARIES, "alertmanager": ALERTMANAGER_BINARIES}
+    return [name for name, binaries in wanted.items() if find_binary(binaries) is None]
 
 
 @contextlib.contextmanager
 def monitoring_stack(
-    settings: Settings, fast: bool, console: Console
+    settings: Settings, plan: DemoPlan, fast: bool, console: Console
 ) -> Iterator[tuple[str, str] | None]:
     """Prometheus and Alertmanager as children; yields their URLs, or ``None`` when the
     binaries are missing (the demo then goes on without them)."""
@@ -289,12 +339,22 @@ def monitoring_stack(
         )
         yield None
         return
-    from inferwatch.stack import LocalStack
-
-    _check_port_free(settings.host, settings.prometheus_port, "Prometheus")
-    _check_port_free(settings.host, settings.alertmanager_port, "Alertmanager")
-    with LocalStack(settings, fast=fast) as stack:
+    _check_port_free("127.0.0.1", settings.prometheus_port, "Prometheus")
+    _check_port_free("127.0.0.1", settings.alertmanager_port, "Alertmanager")
+    deploy_dir = default_deploy_dir()
+    if plan.rule_range_seconds is not None:
+        deploy_dir = compressed_deploy_dir(
+            deploy_dir, settings.data_dir / "demo-deploy", plan.rule_range_seconds
+        )
+    try:
+        stack = LocalStack(settings, fast=fast, deploy_dir=deploy_dir)
+        stack.start()
+    except StackError as exc:
+        raise DemoError(str(exc)) from exc
+    try:
         yield stack.prometheus_url, stack.alertmanager_url
+    finally:
+        stack.stop()
 
 
 # ---------------------------------------------------------------- the run
@@ -329,12 +389,14 @@ def run_demo(
         with contextlib.ExitStack() as stack_:
             url = stack_.enter_context(serve_in_thread(settings))
             urls = (
-                stack_.enter_context(monitoring_stack(settings, fast, console)) if stack else None
+                stack_.enter_context(monitoring_stack(settings, plan, fast, console))
+                if stack
+                else None
             )
             _print_urls(console, url, urls, settings, story)
             asyncio.run(_play(settings, plan, story, url, urls, duration, console))
             console.print("stopping ...")
-        console.print("stopped: service, Prometheus and Alertmanager are down.")
+        console.print("stopped: every part of the demo is down.")
         return 0
     except (KeyboardInterrupt, _Stop):
         console.print("stopped.")
@@ -361,7 +423,8 @@ def _print_urls(
         console.print(f"  Prometheus    {urls[0]}/alerts")
         console.print(f"  Alertmanager  {urls[1]}")
     window = settings.bucket_seconds * settings.window_buckets
-    console.print(f"  window        {window:g} s; timeline {story.spec()} (repeats)")
+    console.print(f"  window        {window:g} s", soft_wrap=True)
+    console.print(f"  timeline      {story.spec()} (repeats)", soft_wrap=True)
     console.print("Ctrl-C stops everything.")
 
 
@@ -433,7 +496,11 @@ async def _play(
                     alerts = await _snapshot_signals(client, url, settings)
                 if alerts is not None:
                     for event in tracker.update(alerts):
-                        style = {"firing": "bold red", "resolved": "bold green"}.get(event.state)
+                        style = {
+                            "firing": "bold red",
+                            "resolved": "bold green",
+                            "inactive": "dim",
+                        }.get(event.state)
                         note(
                             "alert",
                             event.describe(),
