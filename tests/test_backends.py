@@ -98,8 +98,11 @@ def test_local_backend_answers_what_the_estimator_answers(
         np.testing.assert_array_equal(out.confidence, proba.max(axis=1))
 
 
-def test_local_backend_numeric_model_takes_the_fast_path(iris: ModelBundle) -> None:
-    assert LocalModelBackend(iris).fast_path
+def test_local_backend_skips_pandas_where_it_answers_the_same(
+    iris: ModelBundle, cancer: ModelBundle
+) -> None:
+    assert LocalModelBackend(iris).input_mode == "array"
+    assert LocalModelBackend(cancer).input_mode == "columns"
 
 
 def test_local_backend_columns_in_any_order(iris: ModelBundle) -> None:
@@ -188,9 +191,54 @@ def test_local_backend_name_based_transformer_still_answers_right() -> None:
     model = Pipeline([("pick", PickByName()), ("clf", LogisticRegression())]).fit(frame, y)
     bundle = build_bundle(model, frame, name="p", version="1")
     backend = LocalModelBackend(bundle)
-    assert not backend.fast_path
+    assert backend.input_mode == "frame"
     out = run(backend.predict(batch_of(frame.iloc[:20])))
     assert out.predictions.tolist() == model.predict(frame.iloc[:20]).tolist()
+
+
+def _column_transformer(variant: str) -> Any:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    onehot = OneHotEncoder(handle_unknown="ignore")
+    if variant == "sparse":
+        return ColumnTransformer(
+            [("n", StandardScaler(), ["a"]), ("c", onehot, ["city"])], sparse_threshold=1.0
+        )
+    if variant == "remainder":
+        return ColumnTransformer([("c", onehot, ["city"])], remainder="passthrough")
+    if variant == "imputed":
+        cat = make_pipeline(SimpleImputer(strategy="most_frequent"), onehot)
+        return ColumnTransformer([("n", "passthrough", [0, 1]), ("c", cat, [2])])
+    return ColumnTransformer([("c", onehot, ["city"])])  # the numeric columns are dropped
+
+
+@pytest.mark.parametrize("variant", ["sparse", "remainder", "imputed", "drop"])
+def test_local_backend_column_transformer_variants(variant: str) -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    rng = np.random.default_rng(4)
+    n = 200
+    frame = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "b": rng.normal(size=n),
+            "city": rng.choice(np.array(["x", "y", "z"], dtype=object), n),
+        }
+    )
+    y = np.where(frame["a"] + (frame["city"] == "x") > 0.5, "hi", "lo")
+    model = Pipeline([("pre", _column_transformer(variant)), ("clf", LogisticRegression())])
+    model.fit(frame, y)
+    bundle = build_bundle(model, frame, name="v", version="1")
+    backend = LocalModelBackend(bundle)
+    rows = frame.iloc[:30].copy()
+    rows.loc[rows.index[:3], "city"] = ["unseen", None, "y"]
+    out = run(backend.predict(batch_of(rows)))
+    assert out.predictions.tolist() == model.predict(rows).tolist()
+    np.testing.assert_array_equal(out.probabilities, model.predict_proba(rows))
 
 
 def test_local_backend_refuses_a_model_whose_classes_differ(iris: ModelBundle) -> None:
