@@ -157,6 +157,14 @@ def test_store_purge_removes_old_predictions_and_their_labels(store: PredictionS
     assert store.purge(older_than=50.0) == 0
 
 
+def test_store_purge_in_chunks(store: PredictionStore) -> None:
+    store.write([record(f"p{i}", float(i)) for i in range(25)], [], now=25.0)
+    store.write([], [LabelItem(f"p{i}", "setosa", 30.0) for i in range(25)], now=30.0)
+    assert store.purge(older_than=23.0, chunk=4) == 23
+    stats = store.stats()
+    assert (stats.predictions, stats.labels, stats.oldest) == (2, 2, 23.0)
+
+
 def test_store_reopens_with_its_data(tmp_path: Path) -> None:
     path = tmp_path / "p.sqlite3"
     with PredictionStore(path) as s:

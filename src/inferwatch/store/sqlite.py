@@ -237,17 +237,22 @@ class PredictionStore:
             c.executemany(_INSERT_LABEL, inserts)
         return outcomes
 
-    def purge(self, older_than: float) -> int:
-        """Delete predictions older than ``older_than`` (and their labels); returns how many
-        predictions went."""
-        with self._transaction() as c:
-            c.execute(
-                "DELETE FROM labels WHERE id IN (SELECT id FROM predictions WHERE ts < ?)",
-                (older_than,),
-            )
-            c.execute("DELETE FROM labels WHERE received < ?", (older_than,))
-            removed = c.execute("DELETE FROM predictions WHERE ts < ?", (older_than,)).rowcount
-        return int(removed)
+    def purge(self, older_than: float, *, chunk: int = 5000) -> int:
+        """Delete predictions older than ``older_than`` and their labels; returns how many
+        predictions went. Works in transactions of ``chunk`` rows so the writer thread never
+        waits long behind a large purge."""
+        removed = 0
+        while True:
+            with self._transaction() as c:
+                rows = c.execute(
+                    "SELECT rowid, id FROM predictions WHERE ts < ? ORDER BY ts LIMIT ?",
+                    (older_than, chunk),
+                ).fetchall()
+                c.executemany("DELETE FROM labels WHERE id = ?", [(pid,) for _, pid in rows])
+                c.executemany("DELETE FROM predictions WHERE rowid = ?", [(r,) for r, _ in rows])
+            removed += len(rows)
+            if len(rows) < chunk:
+                return removed
 
     def writable(self) -> bool:
         """Whether a write transaction commits now (for readiness checks)."""
