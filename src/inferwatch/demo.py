@@ -91,11 +91,12 @@ class DemoPlan:
                 scrape_interval="2s",
                 rule_range_seconds=30.0,
             )
-        # 10 min window, matching the 10m ranges and 5m "for" of the shipped alert rules.
+        # 10 min window, matching the 10m ranges of the shipped rules; with their 5m "for"
+        # each alert fires about 10 minutes into its phase and resolves within 7 minutes.
         return cls(
             bucket_seconds=30.0,
             window_buckets=20,
-            timeline=Timeline.parse("normal:120,drift:600,normal:720,accuracy_drop:600,normal:720"),
+            timeline=Timeline.parse("normal:120,drift:900,normal:720,accuracy_drop:720,normal:720"),
             rate=10.0,
             batch_size=4,
             label_delay=10.0,
