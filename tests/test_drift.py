@@ -9,6 +9,7 @@ from inferwatch.core import (
     EPS,
     BinnedFeature,
     DriftRule,
+    DriftScorer,
     chi2_test,
     js_distance,
     ks_binned,
@@ -142,3 +143,33 @@ def test_score_feature_numeric_and_categorical() -> None:
     assert set(cs.scores) == {"psi", "js", "chi2"}
     assert cs.share == pytest.approx(0.2)
     assert score_feature(c, [0, 0, 0]).scores == {}
+
+
+def test_scorer_matches_per_feature_scores() -> None:
+    rng = np.random.default_rng(11)
+    feats = [
+        BinnedFeature.numeric("a", rng.normal(size=5000)),
+        BinnedFeature.numeric("b", rng.poisson(2, 5000).astype(float), bins=5),
+        BinnedFeature.categorical(
+            "c", rng.choice(["x", "y", "z"], 5000).astype(object), ["x", "y", "z"]
+        ),
+        BinnedFeature.numeric("empty-window", rng.normal(size=100)),
+    ]
+    counts = [
+        np.bincount(feats[0].fine_index(rng.normal(0.3, 1, 800)), minlength=feats[0].n_fine),
+        np.bincount(
+            feats[1].fine_index(rng.poisson(2.5, 800).astype(float)), minlength=feats[1].n_fine
+        ),
+        np.array([500, 100, 0, 7]),
+        np.zeros(feats[3].n_fine, dtype=np.int64),
+    ]
+    fast = DriftScorer(feats).score(np.concatenate([*counts, [999]]))  # trailing slot ignored
+    for f, c, got in zip(feats, counts, fast, strict=True):
+        want = score_feature(f, c)
+        assert got.rows == want.rows
+        assert got.counts.tolist() == want.counts.tolist()
+        assert got.scores.keys() == want.scores.keys()
+        for key, value in want.scores.items():
+            assert got.scores[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+        assert got.share == pytest.approx(want.share)
+        assert got.p_value == pytest.approx(want.p_value, rel=1e-9, abs=1e-300)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from inferwatch.core.drift import (
     EPS,
     DriftRule,
+    DriftScorer,
     FeatureScores,
     chi2_test,
     exact_sorted,
@@ -59,6 +60,7 @@ __all__ = [
     "CountWindow",
     "DriftReport",
     "DriftRule",
+    "DriftScorer",
     "FeatureDrift",
     "FeatureReport",
     "FeatureSchema",

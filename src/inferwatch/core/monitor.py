@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from inferwatch.core.drift import DriftRule, score_feature
+from inferwatch.core.drift import DriftRule, DriftScorer, FeatureScores
 from inferwatch.core.performance import ConfidenceWindow, ConfusionWindow, RegressionWindow
 from inferwatch.core.profile import OTHER, BinnedFeature, ReferenceProfile
 from inferwatch.core.schema import FeatureSchema, QualityCounts, SchemaError, encode_categories
@@ -123,7 +123,14 @@ class Monitor:
             self._edge_matrix[row, : e.size] = e
         self._window = CountWindow(self._layout.width, cfg.window_buckets, cfg.bucket_seconds)
         self._cum = np.zeros(self._layout.width, dtype=np.int64)
-        self._quality = {(f, c): 0 for f in schema.names for c in QUALITY_CHECKS}
+        for spec, f in zip(schema.features, feats, strict=True):
+            if spec.kind != f.kind or (
+                spec.kind == "categorical" and spec.categories != f.categories
+            ):
+                raise SchemaError(spec.name, "profile and schema disagree on this feature")
+        self._scorer = DriftScorer([*feats, profile.output])
+        self._ref_ratios = {id(f): tuple(f.ratios.tolist()) for f in (*feats, profile.output)}
+        self._quality = np.zeros((len(feats), len(QUALITY_CHECKS)), dtype=np.int64)
         self._rows_with_issues = 0
         self._classes = profile.classes
         self._confusion = ConfusionWindow(self._classes, cfg.window_buckets, cfg.bucket_seconds)
@@ -136,18 +143,15 @@ class Monitor:
         return self.profile.task
 
     # ------------------------------------------------------------------ binning
-    def _numeric_bins(self, batch: Mapping[str, np.ndarray], n: int) -> npt.NDArray[np.intp]:
-        """Fine bin per row and numeric feature (n x numeric features), -1 for missing."""
-        feats = self._feats
-        x = np.empty((n, len(self._num)), dtype=np.float64)
-        for col, i in enumerate(self._num):
-            x[:, col] = batch[feats[i].name]
+    def _numeric_bins(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
+        """Fine bin per row and numeric feature (rows x numeric features), -1 for missing."""
+        n = x.shape[0]
         if n <= _SMALL_BATCH:
             idx = (x[:, :, None] > self._edge_matrix[None, :, :]).sum(axis=2)
         else:
             idx = np.empty((n, len(self._num)), dtype=np.intp)
             for col, i in enumerate(self._num):
-                idx[:, col] = np.searchsorted(feats[i].edges, x[:, col], side="left")
+                idx[:, col] = np.searchsorted(self._feats[i].edges, x[:, col], side="left")
         out: npt.NDArray[np.intp] = idx.astype(np.intp, copy=False)
         out[np.isnan(x)] = -1
         return out
@@ -176,15 +180,14 @@ class Monitor:
     ) -> QualityCounts:
         """Add a batch of inputs with the model's predictions (and class probabilities, rows x
         classes, if any) at ``timestamp``; returns the batch's quality counts."""
-        quality = self.schema.check(batch)
+        x, cat_codes = self.schema.encode(batch)
+        quality = self.schema.quality(x, cat_codes, batch)
         n = quality.rows
         parts: list[np.ndarray] = []
         if self._num:
-            idx = self._numeric_bins(batch, n)
+            idx = self._numeric_bins(x)
             parts.append(np.where(idx >= 0, idx + self._num_offsets, -1).ravel())
-        for i in self._cat:
-            f = self._feats[i]
-            codes = encode_categories(np.asarray(batch[f.name], dtype=object), f.categories)
+        for i, codes in zip(self._cat, cat_codes, strict=True):
             parts.append(np.where(codes >= 0, codes + self._offsets[i], -1))
         out = self._output_bins(predictions, n)
         parts.append(np.where(out >= 0, out + self._out_offset, -1))
@@ -195,9 +198,8 @@ class Monitor:
         with self._lock:
             self._window.add_counts(counts, timestamp)
             self._cum += counts
-            for key, v in quality.counts.items():
-                if v:
-                    self._quality[key] += v
+            if quality.table is not None:
+                self._quality += quality.table
             self._rows_with_issues += quality.rows_with_issues
             if probabilities is not None and self.task == "classification":
                 self._confidence.update_many(probabilities, timestamp)
@@ -230,8 +232,7 @@ class Monitor:
             self._confidence.reset()
 
     # ------------------------------------------------------------------ reading
-    def _feature_drift(self, f: BinnedFeature, fine: np.ndarray, window_rows: int) -> FeatureDrift:
-        fs = score_feature(f, fine)
+    def _feature_drift(self, f: BinnedFeature, fs: FeatureScores, window_rows: int) -> FeatureDrift:
         threshold = self.config.threshold(f.name)
         detected = (
             fs.rows > 0
@@ -242,7 +243,7 @@ class Monitor:
             name=f.name,
             kind=f.kind,
             bins=f.labels,
-            reference_ratios=tuple(f.ratios.tolist()),
+            reference_ratios=self._ref_ratios[id(f)],
             window_counts=tuple(fs.counts.tolist()),
             scores=fs.scores,
             threshold=threshold,
@@ -282,7 +283,7 @@ class Monitor:
         return Totals(
             rows=int(self._cum[self._rows_slot]),
             bin_observations=bins,
-            quality_issues=dict(self._quality),
+            quality_issues=self.schema.quality_dict(self._quality),
             predictions=predictions,
             labeled=labeled,
             rows_with_issues=self._rows_with_issues,
@@ -295,12 +296,13 @@ class Monitor:
             perf = self._performance(timestamp)
             estimate = self._confidence.get(timestamp) if self.task == "classification" else None
             totals = self._totals()
-        parts = self._layout.split(counts)
         window_rows = int(counts[self._rows_slot])
+        scored = self._scorer.score(counts)
         features = tuple(
-            self._feature_drift(f, parts[i], window_rows) for i, f in enumerate(self._feats)
+            self._feature_drift(f, fs, window_rows)
+            for f, fs in zip(self._feats, scored[:-1], strict=True)
         )
-        prediction = self._feature_drift(self.profile.output, parts[len(self._feats)], window_rows)
+        prediction = self._feature_drift(self.profile.output, scored[-1], window_rows)
         return MonitorSnapshot(
             model=self.model,
             model_version=self.model_version,

@@ -23,9 +23,11 @@ training data happened to contain.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,7 @@ SCHEMA_FORMAT_VERSION = 1
 FloatArray = npt.NDArray[np.float64]
 ObjArray = npt.NDArray[np.object_]
 BoolArray = npt.NDArray[np.bool_]
+IntpArray = npt.NDArray[np.intp]
 
 
 class SchemaError(ValueError):
@@ -105,6 +108,8 @@ class QualityCounts:
     rows: int
     counts: Mapping[tuple[str, str], int]
     row_mask: BoolArray
+    table: npt.NDArray[np.int64] | None = None
+    """The same counts as a features x ``QUALITY_CHECKS`` array (schema order)."""
 
     @property
     def rows_with_issues(self) -> int:
@@ -204,22 +209,16 @@ def encode_categories(values: np.ndarray, categories: Sequence[str]) -> npt.NDAr
         unknown = (codes < 0) & ~np.asarray(pd.isna(values), dtype=bool)
         codes[unknown] = k
         return codes
-    lookup = {c: i for i, c in enumerate(categories)}
-    get = lookup.get
+    lookup: dict[Any, int] = {c: i for i, c in enumerate(categories)}
+    lookup[None] = -1
     codes = np.fromiter(
-        (-1 if v is None or v != v else get(v, k) for v in values.tolist()),
-        dtype=np.intp,
-        count=n,
+        map(lookup.get, values.tolist(), itertools.repeat(k, n)), dtype=np.intp, count=n
     )
+    rest = np.flatnonzero(codes == k)
+    if rest.size:  # NaN floats are missing too
+        missing = [i for i, v in zip(rest.tolist(), values[rest].tolist(), strict=True) if v != v]
+        codes[missing] = -1
     return codes
-
-
-def _is_missing_obj(values: np.ndarray) -> BoolArray:
-    return np.fromiter(
-        (v is None or (isinstance(v, float) and v != v) for v in values.tolist()),
-        dtype=bool,
-        count=len(values),
-    )
 
 
 @dataclass(frozen=True)
@@ -408,48 +407,80 @@ class FeatureSchema:
         return _categorical_column(spec.name, values)
 
     # ------------------------------------------------------------------ quality
+    @cached_property
+    def _layout(self) -> tuple[IntpArray, IntpArray, FloatArray, FloatArray]:
+        num = np.array([i for i, f in enumerate(self.features) if f.kind == "numeric"], np.intp)
+        cat = np.array([i for i, f in enumerate(self.features) if f.kind != "numeric"], np.intp)
+        lo = np.array(
+            [-np.inf if self.features[i].min is None else self.features[i].min for i in num]
+        )
+        hi = np.array(
+            [np.inf if self.features[i].max is None else self.features[i].max for i in num]
+        )
+        return num, cat, lo.astype(np.float64), hi.astype(np.float64)
+
+    def encode(self, batch: Mapping[str, np.ndarray]) -> tuple[FloatArray, list[IntpArray]]:
+        """The numeric columns as one rows x numeric-features float64 matrix, and each
+        categorical column's category codes (``encode_categories``). Absent columns are
+        all missing."""
+        n = _batch_len(batch)
+        num, cat, _, _ = self._layout
+        x = np.empty((n, num.size), dtype=np.float64, order="F")  # contiguous columns
+        for col, i in enumerate(num.tolist()):
+            values = batch.get(self.features[i].name)
+            x[:, col] = np.nan if values is None else values
+        codes = []
+        for i in cat.tolist():
+            spec = self.features[i]
+            values = batch.get(spec.name)
+            if values is None:
+                codes.append(np.full(n, -1, dtype=np.intp))
+            else:
+                codes.append(encode_categories(np.asarray(values, dtype=object), spec.categories))
+        return x, codes
+
+    def quality(
+        self, x: FloatArray, codes: Sequence[IntpArray], batch: Mapping[str, np.ndarray]
+    ) -> QualityCounts:
+        """Quality counts from ``encode``'s output (``batch`` supplies the coerced masks)."""
+        num, cat, lo, hi = self._layout
+        n = x.shape[0]
+        table = np.zeros((len(self.features), len(QUALITY_CHECKS)), dtype=np.int64)
+        nan = np.isnan(x)
+        inf = np.isinf(x)
+        oor = (x < lo) | (x > hi)
+        oor &= ~inf
+        table[num, 0] = nan.sum(axis=0)
+        table[num, 1] = inf.sum(axis=0)
+        table[num, 2] = oor.sum(axis=0)
+        bad = nan | inf | oor
+        mask: BoolArray = np.asarray(bad.any(axis=1)) if num.size else np.zeros(n, dtype=bool)
+        for i, c in zip(cat.tolist(), codes, strict=True):
+            miss = c < 0
+            unknown = c == len(self.features[i].categories)
+            table[i, 0] = miss.sum()
+            table[i, 3] = unknown.sum()
+            mask |= miss | unknown
+        if isinstance(batch, Batch):
+            for i, spec in enumerate(self.features):
+                coerced = batch.coerced.get(spec.name)
+                if coerced is not None and coerced.any():
+                    table[i, 4] = coerced.sum()
+                    mask |= coerced
+        return QualityCounts(rows=n, counts=self.quality_dict(table), row_mask=mask, table=table)
+
+    def quality_dict(self, table: npt.NDArray[np.int64]) -> dict[tuple[str, str], int]:
+        """``(feature, check)`` to count from a features x ``QUALITY_CHECKS`` table."""
+        return dict(zip(self._quality_keys, table.ravel().tolist(), strict=True))
+
+    @cached_property
+    def _quality_keys(self) -> list[tuple[str, str]]:
+        return [(f.name, c) for f in self.features for c in QUALITY_CHECKS]
+
     def check(self, batch: Mapping[str, np.ndarray]) -> QualityCounts:
         """Count quality issues per ``(feature, check)`` and mark the rows that have any."""
-        n = _batch_len(batch)
-        counts: dict[tuple[str, str], int] = {}
-        mask = np.zeros(n, dtype=bool)
-        coerced_all = batch.coerced if isinstance(batch, Batch) else {}
-        for spec in self.features:
-            name = spec.name
-            c = dict.fromkeys(QUALITY_CHECKS, 0)
-            col = batch.get(name)
-            if col is None:
-                c["missing"] = n
-                mask[:] = True
-            elif spec.kind == "numeric":
-                x = np.asarray(col, dtype=np.float64)
-                nan = np.isnan(x)
-                inf = np.isinf(x)
-                bad = nan | inf
-                c["missing"] = int(nan.sum())
-                c["non_finite"] = int(inf.sum())
-                rng = np.zeros(n, dtype=bool)
-                if spec.min is not None:
-                    rng |= x < spec.min
-                if spec.max is not None:
-                    rng |= x > spec.max
-                rng &= ~bad
-                c["out_of_range"] = int(rng.sum())
-                mask |= bad | rng
-            else:
-                codes = encode_categories(np.asarray(col, dtype=object), spec.categories)
-                miss = codes < 0
-                unknown = codes == len(spec.categories)
-                c["missing"] = int(miss.sum())
-                c["unknown_category"] = int(unknown.sum())
-                mask |= miss | unknown
-            coerced = coerced_all.get(name)
-            if coerced is not None:
-                c["wrong_type"] = int(coerced.sum())
-                mask |= coerced
-            for check, v in c.items():
-                counts[(name, check)] = v
-        return QualityCounts(rows=n, counts=counts, row_mask=mask)
+        x, codes = self.encode(batch)
+        return self.quality(x, codes, batch)
 
 
 def _as_str_objects(arr: np.ndarray) -> ObjArray:
