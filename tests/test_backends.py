@@ -84,7 +84,7 @@ def test_local_backend_answers_what_the_estimator_answers(
     example: str, as_frame: bool, iris: ModelBundle, cancer: ModelBundle
 ) -> None:
     bundle = iris if example == "iris" else cancer
-    backend = LocalModelBackend(bundle)
+    backend = LocalModelBackend(bundle, inline_max_rows=5)
     assert isinstance(backend, ModelBackend)
     features, _ = load_example_frame(example)
     for rows in (features.iloc[:1], features.iloc[:7], features):  # inline and threaded

@@ -230,7 +230,7 @@ def _first_line(exc: BaseException, limit: int = 300) -> str:
 class LocalModelBackend:
     """Scores batches with the estimator of a model directory, in this process."""
 
-    def __init__(self, bundle: ModelBundle, *, inline_max_rows: int = 64) -> None:
+    def __init__(self, bundle: ModelBundle, *, inline_max_rows: int = 256) -> None:
         if bundle.model is None:
             raise ValueError(f"model {bundle.metadata.name!r} has no model file to load")
         meta = bundle.metadata
