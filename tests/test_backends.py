@@ -442,6 +442,9 @@ def test_request_payload_is_dataframe_split_with_nulls() -> None:
     batch = {"x": np.array([1.5, np.nan]), "c": np.array(["a", None], dtype=object)}
     body = json.loads(request_payload(batch, ["c", "x"]))
     assert body == {"dataframe_split": {"columns": ["c", "x"], "data": [["a", 1.5], [None, None]]}}
+    frame = pd.DataFrame({"x": [1.0, 2.0], "c": ["a", None]})
+    body = json.loads(request_payload(frame, ["x", "c"]))
+    assert body["dataframe_split"]["data"] == [[1.0, "a"], [2.0, None]]
     with pytest.raises(BackendError, match="infinite") as err:
         request_payload({"x": np.array([np.inf])}, ["x"])
     assert err.value.status_code == 422

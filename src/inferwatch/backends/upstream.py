@@ -41,6 +41,9 @@ def request_payload(frame: ModelInput, names: Sequence[str]) -> bytes:
                 pairs = zip(col.tolist(), finite.tolist(), strict=True)
                 lists.append([v if ok else None for v, ok in pairs])
                 continue
+        elif col.dtype.kind == "O":  # pandas string columns hold missing as NaN
+            lists.append([None if isinstance(v, float) and v != v else v for v in col.tolist()])
+            continue
         lists.append(col.tolist())
     data = [list(row) for row in zip(*lists, strict=True)] if lists else []
     body = {"dataframe_split": {"columns": list(names), "data": data}}
