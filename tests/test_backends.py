@@ -356,6 +356,27 @@ def test_upstream_backend_down_then_slow_then_back(
     run(go())
 
 
+@pytest.mark.parametrize("layout", ["dataframe_split", "dataframe_records", "instances", "inputs"])
+def test_upstream_test_server_speaks_every_mlflow_input_layout(
+    layout: str, upstream: UpstreamServer, cancer: ModelBundle
+) -> None:
+    features, _ = load_example_frame("cancer")
+    rows = features.iloc[:4]
+    records = rows.to_dict(orient="records")
+    bodies: dict[str, Any] = {
+        "dataframe_split": {
+            "dataframe_split": {"columns": list(rows.columns), "data": rows.values.tolist()}
+        },
+        "dataframe_records": {"dataframe_records": records},
+        "instances": {"instances": records},
+        "inputs": {"inputs": {c: rows[c].tolist() for c in rows.columns}},
+    }
+    answer = httpx.post(upstream.url + "/invocations", json=bodies[layout], timeout=10)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"predictions": expected(cancer.model, rows)[0]}
+    assert httpx.get(upstream.url + "/ping", timeout=10).status_code == 200
+
+
 def test_upstream_backend_uses_a_given_client(
     upstream: UpstreamServer, cancer: ModelBundle
 ) -> None:
