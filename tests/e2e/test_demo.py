@@ -40,7 +40,9 @@ def fired_then_resolved(events: list[dict[str, Any]], names: tuple[str, ...]) ->
     return bool(fired) and any(r > min(fired) for r in resolved)
 
 
-def test_demo_fast_fires_and_resolves_both_alerts_and_stops_cleanly(tmp_path: Path) -> None:
+def start_demo(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path, Path]:
+    """``inferwatch demo --fast`` on free ports and a fresh data directory:
+    the process, its data directory and its log file."""
     data_dir = tmp_path / "demo"
     env = {k: v for k, v in os.environ.items() if not k.startswith("INFERWATCH_")}
     env |= {
@@ -53,6 +55,11 @@ def test_demo_fast_fires_and_resolves_both_alerts_and_stops_cleanly(tmp_path: Pa
     log = tmp_path / "demo.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    return proc, data_dir, log
+
+
+def test_demo_fast_fires_and_resolves_both_alerts_and_stops_cleanly(tmp_path: Path) -> None:
+    proc, data_dir, log = start_demo(tmp_path)
     events_path = data_dir / "demo-events.jsonl"
     children: list[psutil.Process] = []
     try:
@@ -87,6 +94,31 @@ def test_demo_fast_fires_and_resolves_both_alerts_and_stops_cleanly(tmp_path: Pa
         _, alive = psutil.wait_procs(children, timeout=30)
         assert alive == [], f"children still running after SIGINT: {alive}"
         assert "stopped" in log.read_text(errors="replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        for child in children:
+            if child.is_running():
+                child.kill()
+
+
+def test_demo_stops_every_child_on_sigterm(tmp_path: Path) -> None:
+    proc, data_dir, log = start_demo(tmp_path)
+    children: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 90.0
+        while time.monotonic() < deadline and proc.poll() is None:
+            if any(e["kind"] == "phase" for e in read_events(data_dir / "demo-events.jsonl")):
+                break
+            time.sleep(0.5)
+        assert proc.poll() is None, log.read_text(errors="replace")
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert len(children) >= 2
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        _, alive = psutil.wait_procs(children, timeout=30)
+        assert alive == []
     finally:
         if proc.poll() is None:
             proc.kill()
