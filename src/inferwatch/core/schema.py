@@ -288,9 +288,10 @@ class FeatureSchema:
             arr = np.asarray(col)
             is_cat = name in forced or arr.dtype.kind not in "iuf"
             if is_cat:
-                vals = arr.astype(object)
-                present = [str(v) for v in vals.tolist() if not _missing_scalar(v)]
-                cats = sorted(set(present))
+                import pandas as pd  # hash-based distinct values of big columns
+
+                vals = _as_str_objects(arr)
+                cats = sorted(str(v) for v in pd.unique(vals[vals != None]))  # noqa: E711  (elementwise)
                 if len(cats) > max_categories:
                     raise SchemaError(name, f"{len(cats)} categories (max {max_categories})")
                 specs.append(FeatureSpec(name, "categorical", categories=tuple(cats)))
