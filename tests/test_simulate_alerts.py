@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from inferwatch.demo import AlertTracker, DemoPlan
+from inferwatch.demo import DemoPlan
+from inferwatch.simulate.watch import AlertTracker
 
 
 def alert(name: str, state: str, **labels: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -31,9 +31,10 @@ from rich.console import Console
 
 from inferwatch.settings import Settings
 from inferwatch.simulate.client import TrafficConfig, TrafficEngine
+from inferwatch.simulate.command import load_example_data, phase_message
 from inferwatch.simulate.display import LiveDisplay, summary_table
-from inferwatch.simulate.scenarios import ExampleData
 from inferwatch.simulate.timeline import Phase, Timeline
+from inferwatch.simulate.watch import AlertTracker, monitor_alerts, prometheus_alerts
 from inferwatch.stack import (
     ALERTMANAGER_BINARIES,
     INSTALL_HINT,
@@ -120,112 +121,6 @@ class DemoPlan:
         if self.scrape_interval is not None:
             update["scrape_interval"] = update["evaluation_interval"] = self.scrape_interval
         return base.model_copy(update=update)
-
-
-# ---------------------------------------------------------------- alerts
-
-
-@dataclass(frozen=True)
-class AlertEvent:
-    """An alert changed state: ``pending``, ``firing`` or ``resolved``."""
-
-    name: str
-    state: str
-    labels: Mapping[str, str]
-    summary: str
-
-    def describe(self) -> str:
-        keys = ("feature", "model", "severity")
-        detail = " ".join(f"{k}={self.labels[k]}" for k in keys if k in self.labels)
-        text = f"ALERT {self.state.upper():8} {self.name} {detail}"
-        # a resolved alert's summary still holds the value it fired with: leave it out
-        active = self.state in ("pending", "firing")
-        return f"{text} - {self.summary}" if self.summary and active else text
-
-
-def _alert_key(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted(labels.items()))
-
-
-class AlertTracker:
-    """Turns successive lists of active alerts (Prometheus ``/api/v1/alerts``) into events."""
-
-    def __init__(self) -> None:
-        self._state: dict[tuple[tuple[str, str], ...], tuple[str, str]] = {}
-
-    @property
-    def active(self) -> list[tuple[str, str, Mapping[str, str]]]:
-        """``(name, state, labels)`` of the alerts now pending or firing."""
-        return [(dict(k)["alertname"], s, dict(k)) for k, (s, _) in sorted(self._state.items())]
-
-    def update(self, alerts: Sequence[Mapping[str, Any]]) -> list[AlertEvent]:
-        events = []
-        seen = set()
-        for alert in alerts:
-            labels = {str(k): str(v) for k, v in dict(alert.get("labels", {})).items()}
-            if "alertname" not in labels:
-                continue
-            key = _alert_key(labels)
-            seen.add(key)
-            state = str(alert.get("state", "firing"))
-            summary = str(dict(alert.get("annotations", {})).get("summary", ""))
-            if self._state.get(key, ("", ""))[0] != state:
-                events.append(AlertEvent(labels["alertname"], state, labels, summary))
-            self._state[key] = (state, summary)
-        for key in [k for k in self._state if k not in seen]:
-            state, summary = self._state.pop(key)
-            labels = dict(key)
-            ended = "resolved" if state == "firing" else "inactive"
-            events.append(AlertEvent(labels["alertname"], ended, labels, summary))
-        return events
-
-
-async def _prometheus_alerts(client: httpx.AsyncClient, url: str) -> list[Mapping[str, Any]] | None:
-    try:
-        response = await client.get(f"{url}/api/v1/alerts")
-        response.raise_for_status()
-        return list(response.json()["data"]["alerts"])
-    except (httpx.HTTPError, ValueError, KeyError, TypeError):
-        return None
-
-
-async def _snapshot_signals(
-    client: httpx.AsyncClient, url: str, settings: Settings
-) -> list[Mapping[str, Any]] | None:
-    """Without Prometheus: the monitor's own decisions, in the shape of Prometheus alerts."""
-    try:
-        response = await client.get(f"{url}/api/snapshot")
-        response.raise_for_status()
-        snap = response.json()
-    except (httpx.HTTPError, ValueError):
-        return None
-    out: list[Mapping[str, Any]] = []
-    model = str(snap.get("model", ""))
-    for feature in snap.get("features", []):
-        if feature.get("drift_detected"):
-            psi = feature.get("scores", {}).get("psi")
-            out.append(
-                {
-                    "labels": {
-                        "alertname": "FeatureDriftDetected",
-                        "feature": feature["name"],
-                        "model": model,
-                    },
-                    "annotations": {"summary": f"PSI {psi:.2f} (monitor, no Prometheus)"},
-                    "state": "firing",
-                }
-            )
-    perf = snap.get("performance", {})
-    accuracy, labels = perf.get("accuracy"), perf.get("labels", 0)
-    if accuracy is not None and labels >= settings.min_labels and accuracy < 0.8:
-        out.append(
-            {
-                "labels": {"alertname": "ModelAccuracyLow", "model": model},
-                "annotations": {"summary": f"accuracy {accuracy:.0%} (monitor, no Prometheus)"},
-                "state": "firing",
-            }
-        )
-    return out
 
 
 # ---------------------------------------------------------------- service and stack
@@ -394,7 +289,7 @@ def run_demo(
                 if stack
                 else None
             )
-            _print_urls(console, url, urls, settings, story)
+            _print_urls(console, url, urls, plan, story)
             asyncio.run(_play(settings, plan, story, url, urls, duration, console))
             console.print("stopping ...")
         console.print("stopped: every part of the demo is down.")
@@ -413,7 +308,7 @@ def _print_urls(
     console: Console,
     url: str,
     urls: tuple[str, str] | None,
-    settings: Settings,
+    plan: DemoPlan,
     story: Timeline,
 ) -> None:
     console.print(f"[bold]inferwatch demo[/bold] (pid {os.getpid()}), model {EXAMPLE}")
@@ -423,8 +318,7 @@ def _print_urls(
     if urls is not None:
         console.print(f"  Prometheus    {urls[0]}/alerts")
         console.print(f"  Alertmanager  {urls[1]}")
-    window = settings.bucket_seconds * settings.window_buckets
-    console.print(f"  window        {window:g} s", soft_wrap=True)
+    console.print(f"  window        {plan.window_seconds:g} s", soft_wrap=True)
     console.print(f"  timeline      {story.spec()} (repeats)", soft_wrap=True)
     console.print("Ctrl-C stops everything.")
 
@@ -442,7 +336,7 @@ async def _play(
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    data = ExampleData.from_frame(*_example_frame())
+    data = load_example_data(EXAMPLE)
     config = TrafficConfig(
         url=url,
         rate=plan.rate,
@@ -469,13 +363,7 @@ async def _play(
             fh.write(json.dumps(record) + "\n")
 
     def on_phase(phase: Phase) -> None:
-        note(
-            "phase",
-            f"phase {phase.name}: {phase.scenario} for {phase.seconds:g} s",
-            style="bold",
-            phase=phase.name,
-            scenario=phase.scenario,
-        )
+        note("phase", phase_message(phase), "bold", phase=phase.name, scenario=phase.scenario)
 
     engine = TrafficEngine(config, data, on_progress=display.update, on_phase=on_phase)
     headers = {"authorization": f"Bearer {config.token}"} if config.token else {}
@@ -492,9 +380,9 @@ async def _play(
         async with httpx.AsyncClient(timeout=5.0, headers=headers) as client:
             while True:
                 if urls is not None:
-                    alerts = await _prometheus_alerts(client, urls[0])
+                    alerts = await prometheus_alerts(client, urls[0])
                 else:
-                    alerts = await _snapshot_signals(client, url, settings)
+                    alerts = await monitor_alerts(client, url, settings.min_labels)
                 if alerts is not None:
                     for event in tracker.update(alerts):
                         style = {
@@ -527,8 +415,9 @@ async def _play(
             )
             waiter.cancel()
             for task in tasks:
-                if task.done() and task.exception() is not None:
-                    raise task.exception()  # type: ignore[misc]  # checked just above
+                error = task.exception() if task.done() else None
+                if error is not None:
+                    raise error
         finally:
             engine.stop()
             for task in tasks:
@@ -541,19 +430,11 @@ async def _play(
     console.print(summary_table(engine.stats))
 
 
-def _example_frame() -> tuple[Any, Any]:
-    from inferwatch.examples import load_example_frame
-
-    return load_example_frame(EXAMPLE)
-
-
 __all__ = [
     "ACCURACY_ALERTS",
     "DRIFT_ALERTS",
     "DRIFT_FEATURES",
     "EXAMPLE",
-    "AlertEvent",
-    "AlertTracker",
     "DemoError",
     "DemoPlan",
     "ensure_model",
