@@ -3,8 +3,10 @@
 A request puts a job (its prediction records or labels and an asyncio future) on the
 queue and awaits the future. The writer thread takes *everything* queued, writes it in
 one store transaction, resolves the futures on their event loop, then hands the batch to
-the monitor. There is no fixed interval: while one transaction is being written the next
-requests pile up and share the next one, so the batch size follows the load.
+``after_commit`` (the monitor). There is no fixed interval: while one transaction is being
+written the next requests pile up and share the next one, so the batch size follows the
+load. ``after_commit`` may hold work back for a bigger batch by returning True; the writer
+then calls ``on_idle`` once the queue has stayed empty for ``linger`` seconds.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -74,15 +77,19 @@ class Flusher:
     def __init__(
         self,
         store: PredictionStore,
-        after_commit: Callable[[Flushed], None],
+        after_commit: Callable[[Flushed], bool],
+        on_idle: Callable[[], None] | None = None,
+        linger: float = 0.1,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.after_commit = after_commit
+        self.on_idle = on_idle
+        self.linger = linger
         self.clock = clock
-        self._cond = threading.Condition()
-        self._queue: list[PredictionJob | LabelJob] = []
-        self._stopping = False
+        self._pending = False
+        self._queue: queue.SimpleQueue[PredictionJob | LabelJob | None] = queue.SimpleQueue()
+        self._accepting = False
         self._thread: threading.Thread | None = None
         self.transactions = 0
         """Transactions written so far (a figure for tests and the bench)."""
@@ -90,31 +97,39 @@ class Flusher:
     # --- lifecycle
 
     def start(self) -> None:
-        self._stopping = False
+        self._accepting = True
         self._thread = threading.Thread(target=self._run, name="inferwatch-flusher", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Write what is queued, then stop the thread."""
-        with self._cond:
-            self._stopping = True
-            self._cond.notify()
+        self._accepting = False
+        self._queue.put(None)  # wakes the writer; everything queued before it is written
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        # a request that slipped in after the stop marker gets an error, never a hang
+        results: dict[asyncio.AbstractEventLoop, list[Any]] = {}
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                error = FlusherStopped("the prediction store writer stopped")
+                results.setdefault(job.future.get_loop(), []).append((job.future, None, error))
+        self._deliver(results)
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive() and not self._stopping
+        return self._thread is not None and self._thread.is_alive() and self._accepting
 
     # --- request side (event loop thread)
 
     def _submit(self, job: PredictionJob | LabelJob) -> None:
-        with self._cond:
-            if self._stopping or self._thread is None:
-                raise FlusherStopped("the prediction store writer is not running")
-            self._queue.append(job)
-            self._cond.notify()
+        if not self._accepting:
+            raise FlusherStopped("the prediction store writer is not running")
+        self._queue.put(job)
 
     def submit_predictions(
         self,
@@ -137,14 +152,41 @@ class Flusher:
     # --- writer thread
 
     def _run(self) -> None:
+        get, get_nowait = self._queue.get, self._queue.get_nowait
         while True:
-            with self._cond:
-                while not self._queue and not self._stopping:
-                    self._cond.wait()
-                if not self._queue:
-                    return
-                jobs, self._queue = self._queue, []
-            self._flush(jobs)
+            try:
+                # With monitor work held back, wait at most ``linger`` for more requests.
+                first = get(timeout=self.linger) if self._pending else get()
+            except queue.Empty:
+                self._idle()
+                continue
+            jobs: list[PredictionJob | LabelJob] = []
+            stop = first is None
+            if first is not None:
+                jobs.append(first)
+            while True:  # drain whatever else is queued now: one transaction for all
+                try:
+                    job = get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stop = True
+                else:
+                    jobs.append(job)
+            if jobs:
+                self._flush(jobs)
+            if stop:
+                if self._pending:
+                    self._idle()
+                return
+
+    def _idle(self) -> None:
+        self._pending = False
+        if self.on_idle is not None:
+            try:
+                self.on_idle()
+            except Exception:  # monitoring must never stop the writer
+                log.exception("deferred monitor update failed")
 
     def _flush(self, jobs: list[PredictionJob | LabelJob]) -> None:
         prediction_jobs = [j for j in jobs if isinstance(j, PredictionJob)]
@@ -172,7 +214,7 @@ class Flusher:
             results.setdefault(pjob.future.get_loop(), []).append((pjob.future, None, None))
         self._deliver(results)
         try:
-            self.after_commit(Flushed(now, prediction_jobs, labels, list(outcomes)))
+            self._pending = self.after_commit(Flushed(now, prediction_jobs, labels, list(outcomes)))
         except Exception:  # monitoring must never stop the writer
             log.exception("monitor update failed")
 

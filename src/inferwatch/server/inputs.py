@@ -165,9 +165,15 @@ def invocations_batch(schema: FeatureSchema, data: Any, max_rows: int) -> Batch:
 
 def reject_missing(schema: FeatureSchema, batch: Batch) -> None:
     """Refuse rows with missing or non-finite values (for models that cannot take NaN)."""
+    numeric = [batch[spec.name] for spec in schema.numeric]
+    clean = not numeric or bool(np.isfinite(np.concatenate(numeric)).all())
+    if clean and not schema.categorical:
+        return
     for spec in schema.features:
         col = batch[spec.name]
         if spec.kind == "numeric":
+            if clean:
+                continue
             finite = np.isfinite(col)
             if finite.all():
                 continue

@@ -7,8 +7,8 @@ durable. The monitor is fed by the flusher thread, in batches.
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -77,7 +77,7 @@ async def _score(
 
     predictions = np.asarray(output.predictions)
     probabilities = None if output.probabilities is None else np.asarray(output.probabilities)
-    ids = [uuid.uuid4().hex for _ in range(n)]
+    ids = [os.urandom(16).hex() for _ in range(n)]
     records = prediction_records(state, ids, batch, predictions, probabilities)
     try:
         await state.flusher_or_raise().submit_predictions(

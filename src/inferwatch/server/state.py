@@ -26,7 +26,7 @@ from inferwatch.core.schema import FeatureSchema
 from inferwatch.core.snapshot import MonitorSnapshot
 from inferwatch.exporter import ModelInfo, ServiceTotals
 from inferwatch.modeldir import ModelMetadata
-from inferwatch.server.flusher import Flushed, Flusher, FlusherStopped
+from inferwatch.server.flusher import Flushed, Flusher, FlusherStopped, PredictionJob
 from inferwatch.server.history import HistoryRing, Traffic, history_point
 from inferwatch.server.middleware import HttpMetrics
 from inferwatch.server.records import outcome_array, rebuild_batches, rebuild_labels
@@ -92,6 +92,14 @@ class InferenceMetrics:
 
 
 @dataclass
+class _PendingMonitor:
+    jobs: list[PredictionJob] = field(default_factory=list)
+    outcomes: list[LabelOutcome] = field(default_factory=list)
+    rows: int = 0
+    since: float | None = None
+
+
+@dataclass
 class ServiceState:
     """The running service. Fields other routers may use:
 
@@ -125,6 +133,9 @@ class ServiceState:
     rebuilt_rows: int = 0
     rebuilt_labels: int = 0
     snapshot_ttl: float = 0.25
+    monitor_batch_rows: int = 256
+    monitor_linger: float = 0.1
+    _pending: _PendingMonitor = field(default_factory=lambda: _PendingMonitor())
     _cached: tuple[float, MonitorSnapshot] | None = None
     _last_sample: float = 0.0
 
@@ -134,7 +145,13 @@ class ServiceState:
         """Rebuild the windows from the store, then start the writer thread."""
         self.started_at = self.clock()
         await asyncio.to_thread(self.rebuild)
-        self.flusher = Flusher(self.store, self.after_commit, clock=self.clock)
+        self.flusher = Flusher(
+            self.store,
+            self.after_commit,
+            on_idle=self.flush_monitor,
+            linger=self.monitor_linger,
+            clock=self.clock,
+        )
         self.flusher.start()
 
     async def stop(self) -> None:
@@ -282,10 +299,35 @@ class ServiceState:
 
     # --- write side (flusher thread)
 
-    def after_commit(self, flushed: Flushed) -> None:
-        """Feed one committed transaction to the monitor, vectorised over its requests."""
-        jobs = flushed.predictions
-        now = flushed.timestamp
+    def after_commit(self, flushed: Flushed) -> bool:
+        """Collect one committed transaction for the monitor; returns True while some of it
+        waits for a bigger batch (the flusher then calls ``flush_monitor`` when idle).
+
+        Small transactions are pooled up to ``monitor_batch_rows`` rows or
+        ``monitor_linger`` seconds, so the monitor's fixed cost per call is paid once per
+        pool rather than once per request."""
+        pending = self._pending
+        if flushed.predictions:
+            pending.jobs.extend(flushed.predictions)
+            pending.rows += sum(len(j.predictions) for j in flushed.predictions)
+        if flushed.outcomes:
+            pending.outcomes.extend(flushed.outcomes)
+        if not pending.jobs and not pending.outcomes:
+            return False
+        if pending.since is None:
+            pending.since = flushed.timestamp
+        full = pending.rows >= self.monitor_batch_rows or len(pending.outcomes) >= 512
+        if full or flushed.timestamp - pending.since >= self.monitor_linger:
+            self.flush_monitor()
+            return False
+        return True
+
+    def flush_monitor(self) -> None:
+        """Feed the pooled transactions to the monitor (flusher thread)."""
+        pending = self._pending
+        jobs, outcomes = pending.jobs, pending.outcomes
+        self._pending = _PendingMonitor()
+        now = self.clock()
         if jobs:
             if len(jobs) == 1:
                 batch: dict[str, np.ndarray] = dict(jobs[0].batch)
@@ -306,8 +348,8 @@ class ServiceState:
             if probabilities is not None and probabilities.ndim == 2 and probabilities.size:
                 with self.totals.lock:
                     self.totals.confidence.update_many(probabilities.max(axis=1))
-        if flushed.outcomes:
-            self.record_outcomes(flushed.outcomes, now)
+        if outcomes:
+            self.record_outcomes(outcomes, now)
 
     def record_outcomes(self, outcomes: Sequence[LabelOutcome], now: float) -> None:
         counts: dict[str, int] = {}
