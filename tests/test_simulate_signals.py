@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from inferwatch.simulate import ExampleData, Timeline, TrafficConfig, TrafficEngine, TrafficStats
-from inferwatch.simulate.command import load_example_data
+from inferwatch.simulate.command import load_example_data, served_example
 
 DRIFTED = ("mean_texture", "clinic")
 
@@ -119,3 +119,8 @@ def test_accuracy_drop_lowers_accuracy_while_drift_stays_quiet(url: str, data: E
     assert drifted_features(snap) == set()
     assert max(psi(snap).values()) < 0.1
     assert metric_sum(url, "inferwatch_inference_errors_total") == 0
+
+
+def test_simulator_recognises_the_served_example(url: str) -> None:
+    assert served_example(url) == "cancer"
+    assert served_example("http://127.0.0.1:9") is None  # nothing listens on port 9

@@ -74,7 +74,10 @@ def simulate(
     concurrency: Annotated[int, typer.Option(min=1, help="Most requests in flight.")] = 8,
     batch_size: Annotated[int, typer.Option(min=1, help="Rows per request.")] = 1,
     seed: Annotated[int | None, typer.Option(help="Random seed for a repeatable run.")] = None,
-    example: Annotated[str, typer.Option(help="Rows of this example: iris or cancer.")] = "iris",
+    example: Annotated[
+        str | None,
+        typer.Option(help="Rows of this example: iris or cancer (default: the served model)."),
+    ] = None,
     drift_features: Annotated[
         str, typer.Option(help="Comma-separated features to drift (default: three).")
     ] = "",
@@ -102,7 +105,12 @@ def simulate(
 ) -> None:
     """Send realistic traffic and incidents to a running service, with delayed labels."""
     from inferwatch.simulate.client import TrafficConfig
-    from inferwatch.simulate.command import build_timeline, load_example_data, run_simulation
+    from inferwatch.simulate.command import (
+        build_timeline,
+        load_example_data,
+        run_simulation,
+        served_example,
+    )
 
     try:
         if drift_mode not in ("gradual", "abrupt"):
@@ -123,7 +131,7 @@ def simulate(
             label_delay=label_delay,
             label_coverage=label_coverage,
         )
-        data = load_example_data(example)
+        data = load_example_data(example or served_example(config.base_url, token) or "iris")
         data.check_features(config.drift_features)
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)

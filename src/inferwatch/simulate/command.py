@@ -20,6 +20,21 @@ def load_example_data(name: str) -> ExampleData:
     return ExampleData.from_frame(features, target)
 
 
+def served_example(url: str, token: str | None = None) -> str | None:
+    """The example the service at ``url`` serves, when its model is one of them."""
+    import httpx
+
+    from inferwatch.examples import EXAMPLES
+
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    try:
+        response = httpx.get(f"{url.rstrip('/')}/api/snapshot", headers=headers, timeout=5.0)
+        model = response.json().get("model") if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return None
+    return model if model in EXAMPLES else None
+
+
 def build_timeline(scenario: str, duration: float, spec: str | None = None) -> Timeline:
     """One scenario for ``duration`` seconds, or for ``timeline`` the phases of ``spec``
     (default: the incident cycle, each of its five phases a fifth of ``duration``)."""
@@ -56,4 +71,10 @@ def run_simulation(
     return engine.stats
 
 
-__all__ = ["build_timeline", "load_example_data", "phase_message", "run_simulation"]
+__all__ = [
+    "build_timeline",
+    "load_example_data",
+    "phase_message",
+    "run_simulation",
+    "served_example",
+]
