@@ -930,5 +930,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+__all__ = ["DATASOURCE_UID", "SCHEMA_VERSION", "dashboards", "expressions", "main", "render"]
+
+
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -1,6 +1,6 @@
 /* inferwatch charts: small SVG line and bar charts, no dependencies.
  * IWCharts.line(el, series, opts)      series: [{name, color, points: [[t, v|null], ...]}]
- * IWCharts.hbars(el, items, opts)      items: [{label, value, alert}]
+ * IWCharts.hbars(el, items, opts)      items: [{label, value, alert, warn}]
  * IWCharts.columns(el, labels, groups, opts)  groups: [{name, color, values: [...]}]
  */
 (function () {
@@ -30,11 +30,13 @@
     return out;
   }
 
-  function timeLabel(t, span) {
+  const TIME_STEPS = [5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600];
+
+  function timeLabel(t, step) {
     const d = new Date(t * 1000);
     const pad = (n) => String(n).padStart(2, "0");
     const hm = pad(d.getHours()) + ":" + pad(d.getMinutes());
-    return span <= 600 ? hm + ":" + pad(d.getSeconds()) : hm;
+    return step < 60 ? hm + ":" + pad(d.getSeconds()) : hm;
   }
 
   function frame(el, height) {
@@ -78,17 +80,18 @@
       grid.appendChild(h("line", { x1: m.l, x2: width - m.r, y1: Y(v), y2: Y(v) }));
       grid.appendChild(h("text", { x: m.l - 6, y: Y(v) + 4, "text-anchor": "end" }, axis(v)));
     }
-    const span = t1 - t0;
-    const xcount = Math.max(2, Math.floor((width - m.l - m.r) / 90));
-    for (let i = 0; i <= xcount; i++) {
-      const t = t0 + (span * i) / xcount;
-      grid.appendChild(h("text", { x: X(t), y: height - 6, "text-anchor": i === 0 ? "start" : i === xcount ? "end" : "middle" }, timeLabel(t, span)));
+    const xcount = Math.max(2, Math.floor((width - m.l - m.r) / 80));
+    const tstep = TIME_STEPS.find((s) => (t1 - t0) / s <= xcount) || TIME_STEPS[TIME_STEPS.length - 1];
+    const offset = new Date().getTimezoneOffset() * 60;
+    for (let t = Math.ceil((t0 - offset) / tstep) * tstep + offset; t <= t1; t += tstep) {
+      if (X(t) < m.l + 16 || X(t) > width - m.r - 16) continue;
+      grid.appendChild(h("text", { x: X(t), y: height - 6, "text-anchor": "middle" }, timeLabel(t, tstep)));
     }
     svg.appendChild(grid);
 
     if (opts.threshold !== undefined && opts.threshold >= lo && opts.threshold <= hi) {
       svg.appendChild(h("line", { class: "iw-threshold", x1: m.l, x2: width - m.r, y1: Y(opts.threshold), y2: Y(opts.threshold) }));
-      svg.appendChild(h("text", { class: "iw-threshold-label", x: width - m.r - 2, y: Y(opts.threshold) - 4, "text-anchor": "end" }, opts.thresholdLabel || fmt(opts.threshold)));
+      svg.appendChild(h("text", { class: "iw-threshold-label", x: m.l + 4, y: Y(opts.threshold) - 4 }, opts.thresholdLabel || fmt(opts.threshold)));
     }
 
     for (const s of series) {
@@ -171,9 +174,9 @@
     const fmt = opts.format || ((v) => v.toFixed(3));
     if (!items.length) return empty(el, opts.emptyText || "no data yet", 160);
     const rowH = 26;
-    const height = Math.max(120, items.length * rowH + 34);
+    const height = Math.max(120, items.length * rowH + 46);
     const { svg, width } = frame(el, height);
-    const m = { l: Math.min(150, 12 + 7 * Math.max(...items.map((i) => i.label.length))), r: 56, t: 8, b: 22 };
+    const m = { l: Math.min(150, 12 + 7 * Math.max(...items.map((i) => i.label.length))), r: 56, t: 20, b: 22 };
     const top = Math.max(opts.threshold ? opts.threshold * 1.6 : 0, ...items.map((i) => i.value || 0), 1e-6);
     const hi = ticks(0, top, 4).slice(-1)[0];
     const X = (v) => m.l + (Math.max(0, v) / hi) * (width - m.l - m.r);
@@ -187,12 +190,13 @@
       const y = m.t + i * rowH;
       svg.appendChild(h("text", { class: "iw-label", x: m.l - 8, y: y + rowH / 2 + 4, "text-anchor": "end" }, it.label));
       const w = Math.max(1, X(it.value || 0) - m.l);
-      svg.appendChild(h("rect", { class: it.alert ? "iw-bar iw-bar-alert" : "iw-bar", x: m.l, y: y + 5, width: w, height: rowH - 10, rx: 3 }));
+      const cls = it.alert ? "iw-bar iw-bar-alert" : it.warn ? "iw-bar iw-bar-warn" : "iw-bar";
+      svg.appendChild(h("rect", { class: cls, x: m.l, y: y + 5, width: w, height: rowH - 10, rx: 3 }));
       svg.appendChild(h("text", { class: "iw-value", x: m.l + w + 6, y: y + rowH / 2 + 4 }, it.value === null ? "—" : fmt(it.value)));
     });
     if (opts.threshold !== undefined) {
       svg.appendChild(h("line", { class: "iw-threshold", x1: X(opts.threshold), x2: X(opts.threshold), y1: m.t - 4, y2: height - m.b }));
-      svg.appendChild(h("text", { class: "iw-threshold-label", x: X(opts.threshold) + 4, y: m.t + 6 }, opts.thresholdLabel || "threshold"));
+      svg.appendChild(h("text", { class: "iw-threshold-label", x: X(opts.threshold), y: m.t - 8, "text-anchor": "middle" }, opts.thresholdLabel || "threshold"));
     }
   }
 

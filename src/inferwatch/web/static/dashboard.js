@@ -237,10 +237,18 @@
 
     const feats = featuresOf(snap);
     const threshold = feats.find((f) => f.threshold !== null)?.threshold ?? 0.2;
-    IWCharts.hbars($("chart-drift"), feats.map((f) => ({ label: f.name, value: f.psi, alert: f.drift || (f.psi !== null && f.psi > threshold) })),
+    // Red: the service decided the feature drifted; amber: PSI is over the threshold but the
+    // decision (minimum rows, effect size) has not confirmed it.
+    IWCharts.hbars($("chart-drift"), feats.map((f) => ({
+      label: f.name, value: f.psi, alert: f.drift, warn: f.psi !== null && f.psi > (f.threshold ?? threshold),
+    })),
       { threshold, thresholdLabel: "PSI " + threshold, format: fmt.psi, emptyText: "no features" });
     const drifting = feats.filter((f) => f.drift).length;
-    $("drift-note").textContent = feats.length ? (drifting ? `${drifting} of ${feats.length} features drifting` : "all features stable") : "";
+    const over = feats.filter((f) => !f.drift && f.psi !== null && f.psi > (f.threshold ?? threshold)).length;
+    const notes = [];
+    if (drifting) notes.push(`${drifting} of ${feats.length} drifting`);
+    if (over) notes.push(`${over} over the threshold, not confirmed yet`);
+    $("drift-note").textContent = feats.length ? notes.join(" · ") || "all features stable" : "";
 
     renderPredictions(q, snap, live, w);
 
