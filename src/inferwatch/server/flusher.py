@@ -88,7 +88,9 @@ class Flusher:
         self.linger = linger
         self.clock = clock
         self._pending = False
-        self._queue: queue.SimpleQueue[PredictionJob | LabelJob | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[list[PredictionJob | LabelJob] | None] = queue.SimpleQueue()
+        self._outbox: list[PredictionJob | LabelJob] = []
+        self._handoff_scheduled = False
         self._accepting = False
         self._thread: threading.Thread | None = None
         self.transactions = 0
@@ -112,10 +114,10 @@ class Flusher:
         results: dict[asyncio.AbstractEventLoop, list[Any]] = {}
         while True:
             try:
-                job = self._queue.get_nowait()
+                left = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if job is not None:
+            for job in left or ():
                 error = FlusherStopped("the prediction store writer stopped")
                 results.setdefault(job.future.get_loop(), []).append((job.future, None, error))
         self._deliver(results)
@@ -127,9 +129,20 @@ class Flusher:
     # --- request side (event loop thread)
 
     def _submit(self, job: PredictionJob | LabelJob) -> None:
+        """Jobs submitted during one event-loop iteration travel to the writer together, at
+        the start of the next iteration: one thread wake-up for all of them."""
         if not self._accepting:
             raise FlusherStopped("the prediction store writer is not running")
-        self._queue.put(job)
+        self._outbox.append(job)
+        if not self._handoff_scheduled:
+            self._handoff_scheduled = True
+            job.future.get_loop().call_soon(self._handoff)
+
+    def _handoff(self) -> None:
+        self._handoff_scheduled = False
+        jobs, self._outbox = self._outbox, []
+        if jobs:
+            self._queue.put(jobs)
 
     def submit_predictions(
         self,
@@ -163,16 +176,16 @@ class Flusher:
             jobs: list[PredictionJob | LabelJob] = []
             stop = first is None
             if first is not None:
-                jobs.append(first)
+                jobs.extend(first)
             while True:  # drain whatever else is queued now: one transaction for all
                 try:
-                    job = get_nowait()
+                    more = get_nowait()
                 except queue.Empty:
                     break
-                if job is None:
+                if more is None:
                     stop = True
                 else:
-                    jobs.append(job)
+                    jobs.extend(more)
             if jobs:
                 self._flush(jobs)
             if stop:
