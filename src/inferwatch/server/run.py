@@ -43,10 +43,6 @@ def run_server(settings: Settings, *, access_log: bool = False) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
     )
-    import os
-
-    if os.environ.get("IW_SWITCH"):
-        sys.setswitchinterval(float(os.environ["IW_SWITCH"]))
     app = create_app(settings)
     uvicorn.run(app, **uvicorn_options(settings, access_log=access_log))  # type: ignore[arg-type]  # options are typed per key by uvicorn
     return 0
