@@ -249,3 +249,49 @@ def test_metric_name_extraction_sees_through_promql() -> None:
         ' / on (job, instance) group_left (v) y_total offset 5m > bool 1e-9 and ALERTS{s="up"}'
     )
     assert metric_names(expr) == {"x_bucket", "y_total", "ALERTS"}
+
+
+# --- the built-in dashboard's routes on a real service, without Prometheus
+
+WEB = ROOT / "src" / "inferwatch" / "web" / "static"
+
+
+def test_web_assets_load_nothing_from_elsewhere() -> None:
+    for path in sorted(WEB.iterdir()):
+        text = path.read_text(encoding="utf-8")
+        refs = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)""", text)
+        refs += re.findall(r"""url\(([^)]+)\)""", text)
+        refs += re.findall(r"""(?:fetch|import)\(\s*["'`]([^"'`]+)""", text)
+        external = [r for r in refs if re.match(r"^(https?:)?//", r)]
+        assert external == [], f"{path.name} loads {external}"
+
+
+@pytest.fixture
+def client(service: Any) -> Any:
+    """A real service whose Prometheus is unreachable (nothing listens on port 9)."""
+    return service(prometheus_url="http://127.0.0.1:9").client
+
+
+def test_dashboard_page_and_its_files_are_served(client: Any) -> None:
+    page = client.get("/dashboard")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    for ref in re.findall(r'(?:src|href)="(/dashboard/static/[^"]+)"', page.text):
+        assert client.get(ref).status_code == 200, ref
+    assert client.get("/dashboard/static/..%2F__init__.py").status_code == 404
+    assert client.get("/dashboard/static/nothing.js").status_code == 404
+
+
+def test_query_refuses_what_is_not_allow_listed(client: Any) -> None:
+    unknown = client.get("/api/query", params={"name": "sum(up)"})
+    assert unknown.status_code == 400 and unknown.json()["detail"].startswith("name:")
+    bad_range = client.get("/api/query", params={"name": "accuracy", "range": "30d"})
+    assert bad_range.status_code == 400 and bad_range.json()["detail"].startswith("range:")
+    assert client.get("/api/query").status_code == 422
+
+
+def test_query_says_plainly_when_prometheus_is_unreachable(client: Any) -> None:
+    resp = client.get("/api/query", params={"name": "latency_p95", "range": "5m"})
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["prometheus"] == "unreachable" and body["series"] == []
+    assert body["name"] == "latency_p95" and body["error"]
