@@ -31,7 +31,9 @@ class Settings(BaseSettings):
     """Allow binding a non-loopback host without an API token."""
     max_body_bytes: int = 2_000_000
     max_batch_rows: int = 1_000
-    flush_interval_seconds: float = 0.005
+    monitor_linger_seconds: float = 0.1
+    """Longest a committed prediction waits to be pooled with others before the monitor sees
+    it (the store write itself has no interval: each request waits only for its commit)."""
     retention_days: float = 30.0
     log_level: str = "info"
     model_stage: str = "production"

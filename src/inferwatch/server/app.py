@@ -23,6 +23,7 @@ from inferwatch.modeldir import load_model_dir
 from inferwatch.server.alerts import alerts_router
 from inferwatch.server.dashboard import dashboard_router
 from inferwatch.server.feedback import feedback_router
+from inferwatch.server.history import HistoryRing
 from inferwatch.server.middleware import (
     BodyLimitMiddleware,
     HttpMetrics,
@@ -94,6 +95,8 @@ def create_app(
         metadata=meta,
         accepts_missing=settings.accept_missing_values,
         alerts=AlertBook(),
+        history=HistoryRing(settings.history_points),
+        monitor_linger=settings.monitor_linger_seconds,
     )
     registry.register(MonitorCollector(state))
     registry.register(SystemCollector(settings.data_dir))
