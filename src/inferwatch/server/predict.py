@@ -7,7 +7,6 @@ durable. The monitor is fed by the flusher thread, in batches.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +28,7 @@ from inferwatch.server.inputs import (
 from inferwatch.server.models import INVOCATIONS_BODY, PREDICT_BODY, PredictResponse
 from inferwatch.server.records import prediction_records
 from inferwatch.server.state import ServiceState
+from inferwatch.store import new_ids
 
 JSON = "application/json"
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
@@ -77,7 +77,7 @@ async def _score(
 
     predictions = np.asarray(output.predictions)
     probabilities = None if output.probabilities is None else np.asarray(output.probabilities)
-    ids = [os.urandom(16).hex() for _ in range(n)]
+    ids = new_ids(n)
     records = prediction_records(state, ids, batch, predictions, probabilities)
     try:
         await state.flusher_or_raise().submit_predictions(
