@@ -8,6 +8,7 @@ event loop (snapshots): both go through ``monitor_lock``.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -153,6 +154,10 @@ class ServiceState:
             clock=self.clock,
         )
         self.flusher.start()
+        # Everything loaded so far (model, libraries, reference profile) lives as long as the
+        # process: keep it out of the collector's full passes, which would otherwise walk it
+        # all and stall requests for tens of milliseconds.
+        gc.freeze()
 
     async def stop(self) -> None:
         if self.flusher is not None:
