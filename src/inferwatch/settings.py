@@ -80,7 +80,7 @@ class Settings(BaseSettings):
         return v
 
     def resolved_api_token(self) -> str | None:
-        """The bearer token from ``api_token`` or, if unset, the first line of ``api_token_file``."""
+        """The bearer token: ``api_token``, or else the first line of ``api_token_file``."""
         if self.api_token is not None:
             return self.api_token.get_secret_value() or None
         if self.api_token_file is not None:
