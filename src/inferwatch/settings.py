@@ -52,6 +52,16 @@ class Settings(BaseSettings):
     psi_threshold: float = 0.2
     min_labels: int = 50
 
+    # --- retraining
+    retrain_on_alerts: list[str] = []
+    """Alert names that start a retraining run when Alertmanager reports them firing
+    (JSON list, e.g. ``["ModelAccuracyLow"]``); empty: only by hand (``POST /api/retrain``)."""
+    retrain_min_labels: int = 200
+    retrain_min_improvement: float = 0.0
+    retrain_holdout_share: float = 0.3
+    retrain_lookback_seconds: float = 86_400.0
+    retrain_cooldown_seconds: float = 600.0
+
     # --- the monitoring stack around the service
     prometheus_url: str = "http://127.0.0.1:9090"
     alertmanager_url: str = "http://127.0.0.1:9093"

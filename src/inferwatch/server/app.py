@@ -20,6 +20,7 @@ from inferwatch.backends import ModelBackend, backend_from_settings
 from inferwatch.core.monitor import Monitor, MonitorConfig
 from inferwatch.exporter import ModelInfo, MonitorCollector
 from inferwatch.modeldir import load_model_dir
+from inferwatch.retrain import ModelRegistry
 from inferwatch.server.alerts import alerts_router
 from inferwatch.server.dashboard import dashboard_router
 from inferwatch.server.feedback import feedback_router
@@ -32,6 +33,7 @@ from inferwatch.server.middleware import (
 )
 from inferwatch.server.ops import ops_router
 from inferwatch.server.predict import predict_router
+from inferwatch.server.retraining import Retrainer, retraining_router
 from inferwatch.server.security import TokenCheck
 from inferwatch.server.state import InferenceMetrics, ServiceState
 from inferwatch.settings import Settings
@@ -63,6 +65,10 @@ def create_app(
     registry = registry if registry is not None else CollectorRegistry()
     load_model = backend is None and settings.upstream_url is None
     bundle = load_model_dir(settings.model_dir, load_model=load_model)
+    if load_model:
+        # a model promoted by retraining is served after a restart too
+        promoted = ModelRegistry(settings.data_dir / "registry").load_current(bundle.metadata.name)
+        bundle = promoted or bundle
     if backend is None:
         backend = backend_from_settings(settings, bundle)
     meta = bundle.metadata
@@ -95,6 +101,7 @@ def create_app(
         metadata=meta,
         accepts_missing=settings.accept_missing_values,
         alerts=AlertBook(),
+        bundle=bundle,
         history=HistoryRing(settings.history_points),
         monitor_linger=settings.monitor_linger_seconds,
     )
@@ -128,7 +135,11 @@ def create_app(
     app.include_router(feedback_router())
     app.include_router(ops_router())
     assert state.alerts is not None
-    app.include_router(alerts_router(state.alerts, registry=registry))
+    retrainer = Retrainer(state, settings, registry)
+    app.include_router(
+        alerts_router(state.alerts, registry=registry, listeners=[retrainer.on_alerts])
+    )
+    app.include_router(retraining_router(retrainer))
     app.include_router(dashboard_router(settings))
 
     table = route_table(app.routes)

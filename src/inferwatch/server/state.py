@@ -12,7 +12,7 @@ import gc
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,7 @@ from inferwatch.core.monitor import Monitor
 from inferwatch.core.schema import FeatureSchema
 from inferwatch.core.snapshot import MonitorSnapshot
 from inferwatch.exporter import ModelInfo, ServiceTotals
-from inferwatch.modeldir import ModelMetadata
+from inferwatch.modeldir import ModelBundle, ModelMetadata
 from inferwatch.server.flusher import Flushed, Flusher, FlusherStopped, PredictionJob
 from inferwatch.server.history import HistoryRing, Traffic, history_point
 from inferwatch.server.middleware import HttpMetrics
@@ -85,6 +85,15 @@ class InferenceMetrics:
             kind: self.errors_family.labels(model, version, kind) for kind in INFERENCE_ERROR_TYPES
         }
 
+    def relabel(self, model: str, version: str) -> None:
+        """Count under a new model version from now on (after a promotion)."""
+        self._mv = (model, version)
+        self.duration = self.duration_family.labels(model, version)
+        self.rows = self.rows_family.labels(model, version)
+        self.errors = {
+            kind: self.errors_family.labels(model, version, kind) for kind in INFERENCE_ERROR_TYPES
+        }
+
     def error(self, error_type: str) -> None:
         child = self.errors.get(error_type)
         if child is None:
@@ -121,6 +130,9 @@ class ServiceState:
     inference: InferenceMetrics
     token: TokenCheck
     info: ModelInfo
+    bundle: ModelBundle | None = None
+    """The served model directory (the estimator too, for a local model): what retraining
+    starts from."""
     task: str = "classification"
     accepts_missing: bool = False
     """Whether the model takes NaN inputs; if not, rows with missing numbers are refused."""
@@ -229,6 +241,35 @@ class ServiceState:
 
     def model_info(self) -> ModelInfo:
         return self.info
+
+    def swap_model(self, bundle: ModelBundle) -> None:
+        """Serve ``bundle`` from now on (a promoted model): its backend, schema and a fresh
+        monitor whose reference is the new model's profile. Safe to call from any thread:
+        each field is replaced by one assignment, and the old monitor's counts stay in the
+        old version's series."""
+        from inferwatch.backends.local import LocalModelBackend
+
+        meta = bundle.metadata
+        monitor = Monitor(
+            bundle.schema,
+            bundle.profile,
+            self.monitor.config,
+            model=meta.name,
+            model_version=meta.version,
+        )
+        backend = LocalModelBackend(bundle)
+        self.inference.relabel(meta.name, meta.version)
+        self.schema = bundle.schema
+        self.metadata = meta
+        self.bundle = bundle
+        self.info = replace(
+            self.info,
+            model_version=meta.version,
+            reference_performance=dict(meta.reference_performance),
+        )
+        self.monitor = monitor
+        self.backend = backend
+        self._cached = None
 
     def snapshot(self) -> MonitorSnapshot:
         """The monitor's snapshot, reused for ``snapshot_ttl`` seconds (scrapes, API, history)."""
