@@ -114,3 +114,16 @@ def test_firing_accuracy_alert_starts_a_run(service: Any) -> None:
     assert runs[0]["trigger"] == "alert"
     assert runs[0]["outcome"] == "promoted"
     assert client.post("/predict", json=versicolor_row()).json()["model_version"] == "2"
+
+
+def test_retrain_command_reports_the_outcome(service: Any) -> None:
+    from typer.testing import CliRunner
+
+    from inferwatch.cli import app
+
+    running = service(retrain_min_labels=100)
+    send_concept_drift(running.client)
+    result = CliRunner().invoke(app, ["retrain", "--url", running.url])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("promoted: candidate accuracy")
+    assert "150 labelled rows" in result.output

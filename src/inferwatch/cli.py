@@ -311,11 +311,15 @@ def replay(
 
 @app.command()
 def ingest(
-    source: str = typer.Option(..., help="Data-lake URL answering GET ?cursor=&limit= pages."),
+    source: str | None = typer.Option(
+        None, help="Data-lake URL answering GET ?cursor=&limit= pages [env INFERWATCH_SOURCE_URL]."
+    ),
     url: str = typer.Option("http://127.0.0.1:8000", help="Base URL of the inferwatch service."),
     metrics_port: int = typer.Option(9101, help="Port of this worker's /metrics."),
     metrics_host: str = typer.Option("127.0.0.1", help="Address of this worker's /metrics."),
-    poll_seconds: float = typer.Option(5.0, help="Seconds between pulls."),
+    poll_seconds: float | None = typer.Option(
+        None, help="Seconds between pulls [env INFERWATCH_SOURCE_POLL_SECONDS]."
+    ),
     batch_size: int = typer.Option(100, help="Records per pull."),
     duration: float | None = typer.Option(None, help="Stop after this many seconds."),
     label_field: str = typer.Option("label", help="Record field holding the ground truth."),
@@ -325,15 +329,20 @@ def ingest(
     from inferwatch.ingest.command import run_ingest
     from inferwatch.settings import Settings
 
+    settings = Settings()
+    source = source or settings.source_url
+    if source is None:
+        typer.echo("no data source: pass --source or set INFERWATCH_SOURCE_URL", err=True)
+        raise typer.Exit(2)
     stats = run_ingest(
         source,
         url,
         metrics_host=metrics_host,
         metrics_port=metrics_port,
-        poll_seconds=poll_seconds,
+        poll_seconds=poll_seconds if poll_seconds is not None else settings.source_poll_seconds,
         batch_size=batch_size,
         duration=duration,
-        token=Settings().resolved_api_token(),
+        token=settings.resolved_api_token(),
         source_timeout=source_timeout,
         label_field=label_field or None,
     )
@@ -449,6 +458,30 @@ def stack_status() -> None:
         state = "ready" if s.ready else "running, not ready" if s.running else "stopped"
         typer.echo(f"{s.name:<13}{state:<20}{s.url}" + (f"  pid {s.pid}" if s.running else ""))
     raise typer.Exit(0 if all(s.ready for s in statuses) else 1)
+
+
+@app.command()
+def retrain(
+    url: str = typer.Option("http://127.0.0.1:8000", help="Base URL of the service."),
+    timeout: float = typer.Option(600.0, help="Seconds to wait for the run."),
+) -> None:
+    """Retrain the served model on recent labelled traffic; promote the candidate if it wins."""
+    import httpx
+
+    from inferwatch.settings import Settings
+
+    token = Settings().resolved_api_token()
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = httpx.post(f"{url.rstrip('/')}/api/retrain", headers=headers, timeout=timeout)
+    if response.status_code != 200:
+        typer.echo(f"retraining refused: HTTP {response.status_code}: {response.text}", err=True)
+        raise typer.Exit(1)
+    result = response.json()
+    typer.echo(
+        f"{result['outcome']}: {result['reason']} "
+        f"({result['rows']} labelled rows, trigger {result['trigger']})"
+    )
+    raise typer.Exit(0 if result["outcome"] != "failed" else 1)
 
 
 def main() -> None:
