@@ -14,15 +14,12 @@ import asyncio
 import contextlib
 import json
 import os
-import re
-import shutil
 import signal
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -41,9 +38,7 @@ from inferwatch.stack import (
     PROMETHEUS_BINARIES,
     LocalStack,
     StackError,
-    default_deploy_dir,
     find_binary,
-    shorten_duration,
 )
 
 EXAMPLE = "cancer"
@@ -188,33 +183,6 @@ def serve_in_thread(settings: Settings) -> Iterator[str]:
         sock.close()
 
 
-_RANGE = re.compile(r"\[(\d+[smhdwy])\]")
-
-
-def shorten_rule_ranges(text: str, at_most: float) -> str:
-    """Every PromQL range selector in ``text`` longer than ``at_most`` seconds cut to it.
-
-    >>> shorten_rule_ranges("increase(x[10m]) / rate(y[1m]) + rate(z[10s])", 30)
-    'increase(x[30s]) / rate(y[30s]) + rate(z[10s])'
-    """
-    return _RANGE.sub(lambda m: f"[{shorten_duration(m.group(1), at_most)}]", text)
-
-
-def compressed_deploy_dir(source: Path, target: Path, at_most: float) -> Path:
-    """A copy of ``deploy/`` (rules and Alertmanager files) whose rule ranges are at most
-    ``at_most`` seconds: the demo compresses minutes into seconds, rules included. Names
-    of recording rules keep their ``10m`` so the alerts still find them."""
-    if target.exists():
-        shutil.rmtree(target)
-    shutil.copytree(source / "alertmanager", target / "alertmanager")
-    rules = target / "prometheus" / "rules"
-    rules.mkdir(parents=True)
-    for path in sorted((source / "prometheus" / "rules").glob("*.yml")):
-        text = path.read_text(encoding="utf-8")
-        (rules / path.name).write_text(shorten_rule_ranges(text, at_most), encoding="utf-8")
-    return target
-
-
 def missing_binaries() -> list[str]:
     """Monitoring binaries that are not installed."""
     wanted = {"prometheus": PROMETHEUS_BINARIES, "alertmanager": ALERTMANAGER_BINARIES}
@@ -237,13 +205,8 @@ def monitoring_stack(
         return
     _check_port_free("127.0.0.1", settings.prometheus_port, "Prometheus")
     _check_port_free("127.0.0.1", settings.alertmanager_port, "Alertmanager")
-    deploy_dir = default_deploy_dir()
-    if plan.rule_range_seconds is not None:
-        deploy_dir = compressed_deploy_dir(
-            deploy_dir, settings.data_dir / "demo-deploy", plan.rule_range_seconds
-        )
     try:
-        stack = LocalStack(settings, fast=fast, deploy_dir=deploy_dir)
+        stack = LocalStack(settings, fast=fast, rule_range_seconds=plan.rule_range_seconds)
         stack.start()
     except StackError as exc:
         raise DemoError(str(exc)) from exc

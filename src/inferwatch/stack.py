@@ -142,23 +142,47 @@ class StackPaths:
 # ---------------------------------------------------------------- rendering
 
 
-def render_rules(src_dir: Path, dst_dir: Path, fast_for: float | None) -> list[Path]:
-    """Copy every ``*.yml`` rule file; with ``fast_for``, shorten each alert's ``for:``."""
+_RANGE = re.compile(r"\[(\d+[smhdwy])\]")
+
+
+def shorten_rule_ranges(text: str, at_most: float) -> str:
+    """Every PromQL range selector in ``text`` longer than ``at_most`` seconds cut to it.
+
+    >>> shorten_rule_ranges("increase(x[10m]) / rate(y[1m]) + rate(z[10s])", 30)
+    'increase(x[30s]) / rate(y[30s]) + rate(z[10s])'
+    """
+    return _RANGE.sub(lambda m: f"[{shorten_duration(m.group(1), at_most)}]", text)
+
+
+def render_rules(
+    src_dir: Path, dst_dir: Path, fast_for: float | None, range_at_most: float | None = None
+) -> list[Path]:
+    """Copy every ``*.yml`` rule file; with ``fast_for``, shorten each alert's ``for:``; with
+    ``range_at_most``, cut every range selector of the expressions to at most that many
+    seconds (a demo compresses minutes into seconds; recording-rule names keep their ``10m``
+    so the alerts still find them)."""
     dst_dir.mkdir(parents=True, exist_ok=True)
     for old in dst_dir.glob("*.yml"):
         old.unlink()
     written = []
     for src in sorted(src_dir.glob("*.yml")):
         dst = dst_dir / src.name
-        if fast_for is None:
+        if fast_for is None and range_at_most is None:
             shutil.copyfile(src, dst)
         else:
             doc = yaml.safe_load(src.read_text(encoding="utf-8"))
             for group in doc.get("groups", []):
                 for rule in group.get("rules", []):
-                    if "for" in rule:
+                    if fast_for is not None and "for" in rule:
                         rule["for"] = shorten_duration(str(rule["for"]), fast_for)
-            header = f"# Rendered from {src} with alert delays of at most {fast_for:g}s.\n"
+                    if range_at_most is not None:
+                        rule["expr"] = shorten_rule_ranges(str(rule["expr"]), range_at_most)
+            changes = []
+            if fast_for is not None:
+                changes.append(f"alert delays of at most {fast_for:g}s")
+            if range_at_most is not None:
+                changes.append(f"rule ranges of at most {range_at_most:g}s")
+            header = f"# Rendered from {src} with {' and '.join(changes)}.\n"
             dst.write_text(header + yaml.safe_dump(doc, sort_keys=False, width=200))
         written.append(dst)
     return written
@@ -338,6 +362,7 @@ class LocalStack:
         *,
         fast: bool = False,
         fast_for: float = 10.0,
+        rule_range_seconds: float | None = None,
         deploy_dir: Path | None = None,
         scrape_target: str | None = None,
         webhook_url: str | None = None,
@@ -348,6 +373,7 @@ class LocalStack:
         self.settings = settings
         self.fast = fast
         self.fast_for = fast_for
+        self.rule_range_seconds = rule_range_seconds
         self.deploy_dir = deploy_dir or default_deploy_dir()
         self.paths = StackPaths.for_settings(settings)
         service = f"127.0.0.1:{settings.port}"
@@ -379,7 +405,12 @@ class LocalStack:
             )
         paths = self.paths
         paths.root.mkdir(parents=True, exist_ok=True)
-        render_rules(prom_src / "rules", paths.rules_dir, self.fast_for if self.fast else None)
+        render_rules(
+            prom_src / "rules",
+            paths.rules_dir,
+            self.fast_for if self.fast else None,
+            self.rule_range_seconds,
+        )
         prom = prometheus_config(
             self.settings,
             paths,
@@ -562,4 +593,5 @@ __all__ = [
     "render_rules",
     "render_templates",
     "shorten_duration",
+    "shorten_rule_ranges",
 ]
