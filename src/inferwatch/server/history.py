@@ -1,8 +1,9 @@
 """A short in-memory history of the service, for the dashboard when Prometheus is away.
 
 Every ``interval`` seconds the service appends one ``HistoryPoint``: the label-window
-performance, the label-free estimate, traffic (requests per second, p95 latency, error
-rate of the model routes) and the PSI of each feature. The ring keeps the last
+performance (accuracy, precision, recall and F1, or MAE and RMSE for a regressor), the
+label-free estimate, traffic (requests per second, p95 latency, error rate of the model
+routes) and the PSI of each feature. The ring keeps the last
 ``capacity`` points (900 x 2 s = 30 min) and costs nothing per request.
 """
 
@@ -126,6 +127,9 @@ class HistoryPoint:
     drift: dict[str, float] = field(default_factory=dict)
     """Feature name to PSI over the window."""
     prediction_drift: float | None = None
+    mae: float | None = None
+    """Regression: mean absolute error over the label window."""
+    rmse: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -142,6 +146,8 @@ class HistoryPoint:
             "error_rate": self.error_rate,
             "drift": self.drift,
             "prediction_drift": self.prediction_drift,
+            "mae": self.mae,
+            "rmse": self.rmse,
         }
 
 
@@ -168,6 +174,8 @@ def history_point(
         error_rate=traffic.errors / traffic.requests if traffic.requests else None,
         drift={k: v for k, v in psi.items() if v is not None and np.isfinite(v)},
         prediction_drift=_finite_or_none(snap.prediction.scores.get("psi")),
+        mae=_finite_or_none(perf.mae),
+        rmse=_finite_or_none(perf.rmse),
     )
 
 
