@@ -15,6 +15,7 @@ import pytest
 
 from inferwatch.store import (
     LabelItem,
+    PredictionBatch,
     PredictionRecord,
     PredictionStore,
     StoreError,
@@ -200,6 +201,65 @@ def test_store_rejects_a_newer_schema(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(StoreError, match="schema 99"):
         PredictionStore(path)
+
+
+def test_store_refuses_a_file_of_the_older_row_layout(tmp_path: Path) -> None:
+    path = tmp_path / "p.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version=1")
+    conn.close()
+    with pytest.raises(StoreError, match=r"schema 1 was written by an older inferwatch.*Move"):
+        PredictionStore(path)
+
+
+def test_store_batches_round_trip_by_row(store: PredictionStore) -> None:
+    first = PredictionBatch(
+        ["a", "b"],
+        10.0,
+        "shop",
+        "3",
+        {
+            "x": np.array([1.5, float("nan")]),
+            "color": np.array(["red", None], dtype=object),
+        },
+        np.array(["yes", "no"], dtype=object),
+        np.array([[0.2, 0.8], [0.7, 0.3]]),
+    )
+    second = PredictionBatch(
+        ["c"],
+        10.5,
+        "shop",
+        "3",
+        {"x": np.array([2.0]), "color": np.array(["blue"], dtype=object)},
+        np.array(["yes"], dtype=object),
+        np.array([[0.4, 0.6]]),
+    )
+    outcomes = store.write([first, second], [LabelItem("c", "no", 11.0)], now=12.0)
+    assert [(o.outcome, o.prediction, o.model_version) for o in outcomes] == [
+        ("matched", "yes", "3")
+    ]
+    b = store.get("b")
+    assert b is not None
+    assert math.isnan(b.features["x"]) and b.features["color"] is None
+    assert (b.prediction, b.confidence, b.probabilities) == ("no", 0.7, [0.7, 0.3])
+    assert (b.model, b.timestamp, b.label) == ("shop", 10.0, None)
+    c = store.get("c")
+    assert c is not None and c.features == {"x": 2.0, "color": "blue"} and c.label == "no"
+    assert c.delay_seconds == pytest.approx(2.0)
+    assert [r.id for r in store.recent_predictions(0.0)] == ["a", "b", "c"]
+    assert [r.id for r in store.recent_predictions(0.0, limit=2)] == ["b", "c"]
+    assert store.labelled_features(0.0) == [({"x": 2.0, "color": "blue"}, "no")]
+    assert store.stats().predictions == 3
+    assert store.purge(older_than=100.0) == 3
+    assert store.stats().predictions == 0 and store.stats().labels == 0
+
+
+def test_store_labelled_features_newest_first_limited(store: PredictionStore) -> None:
+    store.write([record(f"p{i}", float(i), features={"x": float(i)}) for i in range(5)], [], 5.0)
+    store.write([], [LabelItem(f"p{i}", "setosa", 6.0) for i in (0, 2, 3, 4)], now=6.0)
+    rows = store.labelled_features(1.0, limit=2)
+    assert rows == [({"x": 3.0}, "setosa"), ({"x": 4.0}, "setosa")]
+    assert [f["x"] for f, _ in store.labelled_features(1.0)] == [2.0, 3.0, 4.0]
 
 
 def test_store_failed_write_commits_nothing(store: PredictionStore) -> None:

@@ -9,7 +9,10 @@ from __future__ import annotations
 import os
 import time
 
+import numpy as np
+
 _RAND_B_MASK = (1 << 62) - 1
+_VECTOR_FROM = 8  # below this many ids the integer arithmetic is cheaper than numpy
 
 
 def new_ids(n: int = 1) -> list[str]:
@@ -20,6 +23,8 @@ def new_ids(n: int = 1) -> list[str]:
     (32, '7', True, True)
     """
     ms = time.time_ns() // 1_000_000
+    if n >= _VECTOR_FROM:
+        return _many(ms, n)
     rand = os.urandom(10 * n)
     head = (ms << 80) | (0x7 << 76)
     out = []
@@ -28,6 +33,17 @@ def new_ids(n: int = 1) -> list[str]:
         value = head | ((r >> 68) << 64) | (0b10 << 62) | (r & _RAND_B_MASK)
         out.append(f"{value:032x}")
     return out
+
+
+def _many(ms: int, n: int) -> list[str]:
+    """The same ids built as one byte table: 48-bit time, version 7, variant 0b10, random."""
+    raw = bytearray(os.urandom(16 * n))
+    table = np.frombuffer(raw, dtype=np.uint8).reshape(n, 16)
+    table[:, :6] = np.frombuffer(ms.to_bytes(6, "big"), dtype=np.uint8)
+    table[:, 6] = (table[:, 6] & 0x0F) | 0x70
+    table[:, 8] = (table[:, 8] & 0x3F) | 0x80
+    text = raw.hex()
+    return [text[i : i + 32] for i in range(0, 32 * n, 32)]
 
 
 def new_id() -> str:

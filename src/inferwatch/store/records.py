@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
+
 LabelOutcomeKind = Literal["matched", "unknown_id", "duplicate"]
 OUTCOMES: tuple[LabelOutcomeKind, ...] = ("matched", "unknown_id", "duplicate")
 
@@ -23,6 +25,29 @@ class PredictionRecord:
     prediction: str | float
     confidence: float | None = None
     probabilities: Sequence[float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionBatch:
+    """The rows of one request, as columns: what the server hands the store.
+
+    ``features`` is the core's batch (one 1-D array per column, all ``len(ids)`` long);
+    ``predictions`` holds class labels (``str``) or values; ``probabilities`` is rows x
+    classes or ``None``. Every row shares ``timestamp``, ``model`` and ``model_version``.
+    Stored as one columnar blob per transaction plus one slim row per prediction, which
+    costs a fraction of per-row records.
+    """
+
+    ids: Sequence[str]
+    timestamp: float
+    model: str
+    model_version: str
+    features: Mapping[str, np.ndarray]
+    predictions: np.ndarray
+    probabilities: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +129,7 @@ __all__ = [
     "LabelItem",
     "LabelOutcome",
     "LabelOutcomeKind",
+    "PredictionBatch",
     "PredictionRecord",
     "StoreStats",
     "StoredLabel",

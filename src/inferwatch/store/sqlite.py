@@ -13,42 +13,53 @@ commit is in the log before ``write`` returns. Surviving power loss or an OS cra
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import orjson
 
 from inferwatch.store.records import (
     LabelItem,
     LabelOutcome,
+    PredictionBatch,
     PredictionRecord,
     StoredLabel,
     StoredPrediction,
     StoreStats,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 
-# ``prediction`` and ``label`` have no declared type, so SQLite keeps str or float as given.
+# A ``batches`` row holds the features (and probabilities) of the predictions written
+# together, as one columnar JSON blob; a ``predictions`` row is slim: id, its batch and row
+# in it, prediction, confidence. ``prediction`` and ``label`` have no declared type, so
+# SQLite keeps str or float as given.
 _DDL = """
-CREATE TABLE IF NOT EXISTS predictions (
-    id TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS batches (
+    id INTEGER PRIMARY KEY,
     ts REAL NOT NULL,
     model TEXT NOT NULL,
     model_version TEXT NOT NULL,
-    features TEXT NOT NULL,
-    prediction NOT NULL,
-    confidence REAL,
-    probabilities TEXT
+    rows INTEGER NOT NULL,
+    features BLOB NOT NULL,
+    probabilities BLOB
 );
-CREATE UNIQUE INDEX IF NOT EXISTS predictions_id ON predictions (id);
-CREATE INDEX IF NOT EXISTS predictions_ts ON predictions (ts);
+CREATE INDEX IF NOT EXISTS batches_ts ON batches (ts);
+CREATE TABLE IF NOT EXISTS predictions (
+    id TEXT PRIMARY KEY,
+    batch INTEGER NOT NULL,
+    row INTEGER NOT NULL,
+    prediction NOT NULL,
+    confidence REAL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS predictions_batch ON predictions (batch, row);
 CREATE TABLE IF NOT EXISTS labels (
     id TEXT PRIMARY KEY,
     label NOT NULL,
@@ -60,46 +71,180 @@ CREATE INDEX IF NOT EXISTS labels_received ON labels (received);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
 """
 
+_INSERT_BATCH = (
+    "INSERT INTO batches (ts, model, model_version, rows, features, probabilities)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
 _INSERT_PREDICTION = (
-    "INSERT OR IGNORE INTO predictions"
-    " (id, ts, model, model_version, features, prediction, confidence, probabilities)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT OR IGNORE INTO predictions (id, batch, row, prediction, confidence)"
+    " VALUES (?, ?, ?, ?, ?)"
 )
 _INSERT_LABEL = "INSERT INTO labels (id, label, ts, received, delay) VALUES (?, ?, ?, ?, ?)"
 _CHUNK = 500  # ids per IN (...) lookup, well under SQLite's variable limit
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
 
 
 class StoreError(RuntimeError):
-    """The database file cannot be used (another program's file, a newer schema)."""
+    """The database file cannot be used (another program's file, an older or newer schema)."""
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+# ---------------------------------------------------------------------- the columnar blob
+#
+# features: {"columns": {name: [values]}, "float64": [names]}. JSON has no NaN (orjson
+# writes null), so the names of float columns are kept: a null there reads back as NaN.
 
 
-_dumps = json.JSONEncoder(separators=(",", ":"), default=_json_default).encode
-_loads = json.loads
+def _column_value(values: Any) -> tuple[Any, bool]:
+    """A column as orjson takes it, and whether it is a float column."""
+    if isinstance(values, np.ndarray):
+        if values.dtype.kind in "fiub":
+            arr = values if values.flags.c_contiguous else np.ascontiguousarray(values)
+            return arr, values.dtype.kind == "f"
+        return values.tolist(), False
+    values = list(values)
+    return values, bool(values) and all(isinstance(v, float) for v in values)
 
 
-def _prediction_row(r: PredictionRecord) -> tuple[Any, ...]:
-    probs = r.probabilities
-    prediction = r.prediction
-    if isinstance(prediction, np.generic):
-        prediction = prediction.item()
-    return (
-        r.id,
-        r.timestamp,
-        r.model,
-        r.model_version,
-        _dumps(r.features),
-        prediction,
-        None if r.confidence is None else float(r.confidence),
-        None if probs is None else _dumps(probs),
+def _encode_features(columns: Mapping[str, Any]) -> bytes:
+    cols: dict[str, Any] = {}
+    floats: list[str] = []
+    for name, values in columns.items():
+        cols[name], is_float = _column_value(values)
+        if is_float:
+            floats.append(name)
+    return orjson.dumps({"columns": cols, "float64": floats}, option=_NUMPY)
+
+
+def _decode_features(blob: bytes | str) -> dict[str, list[Any]]:
+    data = orjson.loads(blob)
+    cols: dict[str, list[Any]] = data["columns"]
+    nan = float("nan")
+    for name in data["float64"]:
+        col = cols[name]
+        if None in col:
+            cols[name] = [nan if v is None else v for v in col]
+    return cols
+
+
+def _encode_probabilities(probs: Any) -> bytes | None:
+    if probs is None:
+        return None
+    if isinstance(probs, np.ndarray) and probs.dtype.kind == "f":
+        probs = probs if probs.flags.c_contiguous else np.ascontiguousarray(probs)
+    return orjson.dumps(probs, option=_NUMPY)
+
+
+class _Blobs:
+    """Decoded batches, each decoded once however many of its rows are read."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, tuple[dict[str, list[Any]], list[Any] | None]] = {}
+
+    def add(self, batch: int, features: bytes, probabilities: bytes | None) -> None:
+        if batch not in self._cache:
+            probs = None if probabilities is None else orjson.loads(probabilities)
+            self._cache[batch] = (_decode_features(features), probs)
+
+    def __contains__(self, batch: int) -> bool:
+        return batch in self._cache
+
+    def row(self, batch: int, row: int) -> tuple[dict[str, Any], list[float] | None]:
+        cols, probs = self._cache[batch]
+        return {k: v[row] for k, v in cols.items()}, None if probs is None else probs[row]
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+# ---------------------------------------------------------------------- grouping writes
+
+
+def _record_key(r: PredictionRecord) -> tuple[Any, ...]:
+    width = None if r.probabilities is None else len(r.probabilities)
+    return (r.timestamp, r.model, r.model_version, tuple(r.features), width)
+
+
+def _batch_key(b: PredictionBatch) -> tuple[Any, ...]:
+    width = None if b.probabilities is None else b.probabilities.shape[-1]
+    return (b.model, b.model_version, tuple(b.features), width)
+
+
+def _from_records(records: Sequence[PredictionRecord]) -> PredictionBatch:
+    first = records[0]
+    columns = {name: [r.features[name] for r in records] for name in first.features}
+    preds = np.empty(len(records), dtype=object)
+    preds[:] = [_plain(r.prediction) for r in records]
+    probs = None
+    if first.probabilities is not None:
+        probs = np.asarray([list(r.probabilities or ()) for r in records], dtype=np.float64)
+    return PredictionBatch(
+        [r.id for r in records],
+        first.timestamp,
+        first.model,
+        first.model_version,
+        columns,  # type: ignore[arg-type]  # lists are encoded like arrays
+        preds,
+        probs,
     )
+
+
+def _merge(batches: Sequence[PredictionBatch]) -> PredictionBatch:
+    if len(batches) == 1:
+        return batches[0]
+    first = batches[0]
+    parts = [b.probabilities for b in batches if b.probabilities is not None]
+    probs = np.concatenate(parts) if parts else None  # all or none: grouped by width
+    return PredictionBatch(
+        [i for b in batches for i in b.ids],
+        first.timestamp,
+        first.model,
+        first.model_version,
+        {n: np.concatenate([np.asarray(b.features[n]) for b in batches]) for n in first.features},
+        np.concatenate([np.asarray(b.predictions) for b in batches]),
+        probs,
+    )
+
+
+def _run(run: list[Any], records: bool) -> tuple[PredictionBatch, list[Any]]:
+    if records:
+        conf = [None if r.confidence is None else float(r.confidence) for r in run]
+        return _from_records(run), conf
+    batch = _merge(run)
+    probs = batch.probabilities
+    if probs is not None and probs.ndim == 2 and probs.shape[1]:
+        return batch, probs.max(axis=1).tolist()
+    return batch, [None] * len(batch.ids)
+
+
+def _groups(
+    items: Iterable[PredictionRecord | PredictionBatch],
+) -> Iterator[tuple[PredictionBatch, list[Any]]]:
+    """Runs of compatible items (same model, version, columns, probability width) as one
+    batch each, with the confidence of each row: a transaction of many small requests
+    stores one blob."""
+    run: list[Any] = []
+    key: tuple[Any, ...] | None = None
+    for item in items:
+        if isinstance(item, PredictionRecord):
+            k: tuple[Any, ...] = ("record", *_record_key(item))
+        else:
+            if not len(item):
+                continue
+            k = ("batch", *_batch_key(item))
+        if run and k != key:
+            yield _run(run, key is not None and key[0] == "record")
+            run = []
+        key = k
+        run.append(item)
+    if run:
+        yield _run(run, key is not None and key[0] == "record")
+
+
+def _in_chunks(values: Sequence[Any]) -> Iterator[tuple[Sequence[Any], str]]:
+    for start in range(0, len(values), _CHUNK):
+        chunk = values[start : start + _CHUNK]
+        yield chunk, ",".join("?" * len(chunk))
 
 
 class PredictionStore:
@@ -137,6 +282,12 @@ class PredictionStore:
         c.execute(f"PRAGMA synchronous={synchronous}")
         c.execute("PRAGMA temp_store=MEMORY")
         version = c.execute("PRAGMA user_version").fetchone()[0]
+        if 0 < version < SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: store schema {version} was written by an older inferwatch;"
+                f" this version uses schema {SCHEMA_VERSION} (features stored by columns)."
+                " Move the file away (or delete it) to start a new store."
+            )
         if version not in (0, SCHEMA_VERSION):
             raise StoreError(
                 f"{self.path}: store schema {version}, this version reads {SCHEMA_VERSION}"
@@ -179,34 +330,59 @@ class PredictionStore:
 
     def write(
         self,
-        predictions: Sequence[PredictionRecord],
+        predictions: Sequence[PredictionRecord | PredictionBatch],
         labels: Sequence[LabelItem],
         now: float,
     ) -> list[LabelOutcome]:
         """Store ``predictions``, then join ``labels`` to stored predictions, all in one
         transaction; returns one outcome per label, in order.
 
-        A prediction whose id is already stored is ignored (ids are unique). Labels can refer
-        to predictions of the same call.
+        ``predictions`` are ``PredictionBatch`` columns (what the server writes; consecutive
+        compatible ones share one blob) or ``PredictionRecord`` rows. A prediction whose id
+        is already stored is ignored (ids are unique). Labels can refer to predictions of
+        the same call.
         """
         with self._transaction() as c:
-            if predictions:
-                c.executemany(_INSERT_PREDICTION, map(_prediction_row, predictions))
+            for batch, confidence in _groups(predictions):
+                self._insert_batch(c, batch, confidence)
             if not labels:
                 return []
             return self._join_labels(c, labels, now)
+
+    @staticmethod
+    def _insert_batch(c: sqlite3.Connection, batch: PredictionBatch, conf: list[Any]) -> None:
+        n = len(batch.ids)
+        cur = c.execute(
+            _INSERT_BATCH,
+            (
+                float(batch.timestamp),
+                batch.model,
+                batch.model_version,
+                n,
+                _encode_features(batch.features),
+                _encode_probabilities(batch.probabilities),
+            ),
+        )
+        ref = cur.lastrowid
+        preds = np.asarray(batch.predictions).tolist()
+        if len(preds) != n or len(conf) != n:
+            raise ValueError(f"a batch of {n} ids has {len(preds)} predictions")
+        cur = c.executemany(
+            _INSERT_PREDICTION, zip(batch.ids, repeat(ref), range(n), preds, conf, strict=False)
+        )
+        if cur.rowcount == 0:  # every id was stored before: keep no orphan blob
+            c.execute("DELETE FROM batches WHERE id = ?", (ref,))
 
     def _join_labels(
         self, c: sqlite3.Connection, labels: Sequence[LabelItem], now: float
     ) -> list[LabelOutcome]:
         ids = list(dict.fromkeys(item.id for item in labels))
         found: dict[str, tuple[float, str, str, Any, bool]] = {}
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in _in_chunks(ids):
             rows = c.execute(
-                "SELECT p.id, p.ts, p.model, p.model_version, p.prediction, l.id IS NOT NULL"
-                " FROM predictions AS p LEFT JOIN labels AS l ON l.id = p.id"
+                "SELECT p.id, b.ts, b.model, b.model_version, p.prediction, l.id IS NOT NULL"
+                " FROM predictions AS p JOIN batches AS b ON b.id = p.batch"
+                " LEFT JOIN labels AS l ON l.id = p.id"
                 f" WHERE p.id IN ({marks})",
                 chunk,
             ).fetchall()
@@ -228,8 +404,7 @@ class PredictionStore:
             )
             if kind == "matched":
                 taken.add(item.id)
-                label = item.label.item() if isinstance(item.label, np.generic) else item.label
-                inserts.append((item.id, label, item.timestamp, now, delay))
+                inserts.append((item.id, _plain(item.label), item.timestamp, now, delay))
             outcomes.append(
                 LabelOutcome(item.id, kind, item.label, prediction, model, version, ts, delay)
             )
@@ -239,19 +414,29 @@ class PredictionStore:
 
     def purge(self, older_than: float, *, chunk: int = 5000) -> int:
         """Delete predictions older than ``older_than`` and their labels; returns how many
-        predictions went. Works in transactions of ``chunk`` rows so the writer thread never
+        predictions went. Works in transactions of about ``chunk`` rows so the writer never
         waits long behind a large purge."""
         removed = 0
         while True:
             with self._transaction() as c:
-                rows = c.execute(
-                    "SELECT rowid, id FROM predictions WHERE ts < ? ORDER BY ts LIMIT ?",
+                found = c.execute(
+                    "SELECT id, rows FROM batches WHERE ts < ? ORDER BY ts LIMIT ?",
                     (older_than, chunk),
                 ).fetchall()
-                c.executemany("DELETE FROM labels WHERE id = ?", [(pid,) for _, pid in rows])
-                c.executemany("DELETE FROM predictions WHERE rowid = ?", [(r,) for r, _ in rows])
-            removed += len(rows)
-            if len(rows) < chunk:
+                take: list[tuple[int]] = []
+                rows = 0
+                for ref, n in found:
+                    if take and rows + n > chunk:
+                        break
+                    take.append((ref,))
+                    rows += n
+                c.executemany(
+                    "DELETE FROM labels WHERE id IN (SELECT id FROM predictions WHERE batch = ?)",
+                    take,
+                )
+                removed += c.executemany("DELETE FROM predictions WHERE batch = ?", take).rowcount
+                c.executemany("DELETE FROM batches WHERE id = ?", take)
+            if len(take) == len(found) and len(found) < chunk:
                 return removed
 
     def writable(self) -> bool:
@@ -265,6 +450,18 @@ class PredictionStore:
 
     # ------------------------------------------------------------------ reading
 
+    def _blobs(self, refs: Iterable[int], into: _Blobs | None = None) -> _Blobs:
+        """The decoded blobs of the batches ``refs`` (call with the lock held)."""
+        blobs = into if into is not None else _Blobs()
+        todo = [r for r in dict.fromkeys(refs) if r not in blobs]
+        for chunk, marks in _in_chunks(todo):
+            rows = self._conn.execute(
+                f"SELECT id, features, probabilities FROM batches WHERE id IN ({marks})", chunk
+            ).fetchall()
+            for ref, features, probabilities in rows:
+                blobs.add(ref, features, probabilities)
+        return blobs
+
     def recent_predictions(
         self,
         since: float,
@@ -275,44 +472,47 @@ class PredictionStore:
     ) -> list[PredictionRecord]:
         """Predictions with ``timestamp >= since``, oldest first (optionally of one model or
         version; ``limit`` keeps the newest ``limit``, still oldest first)."""
-        where = ["ts >= ?"]
+        where = ["b.ts >= ?"]
         args: list[Any] = [since]
         if model is not None:
-            where.append("model = ?")
+            where.append("b.model = ?")
             args.append(model)
         if model_version is not None:
-            where.append("model_version = ?")
+            where.append("b.model_version = ?")
             args.append(model_version)
         sql = (
-            "SELECT id, ts, model, model_version, features, prediction, confidence, probabilities"
-            f" FROM predictions WHERE {' AND '.join(where)}"
+            "SELECT p.id, b.ts, b.model, b.model_version, p.batch, p.row, p.prediction,"
+            " p.confidence FROM batches AS b JOIN predictions AS p ON p.batch = b.id"
+            f" WHERE {' AND '.join(where)}"
         )
         if limit is not None:
-            sql = f"SELECT * FROM ({sql} ORDER BY ts DESC, rowid DESC LIMIT ?) ORDER BY ts"
+            sql += " ORDER BY b.ts DESC, b.id DESC, p.row DESC LIMIT ?"
             args.append(int(limit))
         else:
-            sql += " ORDER BY ts, rowid"
+            sql += " ORDER BY b.ts, b.id, p.row"
         with self._lock:
             rows = self._conn.execute(sql, args).fetchall()
-        return [
-            PredictionRecord(
-                pid, ts, m, v, _loads(f), pred, conf, None if probs is None else _loads(probs)
-            )
-            for pid, ts, m, v, f, pred, conf, probs in rows
-        ]
+            if limit is not None:
+                rows.reverse()
+            blobs = self._blobs(r[4] for r in rows)
+        out = []
+        for pid, ts, m, v, ref, row, pred, conf in rows:
+            features, probs = blobs.row(ref, row)
+            out.append(PredictionRecord(pid, ts, m, v, features, pred, conf, probs))
+        return out
 
     def recent_labels(self, since: float, *, model: str | None = None) -> list[StoredLabel]:
         """Labels written at or after ``since`` joined to their predictions, in write order."""
         sql = (
-            "SELECT l.id, l.label, l.ts, l.received, p.prediction, p.ts, p.model,"
-            " p.model_version, l.delay FROM labels AS l JOIN predictions AS p ON p.id = l.id"
-            " WHERE l.received >= ?"
+            "SELECT l.id, l.label, l.ts, l.received, p.prediction, b.ts, b.model,"
+            " b.model_version, l.delay FROM labels AS l JOIN predictions AS p ON p.id = l.id"
+            " JOIN batches AS b ON b.id = p.batch WHERE l.received >= ?"
         )
         args: list[Any] = [since]
         if model is not None:
-            sql += " AND p.model = ?"
+            sql += " AND b.model = ?"
             args.append(model)
-        sql += " ORDER BY l.received, p.ts"
+        sql += " ORDER BY l.received, b.ts"
         with self._lock:
             rows = self._conn.execute(sql, args).fetchall()
         return [StoredLabel(*row) for row in rows]
@@ -323,44 +523,37 @@ class PredictionStore:
         """``(features, label)`` of the newest labelled predictions made at or after ``since``
         (at most ``limit``, oldest first): the training rows for retraining."""
         sql = (
-            "SELECT p.features AS features, l.label AS label, p.ts AS ts"
-            " FROM predictions AS p JOIN labels AS l ON l.id = p.id WHERE p.ts >= ?"
+            "SELECT p.batch, p.row, l.label FROM batches AS b"
+            " JOIN predictions AS p ON p.batch = b.id JOIN labels AS l ON l.id = p.id"
+            " WHERE b.ts >= ?"
         )
         args: list[Any] = [since]
         if model is not None:
-            sql += " AND p.model = ?"
+            sql += " AND b.model = ?"
             args.append(model)
-        sql = f"SELECT features, label FROM ({sql} ORDER BY p.ts DESC LIMIT ?) ORDER BY ts"
+        sql += " ORDER BY b.ts DESC, b.id DESC, p.row DESC LIMIT ?"
         args.append(int(limit))
         with self._lock:
             rows = self._conn.execute(sql, args).fetchall()
-        return [(_loads(features), label) for features, label in rows]
+            rows.reverse()
+            blobs = self._blobs(r[0] for r in rows)
+        return [(blobs.row(ref, row)[0], label) for ref, row, label in rows]
 
     def get(self, prediction_id: str) -> StoredPrediction | None:
         """One prediction by id, with its label if it has one."""
         with self._lock:
             row = self._conn.execute(
-                "SELECT p.id, p.ts, p.model, p.model_version, p.features, p.prediction,"
-                " p.confidence, p.probabilities, l.label, l.ts, l.delay"
-                " FROM predictions AS p LEFT JOIN labels AS l ON l.id = p.id WHERE p.id = ?",
+                "SELECT p.id, b.ts, b.model, b.model_version, p.batch, p.row, p.prediction,"
+                " p.confidence, l.label, l.ts, l.delay FROM predictions AS p"
+                " JOIN batches AS b ON b.id = p.batch LEFT JOIN labels AS l ON l.id = p.id"
+                " WHERE p.id = ?",
                 (prediction_id,),
             ).fetchone()
-        if row is None:
-            return None
-        pid, ts, m, v, f, pred, conf, probs, label, label_ts, delay = row
-        return StoredPrediction(
-            pid,
-            ts,
-            m,
-            v,
-            _loads(f),
-            pred,
-            conf,
-            None if probs is None else _loads(probs),
-            label,
-            label_ts,
-            delay,
-        )
+            if row is None:
+                return None
+            pid, ts, m, v, ref, index, pred, conf, label, label_ts, delay = row
+            features, probs = self._blobs([ref]).row(ref, index)
+        return StoredPrediction(pid, ts, m, v, features, pred, conf, probs, label, label_ts, delay)
 
     def stats(self) -> StoreStats:
         """Row counts, the time span of the stored predictions and the size on disk."""
@@ -368,7 +561,7 @@ class PredictionStore:
             c = self._conn
             predictions = c.execute("SELECT COUNT(*) FROM predictions").fetchone()[0]
             labels = c.execute("SELECT COUNT(*) FROM labels").fetchone()[0]
-            oldest, newest = c.execute("SELECT MIN(ts), MAX(ts) FROM predictions").fetchone()
+            oldest, newest = c.execute("SELECT MIN(ts), MAX(ts) FROM batches").fetchone()
         size = sum(
             p.stat().st_size
             for p in (self.path, self.path.with_name(self.path.name + "-wal"))
