@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from inferwatch.store import LabelItem, LabelOutcome, PredictionRecord, PredictionStore
+from inferwatch.store import LabelItem, LabelOutcome, PredictionBatch, PredictionStore
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +36,20 @@ class FlusherStopped(RuntimeError):
 class PredictionJob:
     """Predictions of one request: what the store keeps and what the monitor observes."""
 
-    records: Sequence[PredictionRecord]
-    batch: Mapping[str, np.ndarray]
-    predictions: np.ndarray
-    probabilities: np.ndarray | None
+    rows: PredictionBatch
     future: asyncio.Future[None]
+
+    @property
+    def batch(self) -> Mapping[str, np.ndarray]:
+        return self.rows.features
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return self.rows.predictions
+
+    @property
+    def probabilities(self) -> np.ndarray | None:
+        return self.rows.probabilities
 
 
 @dataclass
@@ -144,16 +153,10 @@ class Flusher:
         if jobs:
             self._queue.put(jobs)
 
-    def submit_predictions(
-        self,
-        records: Sequence[PredictionRecord],
-        batch: Mapping[str, np.ndarray],
-        predictions: np.ndarray,
-        probabilities: np.ndarray | None,
-    ) -> asyncio.Future[None]:
+    def submit_predictions(self, rows: PredictionBatch) -> asyncio.Future[None]:
         """Queue predictions; the future resolves once they are committed."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._submit(PredictionJob(records, batch, predictions, probabilities, future))
+        self._submit(PredictionJob(rows, future))
         return future
 
     def submit_labels(self, labels: Sequence[LabelItem]) -> asyncio.Future[list[LabelOutcome]]:
@@ -204,7 +207,7 @@ class Flusher:
     def _flush(self, jobs: list[PredictionJob | LabelJob]) -> None:
         prediction_jobs = [j for j in jobs if isinstance(j, PredictionJob)]
         label_jobs = [j for j in jobs if isinstance(j, LabelJob)]
-        records = [r for j in prediction_jobs for r in j.records]
+        records = [j.rows for j in prediction_jobs]
         labels = [item for j in label_jobs for item in j.labels]
         now = self.clock()
         results: dict[asyncio.AbstractEventLoop, list[Any]] = {}

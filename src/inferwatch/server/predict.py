@@ -26,9 +26,8 @@ from inferwatch.server.inputs import (
     reject_missing,
 )
 from inferwatch.server.models import INVOCATIONS_BODY, PREDICT_BODY, PredictResponse
-from inferwatch.server.records import prediction_records
 from inferwatch.server.state import ServiceState
-from inferwatch.store import new_ids
+from inferwatch.store import PredictionBatch, new_ids
 
 JSON = "application/json"
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
@@ -78,11 +77,12 @@ async def _score(
     predictions = np.asarray(output.predictions)
     probabilities = None if output.probabilities is None else np.asarray(output.probabilities)
     ids = new_ids(n)
-    records = prediction_records(state, ids, batch, predictions, probabilities)
+    info = state.info
+    rows = PredictionBatch(
+        ids, state.clock(), info.model, info.model_version, frame, predictions, probabilities
+    )
     try:
-        await state.flusher_or_raise().submit_predictions(
-            records, batch.columns, predictions, probabilities
-        )
+        await state.flusher_or_raise().submit_predictions(rows)
     except (FlusherStopped, Exception) as exc:  # the store failed: nothing is acknowledged
         state.inference.error("store")
         return json_response({"detail": f"prediction store unavailable: {exc}"}, 503)

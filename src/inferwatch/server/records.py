@@ -3,43 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from inferwatch.core.schema import Batch, FeatureSchema, SchemaError
 from inferwatch.store import LabelItem, PredictionRecord, StoredLabel
-
-if TYPE_CHECKING:
-    from inferwatch.server.state import ServiceState
-
-
-def prediction_records(
-    state: ServiceState,
-    ids: Sequence[str],
-    batch: Batch,
-    predictions: np.ndarray,
-    probabilities: np.ndarray | None,
-) -> list[PredictionRecord]:
-    """One ``PredictionRecord`` per row, stamped now."""
-    now = state.clock()
-    names = list(batch.columns)
-    rows = zip(*(batch.columns[n].tolist() for n in names), strict=True)
-    preds = predictions.tolist()
-    model, version = state.info.model, state.info.model_version
-    if probabilities is None:
-        return [
-            PredictionRecord(ids[i], now, model, version, dict(zip(names, row, strict=True)), p)
-            for i, (row, p) in enumerate(zip(rows, preds, strict=True))
-        ]
-    probs = probabilities.tolist()
-    conf = probabilities.max(axis=1).tolist()
-    return [
-        PredictionRecord(
-            ids[i], now, model, version, dict(zip(names, row, strict=True)), p, conf[i], probs[i]
-        )
-        for i, (row, p) in enumerate(zip(rows, preds, strict=True))
-    ]
 
 
 def label_item(pid: str, label: str | float, timestamp: float) -> LabelItem:
@@ -113,7 +82,6 @@ def rebuild_labels(
 __all__ = [
     "label_item",
     "outcome_array",
-    "prediction_records",
     "rebuild_batches",
     "rebuild_labels",
 ]
