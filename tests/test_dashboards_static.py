@@ -44,6 +44,9 @@ GAUGES = {
     "inferwatch_model_recall_ratio",
     "inferwatch_model_f1_ratio",
     "inferwatch_model_estimated_accuracy_ratio",
+    "inferwatch_model_mean_absolute_error",
+    "inferwatch_model_root_mean_squared_error",
+    "inferwatch_model_reference_performance",
     "inferwatch_model_info",
     "inferwatch_source_last_success_timestamp_seconds",
     "inferwatch_system_cpu_usage_ratio",
@@ -146,11 +149,12 @@ def test_dashboard_files_are_the_generators_output() -> None:
         )
 
 
-def test_three_dashboards_with_stable_unique_uids() -> None:
+def test_four_dashboards_with_stable_unique_uids() -> None:
     uids = {p.name: load(p)["uid"] for p in DASHBOARD_FILES}
     assert uids == {
         "drift-quality.json": "inferwatch-drift-quality",
         "model-overview.json": "inferwatch-model-overview",
+        "model-regression.json": "inferwatch-model-regression",
         "service.json": "inferwatch-service",
     }
 
@@ -216,6 +220,66 @@ def test_accuracy_gauge_thresholds() -> None:
     ]
 
 
+def alert_threshold(name: str) -> float:
+    """The number an alert compares with (``... > 1.5``) in the rule files."""
+    for path in sorted(RULES_DIR.glob("*.yml")):
+        for group in yaml.safe_load(path.read_text(encoding="utf-8")).get("groups", []):
+            for rule in group.get("rules", []):
+                if rule.get("alert") == name:
+                    return float(re.findall(r">\s*([0-9.]+)", rule["expr"])[0])
+    raise AssertionError(f"no alert {name}")
+
+
+def test_regression_ratio_panels_colour_at_the_alert_levels() -> None:
+    model = load(GRAFANA / "dashboards" / "model-regression.json")
+    levels = [alert_threshold("ModelErrorHigh"), alert_threshold("ModelErrorCritical")]
+    assert levels == [1.5, 2.0]
+    ratio_panels = [
+        p
+        for p in all_panels(model)
+        if "reference_ratio" in " ".join(t["expr"] for t in p.get("targets", []))
+    ]
+    assert {p["title"] for p in ratio_panels} == {
+        "MAE / baseline",
+        "RMSE / baseline",
+        "Error to baseline ratio",
+    }
+    for p in ratio_panels:
+        steps = p["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        assert [(s["color"], s["value"]) for s in steps] == [
+            ("green", None),
+            ("orange", levels[0]),
+            ("red", levels[1]),
+        ], p["title"]
+    line = next(p for p in ratio_panels if p["type"] == "timeseries")
+    assert line["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"] == "dashed"
+
+
+def test_panels_of_one_task_say_so() -> None:
+    """A classifier's panels on the overview and every performance panel of the regression
+    dashboard name their task, so an empty panel explains itself."""
+    overview = all_panels(load(GRAFANA / "dashboards" / "model-overview.json"))
+    classifier_metrics = ("accuracy", "precision", "recall", "f1", "predictions", "confidence")
+    for p in overview:
+        exprs = " ".join(t["expr"] for t in p.get("targets", []))
+        if any(f"_{m}" in exprs for m in classifier_metrics):
+            assert p["description"].startswith("Classifiers only"), p["title"]
+    regression = all_panels(load(GRAFANA / "dashboards" / "model-regression.json"))
+    for p in regression:
+        exprs = " ".join(t["expr"] for t in p.get("targets", []))
+        if "error" in exprs and "inferwatch_model_" in exprs:
+            assert p["description"].startswith("Regressors only"), p["title"]
+
+
+def test_named_queries_of_one_task_read_that_tasks_metrics() -> None:
+    for name, q in QUERIES.items():
+        names = " ".join(metric_names(q.expr))
+        if "mean_absolute_error" in names or "root_mean_squared_error" in names:
+            assert q.task == "regression", name
+        if any(w in names for w in ("accuracy", "precision", "recall", "f1", "predictions")):
+            assert q.task == "classification", name
+
+
 def test_psi_panel_draws_the_threshold_line() -> None:
     model = load(GRAFANA / "dashboards" / "drift-quality.json")
     psi = next(p for p in all_panels(model) if p["title"] == "PSI per feature")
@@ -241,6 +305,11 @@ def test_every_expression_reads_known_metrics(where: str, expr: str) -> None:
     names = metric_names(expr)
     assert names, f"{where}: reads no metric"
     assert names <= known, f"{where}: unknown {sorted(names - known)}"
+
+
+def test_catalogue_here_is_the_documented_one() -> None:
+    documented = set(re.findall(r"`(inferwatch_\w+)`", (ROOT / "docs" / "metrics.md").read_text()))
+    assert (COUNTERS | GAUGES | HISTOGRAMS) - documented == set()
 
 
 def test_metric_name_extraction_sees_through_promql() -> None:

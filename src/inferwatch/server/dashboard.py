@@ -18,16 +18,22 @@ import httpx
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from inferwatch.core.snapshot import Task
 from inferwatch.settings import Settings
 
 INFER = 'route=~"/predict|/invocations"'
 WINDOW = "1m"
+CLS: Task = "classification"
+REG: Task = "regression"
 
 
 @dataclass(frozen=True)
 class NamedQuery:
     expr: str
     instant: bool = False
+    task: Task | None = None
+    """The one task the query has data for (``None``: every model); the page asks only for
+    the queries of the served model's task."""
 
 
 def _quantile(q: float) -> str:
@@ -38,11 +44,15 @@ def _quantile(q: float) -> str:
 
 
 QUERIES: dict[str, NamedQuery] = {
-    "accuracy": NamedQuery("avg by (model) (inferwatch_model_accuracy_ratio)"),
-    "precision": NamedQuery("avg by (model) (inferwatch_model_precision_ratio)"),
-    "recall": NamedQuery("avg by (model) (inferwatch_model_recall_ratio)"),
-    "f1": NamedQuery("avg by (model) (inferwatch_model_f1_ratio)"),
-    "estimated_accuracy": NamedQuery("avg by (model) (inferwatch_model_estimated_accuracy_ratio)"),
+    "accuracy": NamedQuery("avg by (model) (inferwatch_model_accuracy_ratio)", task=CLS),
+    "precision": NamedQuery("avg by (model) (inferwatch_model_precision_ratio)", task=CLS),
+    "recall": NamedQuery("avg by (model) (inferwatch_model_recall_ratio)", task=CLS),
+    "f1": NamedQuery("avg by (model) (inferwatch_model_f1_ratio)", task=CLS),
+    "estimated_accuracy": NamedQuery(
+        "avg by (model) (inferwatch_model_estimated_accuracy_ratio)", task=CLS
+    ),
+    "mae": NamedQuery("max by (model) (inferwatch_model_mean_absolute_error)", task=REG),
+    "rmse": NamedQuery("max by (model) (inferwatch_model_root_mean_squared_error)", task=REG),
     "throughput": NamedQuery(
         f"sum by (status_code) (rate(inferwatch_http_requests_total{{{INFER}}}[{WINDOW}]))"
     ),
@@ -56,7 +66,7 @@ QUERIES: dict[str, NamedQuery] = {
     "psi": NamedQuery('max by (feature) (inferwatch_feature_drift_score{method="psi"})'),
     "prediction_psi": NamedQuery('max(inferwatch_prediction_drift_score{method="psi"})'),
     "predictions": NamedQuery(
-        f"sum by (class) (rate(inferwatch_predictions_total[{WINDOW}]))",
+        f"sum by (class) (rate(inferwatch_predictions_total[{WINDOW}]))", task=CLS
     ),
     "cpu": NamedQuery("max(inferwatch_system_cpu_usage_ratio)"),
     "memory": NamedQuery("max(inferwatch_system_memory_usage_ratio)"),
