@@ -38,7 +38,7 @@ system-deps-bench:
 $(VENV)/.installed: pyproject.toml
 	[ -x $(PY) ] || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[server,dev]'
+	$(PIP) install -q -e '.[server,dev,mlflow]'
 	touch $@
 
 venv: $(VENV)/.installed
