@@ -146,3 +146,90 @@ def test_dashboard_shows_the_snapshot_and_a_firing_alert(
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
     assert problems == [], problems
+
+
+# --------------------------------------------------------------------------- regression
+
+
+@pytest.fixture(scope="module")
+def regression_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.support.regression import write_regression_model_dir
+
+    return write_regression_model_dir(tmp_path_factory.mktemp("models") / "houses")
+
+
+def feed_regression(client: Any, rng: np.random.Generator) -> None:
+    """Healthy rows with their prices, then bigger houses whose prices the model misses."""
+    from tests.support.regression import house_rows
+
+    def send(n: int, shift: float, error: float) -> None:
+        rows, prices = house_rows(n, rng, shift=shift, error=error)
+        resp = client.post("/predict", json={"instances": rows})
+        assert resp.status_code == 200, resp.text
+        items = [{"id": i, "label": y} for i, y in zip(resp.json()["ids"], prices, strict=True)]
+        assert client.post("/feedback", json={"labels": items}).status_code == 200
+
+    for _ in range(3):
+        send(60, 0.0, 0.0)
+    poll(lambda: len(client.get("/api/history").json()["points"]) >= 3, 20, "history points")
+    for _ in range(2):
+        send(60, 40.0, 50.0)
+
+
+def test_dashboard_of_a_regressor_shows_its_error_against_the_baseline(
+    service: Callable[..., Any], browser: Any, regression_model_dir: Path, tmp_path: Path
+) -> None:
+    svc = service(
+        model_dir=regression_model_dir,
+        prometheus_url=f"http://127.0.0.1:{unused_port()}",
+        min_labels=10,
+        min_window_rows=50,
+        history_interval_seconds=0.5,
+    )
+    feed_regression(svc.client, np.random.default_rng(5))
+
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto(svc.url + "/dashboard")
+    page.wait_for_selector("body[data-ready='true'][data-task='regression']", timeout=20_000)
+
+    def cards_match() -> bool | dict[str, Any]:
+        snap = svc.client.get("/api/snapshot").json()
+        perf, base = snap["performance"], snap["service"]["model"]["reference_performance"]
+        expected = {
+            "mae": perf["mae"],
+            "rmse": perf["rmse"],
+            "mae_baseline": base["mae"],
+            "mae_ratio": perf["mae"] / base["mae"],
+        }
+        shown = {k: page.get_attribute(f"#card-{k}", "data-value") for k in expected}
+        # Exactly the snapshot's numbers (the ratio is the same float division in JS).
+        ok = all(shown[k] and float(shown[k]) == v for k, v in expected.items())
+        return expected if ok else False
+
+    expected = poll(cards_match, 20, "MAE/RMSE cards equal /api/snapshot")
+    assert page.inner_text("#card-mae_ratio") == f"{expected['mae_ratio']:.2f}\u00d7"
+    assert page.is_visible("#card-mae") and not page.is_visible("#card-accuracy")
+    # The degraded traffic (MAE more than 1.5x the baseline) colours the ratio card.
+    assert expected["mae_ratio"] > 1.5
+    level = page.locator(".card", has=page.locator("#card-mae_ratio")).get_attribute("data-level")
+    assert level == ("critical" if expected["mae_ratio"] > 2 else "warning")
+
+    # Performance chart: MAE and RMSE from the service's history (Prometheus is away).
+    legend = page.inner_text("#chart-performance .iw-legend")
+    assert "MAE" in legend and "RMSE" in legend and "baseline MAE" in legend
+    assert page.locator("#chart-performance path[stroke-dasharray='']").count() >= 2
+    # Prediction distribution: the binned predicted values against the reference.
+    bins = svc.client.get("/api/snapshot").json()["prediction"]["bins"]
+    labels = page.locator("#chart-predictions .iw-label").all_text_contents()
+    assert len(labels) == len(bins) and labels[0].startswith("≤") and labels[-1].startswith(">")
+    titles = page.locator("#chart-predictions .iw-col > title").all_text_contents()
+    assert titles == bins, "hovering a column shows its full interval"
+    assert "values in window" in page.inner_text("#pred-note")
+
+    shot = tmp_path / "dashboard-regression.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    assert problems == [], problems

@@ -1,7 +1,8 @@
 /* inferwatch charts: small SVG line and bar charts, no dependencies.
  * IWCharts.line(el, series, opts)      series: [{name, color, points: [[t, v|null], ...]}]
  * IWCharts.hbars(el, items, opts)      items: [{label, value, alert, warn}]
- * IWCharts.columns(el, labels, groups, opts)  groups: [{name, color, values: [...]}]
+ * IWCharts.columns(el, labels, groups, opts)  groups: [{name, color, values: [...]}]; opts.titles:
+ *   a longer text per label, shown on hover
  */
 (function () {
   "use strict";
@@ -219,13 +220,18 @@
     svg.appendChild(grid);
     const slot = (width - m.l - m.r) / labels.length;
     const bw = Math.min(36, (slot * 0.75) / groups.length);
+    // Label every n-th column when the labels are wider than a column (about 7 px a character).
+    const every = Math.max(1, Math.ceil((Math.max(...labels.map((l) => String(l).length)) * 7 + 6) / slot));
     labels.forEach((label, i) => {
       const x0 = m.l + i * slot + (slot - bw * groups.length) / 2;
+      const col = h("g", { class: "iw-col" });
+      if (opts.titles && opts.titles[i] !== undefined) col.appendChild(h("title", {}, opts.titles[i]));
       groups.forEach((g, j) => {
         const v = g.values[i] || 0;
-        svg.appendChild(h("rect", { x: x0 + j * bw + 1, y: Y(v), width: bw - 2, height: Math.max(0, Y(0) - Y(v)), fill: g.color, "fill-opacity": g.opacity || 0.9, rx: 2 }));
+        col.appendChild(h("rect", { x: x0 + j * bw + 1, y: Y(v), width: bw - 2, height: Math.max(0, Y(0) - Y(v)), fill: g.color, "fill-opacity": g.opacity || 0.9, rx: 2 }));
       });
-      svg.appendChild(h("text", { class: "iw-label", x: m.l + i * slot + slot / 2, y: height - 8, "text-anchor": "middle" }, label));
+      if (i % every === 0) col.appendChild(h("text", { class: "iw-label", x: m.l + i * slot + slot / 2, y: height - 8, "text-anchor": "middle" }, label));
+      svg.appendChild(col);
     });
     legend(el, groups.map((g) => ({ name: g.name, color: g.color, points: [] })), fmt);
     el.querySelectorAll(".iw-legend b").forEach((b) => b.remove());

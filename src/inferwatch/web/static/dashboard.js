@@ -1,7 +1,8 @@
 /* inferwatch live dashboard: polls the service every 2 s.
- * Cards for accuracy, precision, recall and F1 come from /api/snapshot as they are; time
- * series from /api/query (named, allow-listed PromQL), or from /api/history when
- * Prometheus is unreachable. Alerts from /api/alerts (Alertmanager webhook) and Prometheus.
+ * Cards for accuracy, precision, recall and F1 (a regressor: MAE, RMSE and the baseline) come
+ * from /api/snapshot as they are; time series from /api/query (named, allow-listed PromQL),
+ * or from /api/history when Prometheus is unreachable. Alerts from /api/alerts (Alertmanager
+ * webhook) and Prometheus.
  */
 (function () {
   "use strict";
@@ -12,11 +13,18 @@
   };
   const PALETTE = [C.teal, C.blue, C.violet, C.amber, C.pink, C.green, C.orange, C.slate];
   const STATUS_COLOURS = { "2": C.teal, "4": C.amber, "5": C.red };
-  const SERIES_QUERIES = [
-    "accuracy", "precision", "recall", "f1", "estimated_accuracy", "throughput",
-    "latency_p50", "latency_p95", "latency_p99", "error_rate", "predictions",
+  const COMMON_QUERIES = [
+    "throughput", "latency_p50", "latency_p95", "latency_p99", "error_rate",
     "cpu", "memory", "disk", "process_memory", "alerts",
   ];
+  // Named queries that only have data for one task (NamedQuery.task on the server).
+  const TASK_QUERIES = {
+    classification: ["accuracy", "precision", "recall", "f1", "estimated_accuracy", "predictions"],
+    regression: ["mae", "rmse"],
+  };
+  // Regression alerts (deploy/prometheus/rules/regression.yml): live MAE over the baseline.
+  const ERROR_RATIO_WARNING = 1.5;
+  const ERROR_RATIO_CRITICAL = 2;
 
   const state = { range: "15m", busy: false, prometheus: "unknown", snapshot: null };
   const $ = (id) => document.getElementById(id);
@@ -30,6 +38,9 @@
     pctAxis1: (v) => String(+(v * 100).toPrecision(3)) + "%",
     ms: (v) => { const x = v * 1000; return (x < 10 ? x.toFixed(1) : x.toFixed(0)) + " ms"; },
     num: (v) => (Math.abs(v) < 1 ? v.toFixed(2) : v.toFixed(1)),
+    // A value in the target's unit (MAE, RMSE): four significant digits, no exponent.
+    value: (v) => (Math.abs(v) >= 1e4 ? v.toFixed(0) : Math.abs(v) >= 1e-3 || v === 0 ? String(+v.toPrecision(4)) : v.toExponential(2)),
+    times: (v) => v.toFixed(2) + "×",
     psi: (v) => v.toFixed(2),
     bytes: (v) => (v >= 1e9 ? (v / 1e9).toFixed(2) + " GB" : (v / 1e6).toFixed(0) + " MB"),
     ago: (s) => (s < 90 ? Math.round(s) + "s" : s < 5400 ? Math.round(s / 60) + "m" : (s / 3600).toFixed(1) + "h"),
@@ -62,7 +73,21 @@
     return {
       accuracy: finite(p.accuracy), precision: finite(p.precision), recall: finite(p.recall),
       f1: finite(p.f1), labels: p.labels, estimated: finite(snap && snap.estimated_accuracy),
+      mae: finite(p.mae), rmse: finite(p.rmse),
     };
+  }
+
+  const taskOf = (snap) => (snap && snap.task === "regression" ? "regression" : "classification");
+
+  // The error on the reference data when the model directory was made (inferwatch init --target).
+  function baselineOf(snap) {
+    const ref = (snap && snap.service && snap.service.model && snap.service.model.reference_performance) || {};
+    return { mae: finite(ref.mae), rmse: finite(ref.rmse) };
+  }
+
+  function errorLevel(ratio) {
+    if (ratio === null) return "none";
+    return ratio > ERROR_RATIO_CRITICAL ? "critical" : ratio > ERROR_RATIO_WARNING ? "warning" : "ok";
   }
 
   function featuresOf(snap) {
@@ -91,7 +116,26 @@
     return v < 0.7 ? "critical" : v < 0.8 ? "warning" : "ok";
   }
 
+  function renderRegressionCards(snap) {
+    const p = perfOf(snap);
+    const base = baselineOf(snap);
+    const labels = typeof p.labels === "number" ? p.labels : null;
+    const none = labels ? `${labels} labels, not enough yet` : "waiting for labels";
+    const ratio = (v, b) => (v !== null && b !== null && b > 0 ? v / b : null);
+    const maeRatio = ratio(p.mae, base.mae);
+    const rmseRatio = ratio(p.rmse, base.rmse);
+    setCard("mae", p.mae, p.mae === null ? "—" : fmt.value(p.mae), errorLevel(maeRatio),
+      p.mae === null ? none : `${labels} labels`);
+    setCard("rmse", p.rmse, p.rmse === null ? "—" : fmt.value(p.rmse), errorLevel(rmseRatio),
+      p.rmse === null ? none : rmseRatio === null ? "root mean squared error" : `${fmt.times(rmseRatio)} baseline`);
+    setCard("mae_baseline", base.mae, base.mae === null ? "—" : fmt.value(base.mae), base.mae === null ? "none" : "ok",
+      base.mae === null ? "init without --target" : base.rmse === null ? "reference data" : `RMSE ${fmt.value(base.rmse)}`);
+    setCard("mae_ratio", maeRatio, maeRatio === null ? "—" : fmt.times(maeRatio), errorLevel(maeRatio),
+      `alerts at ${ERROR_RATIO_WARNING}× and ${ERROR_RATIO_CRITICAL}×`);
+  }
+
   function renderPerformanceCards(snap) {
+    if (taskOf(snap) === "regression") return renderRegressionCards(snap);
     const p = perfOf(snap);
     const labels = typeof p.labels === "number" ? p.labels : null;
     const none = labels === 0 || labels === null ? "waiting for labels" : "";
@@ -205,9 +249,33 @@
     return { start: end - secs, end };
   }
 
+  function renderRegressionPerformance(q, hist, snap, live, w) {
+    const base = baselineOf(snap);
+    const series = live
+      ? [["mae", "MAE", C.teal], ["rmse", "RMSE", C.blue]]
+          .map(([k, n, c]) => ({ name: n, color: c, points: q[k] && q[k].series[0] ? toPoints(q[k].series[0]) : [] }))
+      : [histSeries(hist, "mae", "MAE", C.teal), histSeries(hist, "rmse", "RMSE", C.blue)];
+    const flat = (v) => [[w.start, v], [w.end, v]];
+    if (base.mae !== null) series.push({ name: "baseline MAE", color: C.teal, dash: "5 4", width: 1.5, points: flat(base.mae) });
+    if (base.rmse !== null) series.push({ name: "baseline RMSE", color: C.blue, dash: "5 4", width: 1.5, points: flat(base.rmse) });
+    const measured = series.slice(0, 2).some((s) => s.points.some((p) => p[1] !== null));
+    const alertAt = base.mae !== null ? base.mae * ERROR_RATIO_WARNING : undefined;
+    IWCharts.line($("chart-performance"), measured ? series : [], {
+      ...w, min: 0, format: fmt.value, axisFormat: fmt.compact,
+      threshold: alertAt, thresholdLabel: `${ERROR_RATIO_WARNING}× baseline MAE alert`, emptyText: "waiting for labels",
+    });
+    $("perf-note").textContent = "MAE and RMSE of the label window · dashed: baseline on the reference data";
+  }
+
   function renderCharts(q, hist, snap) {
     const live = state.prometheus === "ok";
     const w = window_();
+    if (taskOf(snap) === "regression") renderRegressionPerformance(q, hist, snap, live, w);
+    else renderClassifierPerformance(q, hist, live, w);
+    renderServiceCharts(q, hist, snap, live, w);
+  }
+
+  function renderClassifierPerformance(q, hist, live, w) {
     const perfSeries = live
       ? [["accuracy", C.teal], ["precision", C.blue], ["recall", C.violet], ["f1", C.amber]]
           .map(([k, c]) => ({ name: k === "f1" ? "F1" : k, color: c, points: (q[k].series[0] ? toPoints(q[k].series[0]) : []) }))
@@ -218,7 +286,10 @@
     const perfValues = perfSeries.flatMap((s) => s.points.map((p) => p[1]).filter((v) => v !== null));
     const perfMin = perfValues.length ? Math.max(0, Math.min(0.7, Math.floor(Math.min(...perfValues) * 10) / 10 - 0.1)) : 0;
     IWCharts.line($("chart-performance"), perfSeries, { ...w, min: perfMin, max: 1, format: fmt.pctAxis, threshold: 0.8, thresholdLabel: "0.8 alert", emptyText: "waiting for labels" });
+    $("perf-note").textContent = "label window · dashed: label-free estimate";
+  }
 
+  function renderServiceCharts(q, hist, snap, live, w) {
     const traffic = live
       ? byLabel(q.throughput, "status_code", (code) => STATUS_COLOURS[String(code || "")[0]])
       : [histSeries(hist, "rps", "requests/s", C.teal)];
@@ -261,18 +332,30 @@
     $("system-note").textContent = rss === null ? "" : "service RSS " + fmt.bytes(rss);
   }
 
+  // Numeric bins by their upper edge, "(-inf, 155.6]" -> "≤156", "(432.6, +inf)" -> ">433", so
+  // ten bins fit under one panel; full precision when rounding would make two labels equal.
+  function binLabels(bins) {
+    const parsed = bins.map((b) => /^\((.*), (.*)[\])]$/.exec(b));
+    if (parsed.some((m) => !m)) return bins;
+    const make = (round) => parsed.map((m) => (m[2] === "+inf" ? ">" + round(m[1]) : "≤" + round(m[2])));
+    const short = make((x) => String(+Number(x).toPrecision(3)));
+    return new Set(short).size === short.length ? short : make((x) => x);
+  }
+
   function renderPredictions(q, snap, live, w) {
     const pred = snap && snap.prediction;
     if (pred && Array.isArray(pred.bins) && pred.bins.length) {
       const counts = pred.window_counts || [];
       const total = counts.reduce((a, b) => a + b, 0);
-      IWCharts.columns($("chart-predictions"), pred.bins,
+      const numeric = pred.kind === "numeric";
+      IWCharts.columns($("chart-predictions"), numeric ? binLabels(pred.bins) : pred.bins,
         [{ name: "live window", color: C.teal, values: counts.map((c) => (total ? c / total : 0)) },
          { name: "reference", color: C.slate, opacity: 0.55, values: pred.reference_ratios || [] }],
-        { format: fmt.pctAxis });
+        { format: fmt.pctAxis, titles: numeric ? pred.bins : undefined });
       const psi = finite(pred.scores && pred.scores.psi);
-      $("pred-note").textContent = (total ? `${total} predictions in window` : "no predictions in window") + (psi !== null ? ` · PSI ${fmt.psi(psi)}` : "");
-    } else if (live) {
+      const what = numeric ? "values" : "predictions";
+      $("pred-note").textContent = (total ? `${total} ${what} in window` : `no ${what} in window`) + (psi !== null ? ` · PSI ${fmt.psi(psi)}` : "");
+    } else if (live && q.predictions) {
       IWCharts.line($("chart-predictions"), byLabel(q.predictions, "class"), { ...w, min: 0, format: fmt.rps });
     }
   }
@@ -295,15 +378,14 @@
     if (state.busy) return;
     state.busy = true;
     try {
-      const queries = SERIES_QUERIES.map((name) =>
+      // The snapshot first: its task decides which cards, charts and queries apply.
+      const snap = await getJSON("/api/snapshot").catch(() => null);
+      const names = TASK_QUERIES[taskOf(snap)].concat(COMMON_QUERIES);
+      const queries = names.map((name) =>
         getJSON(`/api/query?name=${encodeURIComponent(name)}&range=${state.range}`).catch(() => ({ prometheus: "error", series: [] })));
-      const [snap, book, ...results] = await Promise.all([
-        getJSON("/api/snapshot").catch(() => null),
-        getJSON("/api/alerts").catch(() => null),
-        ...queries,
-      ]);
+      const [book, ...results] = await Promise.all([getJSON("/api/alerts").catch(() => null), ...queries]);
       const q = {};
-      SERIES_QUERIES.forEach((name, i) => { q[name] = results[i]; });
+      names.forEach((name, i) => { q[name] = results[i]; });
       const states = results.map((r) => r.prometheus);
       state.prometheus = states.includes("ok") ? "ok" : states.includes("unreachable") ? "unreachable" : "error";
       let hist = [];
@@ -315,6 +397,7 @@
       }
       state.snapshot = snap;
       document.body.dataset.service = snap ? "up" : "down";
+      if (snap) document.body.dataset.task = taskOf(snap);
       renderHeader(snap);
       if (snap) renderPerformanceCards(snap);
       renderServiceCards(q, hist);
