@@ -37,10 +37,11 @@ from inferwatch.store.records import (
 SCHEMA_VERSION = 2
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 
-# A ``batches`` row holds the features (and probabilities) of the predictions written
-# together, as one columnar JSON blob; a ``predictions`` row is slim: id, its batch and row
-# in it, prediction, confidence. ``prediction`` and ``label`` have no declared type, so
-# SQLite keeps str or float as given.
+# A ``batches`` row holds the predictions written together: their ids (a JSON array, row
+# order) and their features (and probabilities) as one columnar JSON blob. A ``predictions``
+# row is slim: id, its batch and row in it, prediction, confidence; the id is its only index
+# (a batch finds its predictions through its id list), so inserting a row touches one
+# b-tree. ``prediction`` and ``label`` have no declared type, so SQLite keeps str or float.
 _DDL = """
 CREATE TABLE IF NOT EXISTS batches (
     id INTEGER PRIMARY KEY,
@@ -48,6 +49,7 @@ CREATE TABLE IF NOT EXISTS batches (
     model TEXT NOT NULL,
     model_version TEXT NOT NULL,
     rows INTEGER NOT NULL,
+    ids TEXT NOT NULL,
     features BLOB NOT NULL,
     probabilities BLOB
 );
@@ -59,7 +61,6 @@ CREATE TABLE IF NOT EXISTS predictions (
     prediction NOT NULL,
     confidence REAL
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS predictions_batch ON predictions (batch, row);
 CREATE TABLE IF NOT EXISTS labels (
     id TEXT PRIMARY KEY,
     label NOT NULL,
@@ -72,14 +73,15 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
 """
 
 _INSERT_BATCH = (
-    "INSERT INTO batches (ts, model, model_version, rows, features, probabilities)"
-    " VALUES (?, ?, ?, ?, ?, ?)"
+    "INSERT INTO batches (ts, model, model_version, rows, ids, features, probabilities)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_PREDICTION = (
     "INSERT OR IGNORE INTO predictions (id, batch, row, prediction, confidence)"
     " VALUES (?, ?, ?, ?, ?)"
 )
 _INSERT_LABEL = "INSERT INTO labels (id, label, ts, received, delay) VALUES (?, ?, ?, ?, ?)"
+_BATCH_IDS = "json_each((SELECT ids FROM batches WHERE id = ?1))"
 _CHUNK = 500  # ids per IN (...) lookup, well under SQLite's variable limit
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 
@@ -359,6 +361,7 @@ class PredictionStore:
                 batch.model,
                 batch.model_version,
                 n,
+                orjson.dumps(list(batch.ids)).decode(),
                 _encode_features(batch.features),
                 _encode_probabilities(batch.probabilities),
             ),
@@ -431,10 +434,13 @@ class PredictionStore:
                     take.append((ref,))
                     rows += n
                 c.executemany(
-                    "DELETE FROM labels WHERE id IN (SELECT id FROM predictions WHERE batch = ?)",
-                    take,
+                    f"DELETE FROM labels WHERE id IN (SELECT value FROM {_BATCH_IDS})", take
                 )
-                removed += c.executemany("DELETE FROM predictions WHERE batch = ?", take).rowcount
+                removed += c.executemany(
+                    f"DELETE FROM predictions WHERE id IN (SELECT value FROM {_BATCH_IDS})"
+                    " AND batch = ?1",
+                    take,
+                ).rowcount
                 c.executemany("DELETE FROM batches WHERE id = ?", take)
             if len(take) == len(found) and len(found) < chunk:
                 return removed
@@ -482,7 +488,8 @@ class PredictionStore:
             args.append(model_version)
         sql = (
             "SELECT p.id, b.ts, b.model, b.model_version, p.batch, p.row, p.prediction,"
-            " p.confidence FROM batches AS b JOIN predictions AS p ON p.batch = b.id"
+            " p.confidence FROM batches AS b, json_each(b.ids) AS j"
+            " JOIN predictions AS p ON p.id = j.value AND p.batch = b.id"
             f" WHERE {' AND '.join(where)}"
         )
         if limit is not None:
@@ -523,8 +530,8 @@ class PredictionStore:
         """``(features, label)`` of the newest labelled predictions made at or after ``since``
         (at most ``limit``, oldest first): the training rows for retraining."""
         sql = (
-            "SELECT p.batch, p.row, l.label FROM batches AS b"
-            " JOIN predictions AS p ON p.batch = b.id JOIN labels AS l ON l.id = p.id"
+            "SELECT p.batch, p.row, l.label FROM labels AS l"
+            " JOIN predictions AS p ON p.id = l.id JOIN batches AS b ON b.id = p.batch"
             " WHERE b.ts >= ?"
         )
         args: list[Any] = [since]
