@@ -9,10 +9,12 @@ import pytest
 from inferwatch.core import (
     QUALITY_CHECKS,
     FeatureSchema,
+    FeatureSpec,
     Monitor,
     MonitorConfig,
     ReferenceProfile,
     SchemaError,
+    score_feature,
 )
 
 N_REF = 20_000
@@ -253,3 +255,110 @@ def test_observe_and_snapshot_from_two_threads(
         assert snap.totals.rows % 20 == 0
     t.join()
     assert mon.snapshot(0.0).totals.rows == 4000
+
+
+def _odd_records(profile: ReferenceProfile, rng: np.random.Generator, n: int) -> list[dict]:
+    """Rows with every kind of value: on a bin edge, one ulp off it, +-inf, NaN, None, out of
+    range, unknown and coerced categories, numeric strings."""
+    a, b = profile.features[0], profile.features[1]
+    edges_a, edges_b = a.edges[a.starts[1:] - 1], b.edges  # a: the drift-bin edges
+    a_pool: list[object] = [
+        *edges_a.tolist(),
+        float(np.nextafter(edges_a[0], np.inf)),
+        float(np.nextafter(edges_a[-1], -np.inf)),
+        np.inf,
+        -np.inf,
+        None,
+        1e9,
+        -0.0,
+        "2.5",
+        *rng.normal(size=5).tolist(),
+    ]
+    b_pool: list[object] = [*edges_b[-3:].tolist(), float("nan"), 7, -1e6, *rng.exponential(2, 5)]
+    c_pool: list[object] = ["x", "y", "z", "new", None, 3, "x", "y"]
+    return [
+        {
+            "a": a_pool[rng.integers(len(a_pool))],
+            "b": b_pool[rng.integers(len(b_pool))],
+            "c": c_pool[rng.integers(len(c_pool))],
+        }
+        for _ in range(n)
+    ]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 7, 64])
+def test_every_batch_size_bins_and_counts_like_the_per_feature_reference(
+    setup: tuple[FeatureSchema, ReferenceProfile, np.random.Generator], size: int
+) -> None:
+    schema, profile, rng = setup
+    mon = Monitor(schema, profile)
+    records = _odd_records(profile, rng, 192)
+    preds = rng.choice(["pos", "neg", "other-class"], 192)
+    probs = rng.dirichlet([1, 1], 192)
+    probs[5] = [np.nan, 0.5]
+    expected_fine = [np.zeros(f.n_fine, dtype=np.int64) for f in profile.features]
+    expected_quality: dict[tuple[str, str], int] = {}
+    issues = 0
+    for start in range(0, 192, size):
+        batch = schema.columns_from_records(records[start : start + size])
+        part = slice(start, start + size)
+        q = mon.observe(batch, preds[part], probs[part], 0.0)
+        ref = schema.check(batch)
+        assert dict(q.counts) == dict(ref.counts)
+        assert q.row_mask.tolist() == ref.row_mask.tolist()
+        for key, value in ref.counts.items():
+            expected_quality[key] = expected_quality.get(key, 0) + value
+        issues += ref.rows_with_issues
+        for f, fine in zip(profile.features, expected_fine, strict=True):
+            idx = f.fine_index(batch[f.name])
+            fine += np.bincount(idx[idx >= 0], minlength=f.n_fine)
+    snap = mon.snapshot(0.0)
+    for f, fine, drift in zip(profile.features, expected_fine, snap.features, strict=True):
+        assert snap.totals.bin_observations[f.name] == tuple(f.coarse(fine).tolist())
+        assert drift.window_counts == tuple(f.coarse(fine).tolist())
+        expected_scores = score_feature(f, fine).scores  # KS and W read the fine bins
+        assert drift.scores == pytest.approx(expected_scores, rel=1e-12, abs=1e-15)
+    assert dict(snap.totals.quality_issues) == expected_quality
+    assert snap.totals.rows_with_issues == issues
+    assert snap.totals.predictions == {
+        "neg": int((preds == "neg").sum()),
+        "pos": int((preds == "pos").sum()),
+        "other": int((preds == "other-class").sum()),
+    }
+    top = np.delete(probs, 5, axis=0).max(axis=1)
+    assert snap.estimated_accuracy == pytest.approx(top.mean(), rel=1e-12)
+
+
+@pytest.mark.parametrize("size", [1, 3, 50])
+def test_regression_outputs_bin_alike_at_every_batch_size(size: int) -> None:
+    rng = np.random.default_rng(3)
+    ref = pd.DataFrame({"x": rng.normal(size=3000)})
+    schema = FeatureSchema.infer(ref)
+    profile = ReferenceProfile.build(schema, ref, 2 * ref["x"].to_numpy(), "regression")
+    out = profile.output
+    values = np.concatenate([out.edges[:10], [np.nan, np.inf, -np.inf], rng.normal(size=37)])
+    mon = Monitor(schema, profile)
+    for start in range(0, values.size, size):
+        part = values[start : start + size]
+        mon.observe({"x": part / 2}, part, None, 0.0)
+    idx = out.fine_index(values)
+    fine = np.bincount(idx[idx >= 0], minlength=out.n_fine)
+    assert mon.snapshot(0.0).prediction.window_counts == tuple(out.coarse(fine).tolist())
+
+
+def test_absent_optional_columns_count_as_missing_at_every_size() -> None:
+    schema = FeatureSchema(
+        (
+            FeatureSpec("a", "numeric", 0.0, 1.0),
+            FeatureSpec("b", "numeric", required=False),
+            FeatureSpec("c", "categorical", categories=("u", "v"), required=False),
+        )
+    )
+    ref = {"a": np.linspace(0, 1, 100), "b": np.linspace(0, 1, 100), "c": np.array(["u"] * 100)}
+    profile = ReferenceProfile.build(schema, ref, np.array(["k"] * 100), "classification")
+    for n in (1, 9):
+        mon = Monitor(schema, profile)
+        q = mon.observe({"a": np.full(n, 0.5)}, ["k"] * n, None, 0.0)
+        assert q.nonzero() == {("b", "missing"): n, ("c", "missing"): n}
+        assert q.rows_with_issues == n
+        assert sum(mon.snapshot(0.0).totals.bin_observations["a"]) == n

@@ -177,9 +177,12 @@ class ConfidenceWindow:
         """``probabilities``: rows x classes, or already the top-class probability per row."""
         p = np.asarray(probabilities, dtype=np.float64)
         top = p.max(axis=1) if p.ndim == 2 else p.ravel()
-        top = top[np.isfinite(top)]
+        total = float(top.sum())
+        if not np.isfinite(total):  # some NaN or infinite rows: leave them out
+            top = top[np.isfinite(top)]
+            total = float(top.sum())
         if top.size:
-            self.window.add_counts([float(top.size), float(top.sum())], timestamp)
+            self.window.add_counts([float(top.size), total], timestamp)
 
     def get(self, timestamp: float) -> float | None:
         n, total = self.window.counts(timestamp).tolist()

@@ -123,6 +123,33 @@ class QualityCounts:
         return {k: v for k, v in self.counts.items() if v}
 
 
+class QualityTable(Mapping[tuple[str, str], int]):
+    """``(feature, check)`` to count over a features x ``QUALITY_CHECKS`` table; the plain dict
+    is built on first read (most batches' counts are never looked at one by one)."""
+
+    def __init__(self, keys: Sequence[tuple[str, str]], table: npt.NDArray[np.int64]) -> None:
+        self._keys = keys
+        self._table = table
+        self._dict: dict[tuple[str, str], int] | None = None
+
+    def _data(self) -> dict[tuple[str, str], int]:
+        if self._dict is None:
+            self._dict = dict(zip(self._keys, self._table.ravel().tolist(), strict=True))
+        return self._dict
+
+    def __getitem__(self, key: tuple[str, str]) -> int:
+        return self._data()[key]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __repr__(self) -> str:
+        return repr(self._data())
+
+
 class Batch(Mapping[str, np.ndarray]):
     """A batch built from JSON: the columns plus, per column, the rows whose value was coerced
     (counted as ``wrong_type`` by ``FeatureSchema.check``)."""
@@ -130,6 +157,15 @@ class Batch(Mapping[str, np.ndarray]):
     def __init__(self, columns: Mapping[str, np.ndarray], coerced: Mapping[str, BoolArray]):
         self.columns = dict(columns)
         self.coerced = dict(coerced)
+        self._flagged: tuple[str, ...] | None = None
+
+    @property
+    def coerced_names(self) -> tuple[str, ...]:
+        """The columns with at least one coerced value (known without a scan when the batch
+        came from ``columns_from_records`` or ``columns_from_split``)."""
+        if self._flagged is None:
+            self._flagged = tuple(k for k, m in self.coerced.items() if m.any())
+        return self._flagged
 
     def __getitem__(self, key: str) -> np.ndarray:
         return self.columns[key]
@@ -144,13 +180,22 @@ class Batch(Mapping[str, np.ndarray]):
 _ABSENT = object()
 
 
-def _numeric_column(name: str, values: list[Any]) -> tuple[FloatArray, BoolArray]:
+def _batch(
+    columns: dict[str, np.ndarray], coerced: dict[str, BoolArray], flagged: list[str]
+) -> Batch:
+    batch = Batch(columns, coerced)
+    batch._flagged = tuple(flagged)
+    return batch
+
+
+def _numeric_column(name: str, values: list[Any]) -> tuple[FloatArray, BoolArray, bool]:
     n = len(values)
     kinds = set(map(type, values))
     if kinds <= {float, int}:
-        return np.asarray(values, dtype=np.float64), np.zeros(n, dtype=bool)
+        return np.asarray(values, dtype=np.float64), np.zeros(n, dtype=bool), False
     out = np.empty(n, dtype=np.float64)
     coerced = np.zeros(n, dtype=bool)
+    flagged = False
     for i, v in enumerate(values):
         t = type(v)
         if v is None:
@@ -164,21 +209,22 @@ def _numeric_column(name: str, values: list[Any]) -> tuple[FloatArray, BoolArray
                 out[i] = float(v)
             except ValueError:
                 raise SchemaError(name, f"expected a number, got {v[:40]!r}") from None
-            coerced[i] = True
+            coerced[i] = flagged = True
         elif isinstance(v, (bool, np.bool_)):
             raise SchemaError(name, "expected a number, got a boolean")
         else:
             raise SchemaError(name, f"expected a number, got {type(v).__name__}")
-    return out, coerced
+    return out, coerced, flagged
 
 
-def _categorical_column(name: str, values: list[Any]) -> tuple[ObjArray, BoolArray]:
+def _categorical_column(name: str, values: list[Any]) -> tuple[ObjArray, BoolArray, bool]:
     n = len(values)
     out = np.empty(n, dtype=object)
     coerced = np.zeros(n, dtype=bool)
     if set(map(type, values)) <= {str}:
         out[:] = values
-        return out, coerced
+        return out, coerced, False
+    flagged = False
     for i, v in enumerate(values):
         if v is None or isinstance(v, str):
             out[i] = v
@@ -186,10 +232,10 @@ def _categorical_column(name: str, values: list[Any]) -> tuple[ObjArray, BoolArr
             out[i] = None
         elif isinstance(v, (int, float, bool, np.number, np.bool_)):
             out[i] = str(v)
-            coerced[i] = True
+            coerced[i] = flagged = True
         else:
             raise SchemaError(name, f"expected a string, got {type(v).__name__}")
-    return out, coerced
+    return out, coerced, flagged
 
 
 def encode_categories(values: np.ndarray, categories: Sequence[str]) -> npt.NDArray[np.intp]:
@@ -342,6 +388,7 @@ class FeatureSchema:
                 raise SchemaError(f"records[{i}]", "expected an object")
         cols: dict[str, np.ndarray] = {}
         coerced: dict[str, BoolArray] = {}
+        flagged: list[str] = []
         for spec in self.features:
             name = spec.name
             values = [r.get(name, _ABSENT) for r in records]
@@ -350,8 +397,10 @@ class FeatureSchema:
                     i = next(i for i, v in enumerate(values) if v is _ABSENT)
                     raise SchemaError(name, f"missing required column (record {i})", "missing")
                 values = [None if v is _ABSENT else v for v in values]
-            cols[name], coerced[name] = self._column(spec, values)
-        return Batch(cols, coerced)
+            cols[name], coerced[name], any_coerced = self._column(spec, values)
+            if any_coerced:
+                flagged.append(name)
+        return _batch(cols, coerced, flagged)
 
     def columns_from_split(self, columns: Sequence[Any], data: Sequence[Any]) -> Batch:
         """Build a batch from the pandas "split" layout: column names and rows of values."""
@@ -368,6 +417,7 @@ class FeatureSchema:
         index = {c: i for i, c in enumerate(columns)}
         cols: dict[str, np.ndarray] = {}
         coerced: dict[str, BoolArray] = {}
+        flagged: list[str] = []
         for spec in self.features:
             j = index.get(spec.name)
             if j is None:
@@ -376,8 +426,10 @@ class FeatureSchema:
                 values: list[Any] = [None] * len(data)
             else:
                 values = [row[j] for row in data]
-            cols[spec.name], coerced[spec.name] = self._column(spec, values)
-        return Batch(cols, coerced)
+            cols[spec.name], coerced[spec.name], any_coerced = self._column(spec, values)
+            if any_coerced:
+                flagged.append(spec.name)
+        return _batch(cols, coerced, flagged)
 
     def columns_from_frame(self, data: Any) -> dict[str, np.ndarray]:
         """Build a batch from a pandas DataFrame or a mapping of array-likes (no coercion
@@ -402,7 +454,7 @@ class FeatureSchema:
                 out[spec.name] = _as_str_objects(arr)
         return out
 
-    def _column(self, spec: FeatureSpec, values: list[Any]) -> tuple[np.ndarray, BoolArray]:
+    def _column(self, spec: FeatureSpec, values: list[Any]) -> tuple[np.ndarray, BoolArray, bool]:
         if spec.kind == "numeric":
             return _numeric_column(spec.name, values)
         return _categorical_column(spec.name, values)
@@ -463,20 +515,27 @@ class FeatureSchema:
             table[i, 3] = unknown.sum()
             mask |= miss | unknown
         if isinstance(batch, Batch):
-            for i, spec in enumerate(self.features):
-                coerced = batch.coerced.get(spec.name)
-                if coerced is not None and coerced.any():
-                    table[i, 4] = coerced.sum()
-                    mask |= coerced
-        return QualityCounts(rows=n, counts=self.quality_dict(table), row_mask=mask, table=table)
+            for name in batch.coerced_names:
+                coerced = batch.coerced[name]
+                table[self._position[name], 4] = coerced.sum()
+                mask |= coerced
+        return QualityCounts(rows=n, counts=self.quality_view(table), row_mask=mask, table=table)
 
     def quality_dict(self, table: npt.NDArray[np.int64]) -> dict[tuple[str, str], int]:
         """``(feature, check)`` to count from a features x ``QUALITY_CHECKS`` table."""
         return dict(zip(self._quality_keys, table.ravel().tolist(), strict=True))
 
+    def quality_view(self, table: npt.NDArray[np.int64]) -> Mapping[tuple[str, str], int]:
+        """The same mapping as ``quality_dict``, built only when first read."""
+        return QualityTable(self._quality_keys, table)
+
     @cached_property
     def _quality_keys(self) -> list[tuple[str, str]]:
         return [(f.name, c) for f in self.features for c in QUALITY_CHECKS]
+
+    @cached_property
+    def _position(self) -> dict[str, int]:
+        return {f.name: i for i, f in enumerate(self.features)}
 
     def check(self, batch: Mapping[str, np.ndarray]) -> QualityCounts:
         """Count quality issues per ``(feature, check)`` and mark the rows that have any."""
@@ -531,6 +590,7 @@ __all__ = [
     "FeatureSchema",
     "FeatureSpec",
     "QualityCounts",
+    "QualityTable",
     "SchemaError",
     "encode_categories",
 ]

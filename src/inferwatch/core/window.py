@@ -50,6 +50,7 @@ class CountWindow:
         self._data = np.zeros((self.buckets, self.width), dtype=dtype)
         self._ids = np.full(self.buckets, np.iinfo(np.int64).min, dtype=np.int64)
         self._latest = np.iinfo(np.int64).min
+        self._last: tuple[int, int] = (self._latest, 0)
 
     @property
     def span_seconds(self) -> float:
@@ -60,7 +61,9 @@ class CountWindow:
 
     def _row(self, timestamp: float) -> int | None:
         """Ring row for ``timestamp``, zeroed if it held an older bucket; None if too old."""
-        bid = self._bucket_id(timestamp)
+        bid = math.floor(timestamp / self.bucket_seconds)
+        if bid == self._last[0]:  # the bucket of the previous call, still in its row
+            return self._last[1]
         if bid <= self._latest - self.buckets:
             return None
         self._latest = max(self._latest, bid)
@@ -68,6 +71,7 @@ class CountWindow:
         if self._ids[slot] != bid:
             self._data[slot] = 0
             self._ids[slot] = bid
+        self._last = (bid, slot)
         return slot
 
     def add(
@@ -101,6 +105,13 @@ class CountWindow:
         if slot is not None and index >= 0:
             self._data[slot, index] += weight
 
+    def increment(self, indices: IntpArray, timestamp: float) -> None:
+        """Add one to each of ``indices``, which must be distinct and in range (cheaper than
+        ``add`` for a handful of slots: no full-width vector)."""
+        slot = self._row(timestamp)
+        if slot is not None:
+            self._data[slot, indices] += 1
+
     def add_counts(self, counts: npt.ArrayLike, timestamp: float) -> None:
         """Add a whole vector of counts (length ``width``) to the bucket of ``timestamp``."""
         slot = self._row(timestamp)
@@ -125,6 +136,7 @@ class CountWindow:
         self._data[:] = 0
         self._ids[:] = np.iinfo(np.int64).min
         self._latest = np.iinfo(np.int64).min
+        self._last = (self._latest, 0)
 
 
 class Layout:
