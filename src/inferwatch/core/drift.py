@@ -120,27 +120,33 @@ def exact_sorted(xs: FloatArray, ys: FloatArray) -> tuple[float, float]:
     """``(KS statistic, W1 distance)`` of two sorted finite samples in one merge.
 
     Both empirical CDFs are evaluated on the merged sample: KS is the largest gap at the end of
-    each run of equal values, W1 the area between the CDFs.
+    each run of equal values, W1 the area between the CDFs. The merge is a stable sort of the
+    two sorted runs end to end (a single linear merge), and the gap is kept in integers,
+    ``n * m * (F_x - F_y) = (n + m) * #x - n * k`` after the first ``k`` merged values, so
+    the largest gap is found exactly.
     """
     n, m = xs.size, ys.size
     if n == 0 or m == 0:
         return 0.0, 0.0
     total = n + m
-    pos_x = np.arange(n) + np.searchsorted(ys, xs, side="right")  # ties: y before x
-    merged = np.empty(total, dtype=np.float64)
-    merged[pos_x] = xs
-    is_x = np.zeros(total, dtype=bool)
-    is_x[pos_x] = True
-    merged[~is_x] = ys
-    gap = np.cumsum(is_x, dtype=np.float64)
-    gap *= 1.0 / n + 1.0 / m
-    gap -= np.arange(1, total + 1, dtype=np.float64) / m  # F_x - F_y at each merged point
-    np.abs(gap, out=gap)
+    both = np.concatenate([xs, ys])
+    order = np.argsort(both, kind="stable")
+    merged = both.take(order, out=both)  # take buffers its input, so this is safe
+    gap = np.cumsum(order < n, dtype=np.int64)  # x values among the first k + 1
+    gap *= total
+    gap -= np.arange(n, n * total + 1, n, dtype=np.int64)
     run_end = np.empty(total, dtype=bool)
     np.not_equal(merged[1:], merged[:-1], out=run_end[:-1])
     run_end[-1] = True
-    ks = float(gap[run_end].max())
-    w = float(np.dot(gap[:-1], np.diff(merged)))
+    ends = None if run_end.all() else np.flatnonzero(run_end)
+    at_ends = gap if ends is None else gap[ends]
+    top = max(int(at_ends.max()), -int(at_ends.min()))
+    where = np.flatnonzero(np.abs(at_ends) == top)  # the largest gap, maybe at several points
+    k = (where if ends is None else ends[where]) + 1  # merged values up to there
+    nx = (at_ends[where] + n * k) // total
+    ks = float(np.abs(nx / n - (k - nx) / m).max())  # in floats, as scipy computes it
+    np.abs(gap, out=gap)
+    w = float(np.dot(gap[:-1].astype(np.float64), np.diff(merged))) / (float(n) * float(m))
     return ks, w
 
 

@@ -198,7 +198,17 @@ class BinnedFeature:
         cats = tuple(categories)
         if OTHER in cats:
             raise SchemaError(name, f"{OTHER!r} is reserved for unknown categories")
-        codes = encode_categories(np.asarray(values, dtype=object), cats)
+        return cls.from_codes(name, encode_categories(np.asarray(values, dtype=object), cats), cats)
+
+    @classmethod
+    def from_codes(
+        cls, name: str, codes: npt.NDArray[np.intp], categories: Sequence[str]
+    ) -> BinnedFeature:
+        """``categorical`` from category codes (``encode_categories``: -1 missing, one past
+        the last category for unknown values)."""
+        cats = tuple(categories)
+        if OTHER in cats:
+            raise SchemaError(name, f"{OTHER!r} is reserved for unknown categories")
         codes = codes[codes >= 0]
         counts = np.bincount(codes, minlength=len(cats) + 1).astype(np.float64)
         n = int(codes.size)

@@ -18,7 +18,15 @@ import numpy as np
 
 from inferwatch.core.drift import DriftRule, exact_sorted, score_feature
 from inferwatch.core.profile import BinnedFeature
-from inferwatch.core.schema import FeatureSchema, encode_categories
+from inferwatch.core.schema import (
+    FeatureSchema,
+    SchemaError,
+    _as_columns,
+    _as_str_objects,
+    arrow_strings,
+    encode_categories,
+    string_codes,
+)
 from inferwatch.core.snapshot import FeatureKind
 
 
@@ -142,15 +150,47 @@ def _finite_part(xs: np.ndarray) -> np.ndarray:
     return xs[lo:hi]
 
 
+def _sorted_values(column: Any, name: str) -> np.ndarray:
+    """A numeric column as a sorted float64 copy without NaN (sorted in place: one copy)."""
+    if column is None:
+        return np.empty(0)
+    arr = np.asarray(column)
+    if arr.dtype.kind not in "iuf":
+        raise SchemaError(name, f"expected numbers, got dtype {arr.dtype}")
+    xs = np.array(arr, dtype=np.float64)
+    xs.sort()
+    return xs[: int(np.searchsorted(xs, np.nan, side="left"))]  # NaN sorts last
+
+
+def _codes(column: Any, categories: tuple[str, ...], rows: int) -> np.ndarray:
+    if column is None:
+        return np.full(rows, -1, dtype=np.intp)
+    strings = arrow_strings(column)
+    if strings is not None:
+        return string_codes(strings, categories)
+    return encode_categories(_as_str_objects(np.asarray(column)), categories)
+
+
 def _numeric(
-    name: str, ref: np.ndarray, cur: np.ndarray, bins: int
+    name: str, ref: Any, cur: Any, bins: int
 ) -> tuple[BinnedFeature, np.ndarray, dict[str, float]]:
-    xs = np.sort(ref[~np.isnan(ref)])
-    ys = np.sort(cur[~np.isnan(cur)])
+    xs = _sorted_values(ref, name)
+    ys = _sorted_values(cur, name)
     feature = BinnedFeature.numeric_sorted(name, xs, bins, resolution=1)
     counts = feature.counts_sorted(ys)
     ks, w = exact_sorted(_finite_part(xs), _finite_part(ys))
     return feature, counts, {"ks": ks, "wasserstein": w / feature.spread}
+
+
+def _table(data: Any, schema: FeatureSchema) -> tuple[dict[str, Any], int]:
+    """The schema's columns of a table (not converted yet) and its row count; a missing
+    required column raises ``SchemaError``."""
+    columns = _as_columns(data, None)
+    for spec in schema.features:
+        if spec.name not in columns and spec.required:
+            raise SchemaError(spec.name, "missing required column", "missing")
+    rows = len(next(iter(columns.values()))) if columns else 0
+    return columns, rows
 
 
 def drift_report(
@@ -170,17 +210,19 @@ def drift_report(
     from ``reference`` unless given; columns only in ``current`` are ignored, schema columns
     missing from ``current`` raise ``SchemaError``."""
     schema = schema or FeatureSchema.infer(reference, categorical=categorical)
-    ref = schema.columns_from_frame(reference)
-    cur = schema.columns_from_frame(current)
+    ref, n_ref = _table(reference, schema)
+    cur, n_cur = _table(current, schema)
     rule = DriftRule(psi_threshold, min_window_rows, share_threshold, alpha)
     overrides = dict(per_feature_thresholds or {})
     reports = []
-    for spec in schema.features:
+    for spec in schema.features:  # one feature at a time: memory stays near one column's
+        r, c = ref.get(spec.name), cur.get(spec.name)
         if spec.kind == "numeric":
-            feature, counts, exact = _numeric(spec.name, ref[spec.name], cur[spec.name], bins)
+            feature, counts, exact = _numeric(spec.name, r, c, bins)
         else:
-            feature = BinnedFeature.categorical(spec.name, ref[spec.name], spec.categories)
-            codes = encode_categories(cur[spec.name], spec.categories)
+            ref_codes = _codes(r, spec.categories, n_ref)
+            feature = BinnedFeature.from_codes(spec.name, ref_codes, spec.categories)
+            codes = _codes(c, spec.categories, n_cur)
             counts = np.bincount(codes[codes >= 0], minlength=feature.n_fine)
             exact = {}
         fs = score_feature(feature, counts)
@@ -206,8 +248,6 @@ def drift_report(
                 current_ratios=tuple((fs.counts / total if total else fs.counts * 0.0).tolist()),
             )
         )
-    n_ref = len(next(iter(ref.values()))) if ref else 0
-    n_cur = len(next(iter(cur.values()))) if cur else 0
     return DriftReport(tuple(reports), n_ref, n_cur, rule, bins, overrides)
 
 

@@ -331,6 +331,15 @@ class FeatureSchema:
         for name, col in columns.items():
             if name in skip:
                 continue
+            strings = arrow_strings(col)
+            if strings is not None:  # a pandas string column: distinct values without copies
+                import pyarrow.compute as pc
+
+                cats = sorted(pc.unique(strings).drop_null().to_pylist())
+                if len(cats) > max_categories:
+                    raise SchemaError(name, f"{len(cats)} categories (max {max_categories})")
+                specs.append(FeatureSpec(name, "categorical", categories=tuple(cats)))
+                continue
             arr = np.asarray(col)
             is_cat = name in forced or arr.dtype.kind not in "iuf"
             if is_cat:
@@ -543,6 +552,31 @@ class FeatureSchema:
         return self.quality(x, codes, batch)
 
 
+def arrow_strings(column: Any) -> Any:
+    """A pandas string column (``str``/``string`` dtype) as a pyarrow array, else None: string
+    work on it (distinct values, category codes) then runs in Arrow without building one
+    Python ``str`` per value."""
+    dtype = getattr(column, "dtype", None)
+    if dtype is None or type(dtype).__name__ != "StringDtype" or not hasattr(column, "array"):
+        return None
+    import pyarrow as pa
+
+    return pa.array(column)
+
+
+def string_codes(strings: Any, categories: Sequence[str]) -> IntpArray:
+    """``encode_categories`` for a pyarrow string array (see ``arrow_strings``)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    k = len(categories)
+    found = pc.index_in(strings, value_set=pa.array(list(categories), type=strings.type))
+    codes = np.asarray(found.fill_null(k).to_numpy(zero_copy_only=False), dtype=np.intp)
+    missing = np.asarray(strings.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    codes[missing] = -1
+    return codes
+
+
 def _as_str_objects(arr: np.ndarray) -> ObjArray:
     """Object array of ``str`` with ``None`` for missing values."""
     import pandas as pd  # vectorised type inference and missing-value test for big columns
@@ -573,7 +607,7 @@ def _batch_len(batch: Mapping[str, np.ndarray]) -> int:
 def _as_columns(data: Any, names: Sequence[str] | None) -> dict[str, Any]:
     """Columns of a DataFrame, a mapping, or a 2-D array with ``names`` (default x0, x1, ...)."""
     if hasattr(data, "columns") and hasattr(data, "__getitem__") and not isinstance(data, Batch):
-        return {str(c): data[c].to_numpy() for c in data.columns}
+        return {str(c): data[c] for c in data.columns}  # converted one at a time by the caller
     if isinstance(data, Mapping):
         return {str(k): v for k, v in data.items()}
     arr = np.asarray(data)
