@@ -44,6 +44,7 @@ from inferwatch.core.window import CountWindow, Layout
 
 _F64 = np.dtype(np.float64)
 ROW_BATCH = 4
+_PENDING_MAX = 1 << 16
 """Up to this many rows, ``observe`` walks the values in plain Python (a binary search per
 numeric value, a dict lookup per category): for one row that is several times cheaper than
 the twenty-odd numpy calls of the vectorised path, whose fixed cost only pays off on more
@@ -205,6 +206,11 @@ class Monitor:
         self._position = {f.name: i for i, f in enumerate(feats)}
         self._no_issues = np.zeros((len(feats), len(QUALITY_CHECKS)), dtype=np.int64)
         self._no_issues.flags.writeable = False
+        self._no_issues_view = schema.quality_view(self._no_issues)
+        self._pending: list[int] = []
+        self._pending_bucket: int | None = None
+        self._pending_time = 0.0
+        self._pending_top = [0.0, 0.0]  # confidence: rows, sum of top-class probabilities
 
     def _category_slots(self, columns: Mapping[str, np.ndarray], n: int) -> npt.NDArray[np.intp]:
         """Window slot of every categorical value (features x rows): the category's slot, the
@@ -307,6 +313,7 @@ class Monitor:
         counts[self._rows_slot] = n
         quality = QualityCounts(n, self.schema.quality_view(table), mask, table)
         with self._lock:
+            self._flush()
             self._window.add_counts(counts, timestamp)
             self._cum += counts
             self._quality += table
@@ -395,25 +402,37 @@ class Monitor:
         else:
             table = self._no_issues
             mask = np.zeros(n, dtype=bool)
-        quality = QualityCounts(n, self.schema.quality_view(table), mask, table)
+        view = self._no_issues_view if table is self._no_issues else self.schema.quality_view(table)
+        quality = QualityCounts(n, view, mask, table)
         bad = int(mask.sum()) if issues else 0
+        slots += [self._rows_slot] * n
+        bucket = math.floor(timestamp / self._window.bucket_seconds)
         with self._lock:
-            if n == 1:  # distinct slots: add in place, no full-width vector
-                slots.append(self._rows_slot)
-                idx = np.array(slots, dtype=np.intp)
-                self._window.increment(idx, timestamp)
-                self._cum[idx] += 1
-            else:
-                counts = np.bincount(slots, minlength=self._layout.width)
-                counts[self._rows_slot] = n
-                self._window.add_counts(counts, timestamp)
-                self._cum += counts
+            if bucket != self._pending_bucket or len(self._pending) > _PENDING_MAX:
+                self._flush()
+                self._pending_bucket, self._pending_time = bucket, timestamp
+            self._pending += slots
             if issues:
                 self._quality += table
                 self._rows_with_issues += bad
             if top:
-                self._confidence.window.add_counts([float(len(top)), sum(top)], timestamp)
+                self._pending_top[0] += len(top)
+                self._pending_top[1] += sum(top)
         return quality
+
+    def _flush(self) -> None:
+        """Add the slots pending from small batches to the window and the totals (lock held).
+        Small batches of one time bucket only append to a list; one ``bincount`` adds them
+        when the bucket changes, the list grows long, or anything reads or resets the state."""
+        if self._pending:
+            counts = np.bincount(self._pending, minlength=self._layout.width)
+            self._window.add_counts(counts, self._pending_time)
+            self._cum += counts
+            self._pending = []
+        if self._pending_top[0]:
+            self._confidence.window.add_counts(self._pending_top, self._pending_time)
+            self._pending_top = [0.0, 0.0]
+        self._pending_bucket = None
 
     def record_outcomes(
         self,
@@ -436,6 +455,7 @@ class Monitor:
     def reset(self) -> None:
         """Clear the windows (not the cumulative totals)."""
         with self._lock:
+            self._flush()
             self._window.reset()
             self._confusion.reset()
             self._regression.reset()
@@ -502,6 +522,7 @@ class Monitor:
     def snapshot(self, timestamp: float) -> MonitorSnapshot:
         """The window at ``timestamp`` plus cumulative totals, as plain frozen data."""
         with self._lock:
+            self._flush()
             counts = self._window.counts(timestamp)
             perf = self._performance(timestamp)
             estimate = self._confidence.get(timestamp) if self.task == "classification" else None
