@@ -254,6 +254,29 @@ def test_store_batches_round_trip_by_row(store: PredictionStore) -> None:
     assert store.stats().predictions == 0 and store.stats().labels == 0
 
 
+def test_store_large_batch_keeps_every_row_in_order(store: PredictionStore) -> None:
+    n = 300  # more rows than one insert statement takes
+    ids = new_ids(n)
+    values = np.arange(n, dtype=np.float64)
+    rows = PredictionBatch(ids, 5.0, "reg", "1", {"x": values}, values * 2.0)
+    store.write([rows], [LabelItem(ids[-1], 1.0, 6.0)], now=6.0)
+    # a later batch repeating two ids keeps the first rows for them
+    again = PredictionBatch([ids[0], "new"], 7.0, "reg", "1", {"x": values[:2]}, values[:2])
+    store.write([again], [], now=7.0)
+    got = store.recent_predictions(0.0)
+    assert [r.id for r in got] == [*ids, "new"]
+    assert [r.features["x"] for r in got[:n]] == values.tolist()
+    assert [r.prediction for r in got[:n]] == (values * 2.0).tolist()
+    assert got[-1].prediction == 1.0 and got[-1].confidence is None
+    last = store.get(ids[-1])
+    assert last is not None and (last.features, last.prediction, last.label) == (
+        {"x": 299.0},
+        598.0,
+        1.0,
+    )
+    assert store.stats().predictions == n + 1
+
+
 def test_store_labelled_features_newest_first_limited(store: PredictionStore) -> None:
     store.write([record(f"p{i}", float(i), features={"x": float(i)}) for i in range(5)], [], 5.0)
     store.write([], [LabelItem(f"p{i}", "setosa", 6.0) for i in (0, 2, 3, 4)], now=6.0)

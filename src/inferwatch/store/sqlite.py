@@ -1,7 +1,7 @@
 """``PredictionStore``: predictions and their ground-truth labels in one SQLite file.
 
 The server's single writer thread calls ``write`` with everything queued since the last call
-(group commit): one transaction, ``executemany`` inserts, no per-row commits. Other threads
+(group commit): one transaction, a few multi-row inserts, no per-row commits. Other threads
 may read (``get``, ``stats``, ``recent_*``) or ``purge``; a lock serialises use of the one
 connection, so calls are safe from any thread but never run at the same time.
 
@@ -13,11 +13,12 @@ commit is in the log before ``write`` returns. Surviving power loss or an OS cra
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from itertools import repeat
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any, Literal
 
@@ -76,10 +77,10 @@ _INSERT_BATCH = (
     "INSERT INTO batches (ts, model, model_version, rows, ids, features, probabilities)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
-_INSERT_PREDICTION = (
-    "INSERT OR IGNORE INTO predictions (id, batch, row, prediction, confidence)"
-    " VALUES (?, ?, ?, ?, ?)"
+_INSERT_PREDICTIONS = (
+    "INSERT OR IGNORE INTO predictions (id, batch, row, prediction, confidence) VALUES "
 )
+_MAX_VALUES = 256  # rows per multi-row INSERT (5 variables each)
 _INSERT_LABEL = "INSERT INTO labels (id, label, ts, received, delay) VALUES (?, ?, ?, ?, ?)"
 _BATCH_IDS = "json_each((SELECT ids FROM batches WHERE id = ?1))"
 _CHUNK = 500  # ids per IN (...) lookup, well under SQLite's variable limit
@@ -243,6 +244,26 @@ def _groups(
         yield _run(run, key is not None and key[0] == "record")
 
 
+@functools.cache
+def _values_sql(rows: int) -> str:
+    return _INSERT_PREDICTIONS + ",".join(["(?,?,?,?,?)"] * rows)
+
+
+def _runs(n: int) -> Iterator[tuple[int, int]]:
+    """``(start, size)`` pieces of ``n`` rows with ``size`` a power of two up to
+    ``_MAX_VALUES``: few statement shapes (each prepared once and cached), few statements.
+
+    Each statement is one call into SQLite, and each call lets the event loop's thread take
+    the interpreter lock; a writer that then needs it back waits, so a handful of calls per
+    transaction (not one per row) keeps commits prompt while the loop is busy.
+    """
+    start = 0
+    while start < n:
+        size = min(_MAX_VALUES, 1 << ((n - start).bit_length() - 1))
+        yield start, size
+        start += size
+
+
 def _in_chunks(values: Sequence[Any]) -> Iterator[tuple[Sequence[Any], str]]:
     for start in range(0, len(values), _CHUNK):
         chunk = values[start : start + _CHUNK]
@@ -370,10 +391,13 @@ class PredictionStore:
         preds = np.asarray(batch.predictions).tolist()
         if len(preds) != n or len(conf) != n:
             raise ValueError(f"a batch of {n} ids has {len(preds)} predictions")
-        cur = c.executemany(
-            _INSERT_PREDICTION, zip(batch.ids, repeat(ref), range(n), preds, conf, strict=False)
-        )
-        if cur.rowcount == 0:  # every id was stored before: keep no orphan blob
+        values = list(chain.from_iterable(zip(batch.ids, repeat(ref), range(n), preds, conf)))
+        inserted = 0
+        for start, size in _runs(n):
+            inserted += c.execute(
+                _values_sql(size), values[5 * start : 5 * (start + size)]
+            ).rowcount
+        if inserted == 0:  # every id was stored before: keep no orphan blob
             c.execute("DELETE FROM batches WHERE id = ?", (ref,))
 
     def _join_labels(
