@@ -4,29 +4,37 @@ Started by ``bench/drift_speed.py`` in a child process, so that each library run
 interpreter (Evidently in the bench virtualenv, inferwatch in the project's) on the same files,
 and its peak memory is its own:
 
-    python bench/peer_report.py {inferwatch|evidently} REF.parquet CUR.parquet
+    python bench/peer_report.py {inferwatch|evidently} REF.parquet CUR.parquet [REPEAT]
 
-``seconds`` is the report alone (tables already loaded); ``rss_start`` is the resident memory
-after the imports and the tables are loaded, ``rss_peak`` the process's peak (both bytes).
+``seconds`` is the best of ``REPEAT`` (1) runs of the report alone (tables already loaded; the
+machine may be shared), ``first`` the first run's; ``rss_start`` is the resident memory
+after the imports and the tables are loaded, ``rss_peak`` the process's peak (``VmHWM``; both
+bytes).
 """
 
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 
 import pandas as pd
 
 
-def rss_now() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize()
+def status(field: str) -> int:
+    """A memory figure of this process from /proc/self/status, in bytes. ``VmHWM`` is the peak
+    resident memory since this program started (``ru_maxrss`` would carry the parent's peak
+    over through fork and exec)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(field)
 
 
 def main() -> None:
     tool, ref_path, cur_path = sys.argv[1:4]
+    repeat = int(sys.argv[4]) if len(sys.argv) > 4 else 1
     if tool == "evidently":
         from evidently import Report
         from evidently.presets import DataDriftPreset
@@ -40,12 +48,15 @@ def main() -> None:
             return drift_report(ref, cur)
 
     ref, cur = pd.read_parquet(ref_path), pd.read_parquet(cur_path)
-    start = rss_now()
-    t = time.perf_counter()
-    run(ref, cur)
-    seconds = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"seconds": seconds, "rss_start": start, "rss_peak": peak}))
+    start = status("VmRSS")
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        run(ref, cur)
+        times.append(time.perf_counter() - t)
+    peak = status("VmHWM")
+    out = {"seconds": min(times), "first": times[0], "rss_start": start, "rss_peak": peak}
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -109,3 +109,16 @@ def test_cli_report_formats_and_exit_codes(tmp_path: Path) -> None:
     assert "drift in" in quiet.output or "no drift" in quiet.output
     bad = runner.invoke(app, ["report", str(tmp_path / "nope.csv"), str(tmp_path / "cur.parquet")])
     assert bad.exit_code == 2
+
+
+def test_string_and_object_columns_give_the_same_report() -> None:
+    ref, cur = _tables(11, shift=0.3, swing=0.1)
+    cur.loc[[3, 8], "c"] = [None, "unseen"]  # a missing and an unknown category
+    as_objects = [t.astype({"c": object}) for t in (ref, cur)]
+    as_strings = [t.astype({"c": "string"}) for t in (ref, cur)]
+    a = drift_report(*as_objects)
+    b = drift_report(*as_strings)
+    assert a.to_dict() == b.to_dict()
+    c = b.features[2]
+    assert c.current_rows == 2999  # the missing value is left out
+    assert c.current_ratios[-1] == pytest.approx(1 / 2999)  # "unseen" counts as other
