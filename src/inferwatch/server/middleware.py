@@ -218,11 +218,13 @@ class BodyLimitMiddleware:
                 try:
                     declared = int(value)
                 except ValueError:
-                    declared = 0
+                    break
                 if declared > limit:
                     await self._reject(scope, send)
                     return
-                break
+                # The server reads exactly the declared length: nothing to count.
+                await self.app(scope, receive, send)
+                return
 
         received = 0
         started = False
