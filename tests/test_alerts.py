@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, generate_latest
+from tests.support.waiting import free_port
 
 from inferwatch.alerts import AlertBook, WebhookAlert, WebhookPayload
 from inferwatch.server.alerts import alerts_router
@@ -127,13 +127,6 @@ def test_webhook_alert_requires_fingerprint() -> None:
 # --- the routes, served by uvicorn on a free loopback port
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 class Served:
     def __init__(self, base_url: str, book: AlertBook, registry: CollectorRegistry) -> None:
         self.base_url = base_url
@@ -146,7 +139,7 @@ class Served:
 def served() -> Iterator[Served]:
     book = AlertBook()
     registry = CollectorRegistry()
-    port = _free_port()
+    port = free_port()
     result = Served(f"http://127.0.0.1:{port}", book, registry)
     app = FastAPI()
     app.include_router(

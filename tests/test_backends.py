@@ -13,8 +13,8 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from tests.conftest import free_port, wait_until
 from tests.support.upstream import UpstreamServer
+from tests.support.waiting import free_port, wait_until
 
 from inferwatch.backends import (
     BackendError,

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
-from tests.conftest import wait_until
+from tests.support.waiting import wait_until
 
 from inferwatch.examples import load_example_frame
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
-from tests.conftest import wait_until
+from tests.support.waiting import wait_until
 
 from inferwatch.examples import load_example_frame
 

@@ -13,7 +13,6 @@ ModelAccuracyLow; Slack gets both; the escalation to ModelAccuracyCritical is em
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +25,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from tests.support.waiting import free_port
 
 from inferwatch.settings import Settings
 from inferwatch.stack import LocalStack
@@ -34,12 +34,6 @@ pytestmark = pytest.mark.e2e
 
 CLASSES = ("setosa", "versicolor", "virginica")
 DRIFTED = "sepal_width"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class SlackReceiver:

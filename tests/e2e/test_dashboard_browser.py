@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from tests.support.waiting import free_port, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -26,24 +25,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 BANNER = "Prometheus unreachable — showing the service's own recent history"
-
-
-def unused_port() -> int:
-    """A port nothing listens on (Prometheus is deliberately absent)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def poll(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"{what}: not within {timeout}s (last: {last!r})")
 
 
 @pytest.fixture
@@ -103,7 +84,7 @@ def alert_payload() -> dict[str, Any]:
 def test_dashboard_shows_the_snapshot_and_a_firing_alert(
     service: Callable[..., Any], browser: Any, tmp_path: Path
 ) -> None:
-    svc = service(prometheus_url=f"http://127.0.0.1:{unused_port()}", min_labels=10)
+    svc = service(prometheus_url=f"http://127.0.0.1:{free_port()}", min_labels=10)
     feed(svc.client, np.random.default_rng(3))
 
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
@@ -125,13 +106,13 @@ def test_dashboard_shows_the_snapshot_and_a_firing_alert(
         ok = all(shown[k] and float(shown[k]) == expected[k] for k in shown)
         return expected if ok else False
 
-    expected = poll(cards_match, 20, "cards equal /api/snapshot")
+    expected = wait_until(cards_match, 20, "cards equal /api/snapshot")
     assert page.inner_text("#card-accuracy") == f"{expected['accuracy'] * 100:.1f}%"
     assert page.inner_text("#card-f1") == f"{expected['f1'] * 100:.1f}%"
 
     assert page.is_visible("#banner")
     assert page.inner_text("#banner").strip() == BANNER
-    poll(lambda: page.inner_text("#card-throughput") != "—", 20, "throughput from history")
+    wait_until(lambda: page.inner_text("#card-throughput") != "—", 20, "throughput from history")
     assert page.locator(".alert-critical").count() == 0
 
     resp = svc.client.post("/alerts", json=alert_payload())
@@ -171,7 +152,7 @@ def feed_regression(client: Any, rng: np.random.Generator) -> None:
 
     for _ in range(3):
         send(60, 0.0, 0.0)
-    poll(lambda: len(client.get("/api/history").json()["points"]) >= 3, 20, "history points")
+    wait_until(lambda: len(client.get("/api/history").json()["points"]) >= 3, 20, "history points")
     for _ in range(2):
         send(60, 40.0, 50.0)
 
@@ -181,7 +162,7 @@ def test_dashboard_of_a_regressor_shows_its_error_against_the_baseline(
 ) -> None:
     svc = service(
         model_dir=regression_model_dir,
-        prometheus_url=f"http://127.0.0.1:{unused_port()}",
+        prometheus_url=f"http://127.0.0.1:{free_port()}",
         min_labels=10,
         min_window_rows=50,
         history_interval_seconds=0.5,
@@ -209,7 +190,7 @@ def test_dashboard_of_a_regressor_shows_its_error_against_the_baseline(
         ok = all(shown[k] and float(shown[k]) == v for k, v in expected.items())
         return expected if ok else False
 
-    expected = poll(cards_match, 20, "MAE/RMSE cards equal /api/snapshot")
+    expected = wait_until(cards_match, 20, "MAE/RMSE cards equal /api/snapshot")
     assert page.inner_text("#card-mae_ratio") == f"{expected['mae_ratio']:.2f}\u00d7"
     assert page.is_visible("#card-mae") and not page.is_visible("#card-accuracy")
     # The degraded traffic (MAE more than 1.5x the baseline) colours the ratio card.

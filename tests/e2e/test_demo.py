@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from typing import Any
 
 import psutil
 import pytest
+from tests.support.waiting import free_port
 
 from inferwatch.demo import ACCURACY_ALERTS, DRIFT_ALERTS, DRIFT_FEATURES
 
@@ -22,12 +22,6 @@ pytestmark = pytest.mark.e2e
 
 # The demo's own --fast timeline lasts 190 s; both alerts resolve a little before its end.
 DEADLINE_SECONDS = 240.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:

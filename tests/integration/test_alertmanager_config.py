@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from tests.support.waiting import free_port
 
 from inferwatch.settings import Settings
 from inferwatch.stack import ALERTMANAGER_BINARIES, LocalStack, find_binary
@@ -194,19 +194,13 @@ def test_local_config_with_secrets_files(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- inhibition, for real
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def alertmanager(tmp_path: Path) -> Iterator[str]:
     binary = find_binary(ALERTMANAGER_BINARIES)
     if binary is None:
         pytest.fail("alertmanager is missing: sudo apt-get install prometheus-alertmanager")
-    port = _free_port()
-    settings = Settings(data_dir=tmp_path / "data", port=_free_port(), alertmanager_port=port)
+    port = free_port()
+    settings = Settings(data_dir=tmp_path / "data", port=free_port(), alertmanager_port=port)
     paths = LocalStack(settings).render()
     log = (tmp_path / "am.log").open("wb")
     proc = subprocess.Popen(

@@ -21,6 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, mean_absolute_error, mean_squared_error
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from tests.support.waiting import wait_until
 
 from inferwatch.bring import InitOptions, init_model_dir, read_table
 from inferwatch.replay import replay
@@ -28,19 +29,6 @@ from inferwatch.replay import replay
 N = 300  # reference rows, and rows per half of the replayed table
 
 Service = Callable[..., Any]
-
-
-def _wait_until(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
-    import time
-
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
 
 
 def _serve_and_replay(
@@ -86,7 +74,7 @@ def _serve_and_replay(
         done = snap["window_rows"] == len(live) and perf["labels"] == len(live)
         return snap if done else None
 
-    snap = _wait_until(settled)
+    snap = wait_until(settled, timeout=30)
     return snap, running.client.get("/metrics").text
 
 

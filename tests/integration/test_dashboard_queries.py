@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ import httpx
 import numpy as np
 import pytest
 from tests.support.regression import house_rows, write_regression_model_dir
+from tests.support.waiting import free_port, wait_until
 
 from inferwatch import grafana
 from inferwatch.server.dashboard import QUERIES
@@ -40,23 +40,6 @@ NO_DATA_HERE = {
     "source:inferwatch_source_": "recorded from the data-lake metrics above",
     "inferwatch_retraining_runs_total": "no retraining run happens in this test",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def poll(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.25)
-    raise AssertionError(f"{what}: not within {timeout}s (last: {last!r})")
 
 
 class Prometheus:
@@ -122,7 +105,7 @@ def stack(service: Callable[..., Any]) -> Iterator[tuple[Any, Prometheus]]:
     target = svc.url.removeprefix("http://")
     with LocalStack(svc.settings, fast=True, fast_for=1.0, scrape_target=target) as local:
         prom = Prometheus(local.prometheus_url)
-        poll(lambda: prom.query('up{job="inferwatch"} == 1')["data"]["result"], 30, "scraped")
+        wait_until(lambda: prom.query('up{job="inferwatch"} == 1')["data"]["result"], 30, "scraped")
         send_traffic(svc.client, np.random.default_rng(7))
         yield svc, prom
 
@@ -183,7 +166,7 @@ def test_every_dashboard_expression_is_valid_and_returns_data(
         "model_feature:inferwatch_feature_psi:rate10m",
         "model:inferwatch_data_quality_issues:ratio_rate10m",
     ):
-        poll(lambda e=ready: prom.query(e)["data"]["result"], 60, ready)
+        wait_until(lambda e=ready: prom.query(e)["data"]["result"], 60, ready)
     assert_all_answer(prom, exprs)
 
 
@@ -211,7 +194,7 @@ def assert_all_answer(prom: Prometheus, exprs: list[tuple[str, str]]) -> None:
 
 def test_named_queries_answer_through_the_service(stack: tuple[Any, Prometheus]) -> None:
     svc, prom = stack
-    poll(lambda: prom.query('ALERTS{alertstate="firing"}')["data"]["result"], 60, "an alert")
+    wait_until(lambda: prom.query('ALERTS{alertstate="firing"}')["data"]["result"], 60, "an alert")
     assert_named_queries_answer(svc, "classification")
 
 
@@ -225,7 +208,7 @@ def assert_named_queries_answer(svc: Any, task: str) -> None:
                 out.append(name)
         return out
 
-    poll(lambda: empty_names() == [], 30, "every named query has data")
+    wait_until(lambda: empty_names() == [], 30, "every named query has data")
     refused = svc.client.get("/api/query", params={"name": "up"})
     assert refused.status_code == 400 and "name" in refused.json()["detail"]
     arbitrary = svc.client.get("/api/query", params={"name": "accuracy", "query": "up"})
@@ -275,10 +258,10 @@ def regression_stack(
     target = svc.url.removeprefix("http://")
     with LocalStack(svc.settings, fast=True, fast_for=1.0, scrape_target=target) as local:
         prom = Prometheus(local.prometheus_url)
-        poll(lambda: prom.query('up{job="inferwatch"} == 1')["data"]["result"], 30, "scraped")
+        wait_until(lambda: prom.query('up{job="inferwatch"} == 1')["data"]["result"], 30, "scraped")
         send_regression_traffic(svc.client, np.random.default_rng(11))
         # The ratio the regression alerts use, and the critical alert it raises.
-        poll(
+        wait_until(
             lambda: prom.query('ALERTS{alertstate="firing", alertname="ModelErrorCritical"}')[
                 "data"
             ]["result"],

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.conftest import wait_until
+from tests.support.waiting import wait_until
 
 from inferwatch.examples import load_example_frame
 from inferwatch.store import PredictionStore

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,28 +14,12 @@ import psutil
 import pytest
 import yaml
 from prometheus_client import CollectorRegistry, Counter, start_http_server
+from tests.support.waiting import free_port, wait_until
 
 from inferwatch.settings import Settings
 from inferwatch.stack import INSTALL_HINT, LocalStack, MissingBinaryError
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"{what} not seen within {timeout}s (last: {last!r})")
 
 
 @pytest.fixture
@@ -80,7 +62,7 @@ def test_stack_up_scrapes_and_down_stops(tmp_path: Path, metrics_target: str) ->
             assert httpx.get(url + "/-/ready", timeout=5).status_code == 200
         pids = [s.pid for s in stack.status()]
         assert all(s.ready for s in stack.status())
-        wait_for(
+        wait_until(
             lambda: (
                 targets(stack.prometheus_url)
                 == {"inferwatch": "up", "alertmanager": "up", "prometheus": "up"}
@@ -114,7 +96,7 @@ def test_stack_fires_an_alert_into_alertmanager(tmp_path: Path) -> None:
             r = httpx.get(stack.alertmanager_url + "/api/v2/alerts", timeout=5)
             return [a for a in r.json() if a["labels"]["alertname"] == "InferwatchTargetDown"]
 
-        [alert] = wait_for(received, 60, "InferwatchTargetDown in Alertmanager")
+        [alert] = wait_until(received, 60, "InferwatchTargetDown in Alertmanager")
         assert alert["labels"]["severity"] == "critical"
         assert alert["labels"]["instance"] == closed
         assert alert["annotations"]["runbook_url"] == "docs/runbooks.md#inferwatchtargetdown"
