@@ -187,6 +187,29 @@ def test_store_uses_wal_and_the_chosen_sync_level(tmp_path: Path) -> None:
         PredictionStore(path, synchronous="SOMETIMES")  # type: ignore[arg-type]
 
 
+def test_store_checkpoints_the_log_into_the_file_in_the_background(tmp_path: Path) -> None:
+    import shutil
+
+    from tests.conftest import wait_until
+
+    path = tmp_path / "p.sqlite3"
+
+    def rows_in_main_file() -> int:
+        copy = tmp_path / "copy.sqlite3"  # the database file alone, without its log
+        shutil.copyfile(path, copy)
+        conn = sqlite3.connect(copy)
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0])
+        except sqlite3.OperationalError:  # not even the tables are in the file yet
+            return -1
+        finally:
+            conn.close()
+
+    with PredictionStore(path, checkpoint_seconds=0.05) as s:
+        s.write([record(i, 1.0) for i in new_ids(30)], [], now=1.0)
+        assert wait_until(lambda: rows_in_main_file() == 30, timeout=10)
+
+
 def test_store_rejects_a_file_that_is_not_a_database(tmp_path: Path) -> None:
     path = tmp_path / "p.sqlite3"
     path.write_bytes(b"this is not sqlite" * 100)
@@ -203,13 +226,53 @@ def test_store_rejects_a_newer_schema(tmp_path: Path) -> None:
         PredictionStore(path)
 
 
-def test_store_refuses_a_file_of_the_older_row_layout(tmp_path: Path) -> None:
+_SCHEMA_1 = """
+CREATE TABLE predictions (id TEXT NOT NULL, ts REAL NOT NULL, model TEXT NOT NULL,
+    model_version TEXT NOT NULL, features TEXT NOT NULL, prediction NOT NULL,
+    confidence REAL, probabilities TEXT);
+CREATE UNIQUE INDEX predictions_id ON predictions (id);
+CREATE INDEX predictions_ts ON predictions (ts);
+CREATE TABLE labels (id TEXT PRIMARY KEY, label NOT NULL, ts REAL NOT NULL,
+    received REAL NOT NULL, delay REAL NOT NULL) WITHOUT ROWID;
+CREATE INDEX labels_received ON labels (received);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+PRAGMA user_version=1;
+"""
+
+
+def test_store_migrates_a_file_of_schema_1(tmp_path: Path) -> None:
     path = tmp_path / "p.sqlite3"
     conn = sqlite3.connect(path)
-    conn.execute("PRAGMA user_version=1")
+    conn.executescript(_SCHEMA_1)
+    rows = [
+        ("a", 10.0, '{"x":1.5,"c":"red"}', "setosa", 0.9, "[0.9,0.1]"),
+        ("b", 10.0, '{"x":NaN,"c":null}', "virginica", 0.6, "[0.4,0.6]"),
+        ("c", 20.0, '{"x":3.0,"c":"blue"}', 2.5, None, None),
+    ]
+    conn.executemany(
+        "INSERT INTO predictions VALUES (?, ?, 'iris', '1', ?, ?, ?, ?)",
+        rows,
+    )
+    conn.execute("INSERT INTO labels VALUES ('b', 'setosa', 30.0, 31.0, 21.0)")
+    conn.commit()
     conn.close()
-    with pytest.raises(StoreError, match=r"schema 1 was written by an older inferwatch.*Move"):
-        PredictionStore(path)
+    with PredictionStore(path) as s:
+        assert [r.id for r in s.recent_predictions(0.0)] == ["a", "b", "c"]
+        b = s.get("b")
+        assert b is not None and math.isnan(b.features["x"]) and b.features["c"] is None
+        assert (b.prediction, b.confidence, b.probabilities, b.label) == (
+            "virginica",
+            0.6,
+            [0.4, 0.6],
+            "setosa",
+        )
+        c = s.get("c")
+        assert c is not None and (c.prediction, c.confidence, c.probabilities) == (2.5, None, None)
+        assert [lab.id for lab in s.recent_labels(0.0)] == ["b"]
+        assert s.stats().predictions == 3
+    with PredictionStore(path) as s:  # opens as schema 2 from now on
+        assert s._conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert s.get("a") is not None
 
 
 def test_store_batches_round_trip_by_row(store: PredictionStore) -> None:

@@ -14,6 +14,8 @@ commit is in the log before ``write`` returns. Surviving power loss or an OS cra
 from __future__ import annotations
 
 import functools
+import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -34,6 +36,8 @@ from inferwatch.store.records import (
     StoredPrediction,
     StoreStats,
 )
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
@@ -88,7 +92,7 @@ _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 
 
 class StoreError(RuntimeError):
-    """The database file cannot be used (another program's file, an older or newer schema)."""
+    """The database file cannot be used (another program's file, a newer schema)."""
 
 
 # ---------------------------------------------------------------------- the columnar blob
@@ -279,7 +283,12 @@ class PredictionStore:
         *,
         synchronous: Synchronous = "NORMAL",
         busy_timeout_seconds: float = 5.0,
+        checkpoint_seconds: float | None = 1.0,
     ) -> None:
+        """``checkpoint_seconds``: copy the write-ahead log into the database file from a
+        thread of its own this often, instead of inside whichever commit fills the log
+        (a checkpoint syncs the file, which can take long on a busy disk and would hold up
+        every request waiting for that commit); ``None`` leaves it to SQLite."""
         if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
         self.path = Path(path)
@@ -296,6 +305,28 @@ class PredictionStore:
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             raise StoreError(f"{self.path}: not a usable prediction store ({exc})") from exc
+        self._stop = threading.Event()
+        self._checkpointer: threading.Thread | None = None
+        if checkpoint_seconds is not None:
+            self._conn.execute("PRAGMA wal_autocheckpoint=0")
+            self._checkpointer = threading.Thread(
+                target=self._checkpoint_loop,
+                args=(checkpoint_seconds, busy_timeout_seconds),
+                name="inferwatch-checkpoint",
+                daemon=True,
+            )
+            self._checkpointer.start()
+
+    def _checkpoint_loop(self, every: float, timeout: float) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=timeout)
+        try:
+            while not self._stop.wait(every):
+                try:  # PASSIVE: never waits for, nor blocks, the writer or readers
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:
+                    log.warning("checkpoint of %s failed", self.path, exc_info=True)
+        finally:
+            conn.close()
 
     def _setup(self, synchronous: Synchronous) -> None:
         c = self._conn
@@ -304,26 +335,43 @@ class PredictionStore:
             raise StoreError(f"{self.path}: cannot switch to WAL journaling (got {mode})")
         c.execute(f"PRAGMA synchronous={synchronous}")
         c.execute("PRAGMA temp_store=MEMORY")
-        version = c.execute("PRAGMA user_version").fetchone()[0]
-        if 0 < version < SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path}: store schema {version} was written by an older inferwatch;"
-                f" this version uses schema {SCHEMA_VERSION} (features stored by columns)."
-                " Move the file away (or delete it) to start a new store."
-            )
-        if version not in (0, SCHEMA_VERSION):
-            raise StoreError(
-                f"{self.path}: store schema {version}, this version reads {SCHEMA_VERSION}"
-            )
         c.execute("BEGIN IMMEDIATE")
         try:
+            version = c.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, 1, SCHEMA_VERSION):
+                raise StoreError(
+                    f"{self.path}: store schema {version}, this version reads {SCHEMA_VERSION}"
+                )
+            if version == 1:
+                c.execute("ALTER TABLE predictions RENAME TO predictions_v1")
             for statement in _statements(_DDL):
                 c.execute(statement)
+            if version == 1:
+                self._migrate_v1(c)
             c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
             raise
+
+    @classmethod
+    def _migrate_v1(cls, c: sqlite3.Connection) -> None:
+        """Schema 1 kept one JSON record per prediction: regroup them into batches (rows of
+        one request share their timestamp) in the transaction that opens the file."""
+        cur = c.execute(
+            "SELECT id, ts, model, model_version, features, prediction, confidence,"
+            " probabilities FROM predictions_v1 ORDER BY rowid"
+        )
+        while rows := cur.fetchmany(5000):
+            records = [
+                PredictionRecord(
+                    pid, ts, m, v, json.loads(f), pred, conf, None if p is None else json.loads(p)
+                )
+                for pid, ts, m, v, f, pred, conf, p in rows
+            ]
+            for batch, confidence in _groups(records):
+                cls._insert_batch(c, batch, confidence)
+        c.execute("DROP TABLE predictions_v1")
 
     # ------------------------------------------------------------------ plumbing
 
@@ -340,6 +388,10 @@ class PredictionStore:
             c.execute("COMMIT")
 
     def close(self) -> None:
+        self._stop.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join()
+            self._checkpointer = None
         with self._lock:
             self._conn.close()
 
