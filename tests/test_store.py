@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.support.waiting import wait_until
 
 from inferwatch.store import (
     LabelItem,
@@ -188,10 +190,6 @@ def test_store_uses_wal_and_the_chosen_sync_level(tmp_path: Path) -> None:
 
 
 def test_store_checkpoints_the_log_into_the_file_in_the_background(tmp_path: Path) -> None:
-    import shutil
-
-    from tests.conftest import wait_until
-
     path = tmp_path / "p.sqlite3"
 
     def rows_in_main_file() -> int:
@@ -207,7 +205,7 @@ def test_store_checkpoints_the_log_into_the_file_in_the_background(tmp_path: Pat
 
     with PredictionStore(path, checkpoint_seconds=0.05) as s:
         s.write([record(i, 1.0) for i in new_ids(30)], [], now=1.0)
-        assert wait_until(lambda: rows_in_main_file() == 30, timeout=10)
+        wait_until(lambda: rows_in_main_file() == 30, 10, "rows copied into the database file")
 
 
 def test_store_rejects_a_file_that_is_not_a_database(tmp_path: Path) -> None:
