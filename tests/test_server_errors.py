@@ -104,6 +104,30 @@ def test_out_of_range_value_is_accepted_and_counted(service: Callable[..., Any])
     wait_until(counted)
 
 
+def test_numeric_string_is_scored_and_counted_as_wrong_type(service: Callable[..., Any]) -> None:
+    """A number sent as a string ("5.1") is usable: scored, but counted as an upstream
+    pipeline problem, alone and when it shares a commit with clean requests."""
+    svc = service()
+    clean = svc.client.post("/predict", json={"instances": [ROW, ROW]})
+    r = svc.client.post("/predict", json=ROW | {"sepal_length": "5.1"})
+    assert clean.status_code == 200
+    assert r.status_code == 200
+
+    def counted() -> bool:
+        text = svc.client.get("/metrics").text
+        return (
+            _value(
+                text,
+                "inferwatch_data_quality_issues_total",
+                feature="sepal_length",
+                check="wrong_type",
+            )
+            == 1
+        )
+
+    wait_until(counted)
+
+
 def test_unknown_category_is_accepted_and_counted(
     service: Callable[..., Any], cancer_model_dir: Any
 ) -> None:

@@ -38,6 +38,9 @@ class PredictionJob:
 
     rows: PredictionBatch
     future: asyncio.Future[None]
+    coerced: Mapping[str, np.ndarray] | None = None
+    """Per column, the rows whose value was coerced (e.g. ``"5.1"`` for a number): the
+    monitor counts them as ``wrong_type``. ``None`` when nothing was coerced."""
 
     @property
     def batch(self) -> Mapping[str, np.ndarray]:
@@ -153,10 +156,12 @@ class Flusher:
         if jobs:
             self._queue.put(jobs)
 
-    def submit_predictions(self, rows: PredictionBatch) -> asyncio.Future[None]:
+    def submit_predictions(
+        self, rows: PredictionBatch, coerced: Mapping[str, np.ndarray] | None = None
+    ) -> asyncio.Future[None]:
         """Queue predictions; the future resolves once they are committed."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._submit(PredictionJob(rows, future))
+        self._submit(PredictionJob(rows, future, coerced))
         return future
 
     def submit_labels(self, labels: Sequence[LabelItem]) -> asyncio.Future[list[LabelOutcome]]:

@@ -82,7 +82,8 @@ async def _score(
         ids, state.clock(), info.model, info.model_version, frame, predictions, probabilities
     )
     try:
-        await state.flusher_or_raise().submit_predictions(rows)
+        coerced = batch.coerced if batch.coerced_names else None
+        await state.flusher_or_raise().submit_predictions(rows, coerced)
     except (FlusherStopped, Exception) as exc:  # the store failed: nothing is acknowledged
         state.inference.error("store")
         return json_response({"detail": f"prediction store unavailable: {exc}"}, 503)

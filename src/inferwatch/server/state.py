@@ -11,7 +11,7 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -23,7 +23,7 @@ from starlette.types import Scope
 from inferwatch.alerts import AlertBook
 from inferwatch.backends import ModelBackend
 from inferwatch.core.monitor import Monitor
-from inferwatch.core.schema import FeatureSchema
+from inferwatch.core.schema import Batch, FeatureSchema
 from inferwatch.core.snapshot import MonitorSnapshot
 from inferwatch.exporter import ModelInfo, ServiceTotals
 from inferwatch.modeldir import ModelBundle, ModelMetadata
@@ -376,11 +376,11 @@ class ServiceState:
         now = self.clock()
         if jobs:
             if len(jobs) == 1:
-                batch: dict[str, np.ndarray] = dict(jobs[0].batch)
+                columns: dict[str, np.ndarray] = dict(jobs[0].batch)
                 predictions = jobs[0].predictions
                 probabilities = jobs[0].probabilities
             else:
-                batch = {
+                columns = {
                     name: np.concatenate([j.batch[name] for j in jobs]) for name in jobs[0].batch
                 }
                 predictions = np.concatenate([j.predictions for j in jobs])
@@ -390,6 +390,9 @@ class ServiceState:
                     if all(p is not None for p in probs)
                     else None
                 )
+            batch: Mapping[str, np.ndarray] | Batch = columns
+            if any(j.coerced for j in jobs):
+                batch = Batch(columns, coerced_masks(jobs))
             self.monitor.observe(batch, predictions, probabilities, now)
             if probabilities is not None and probabilities.ndim == 2 and probabilities.size:
                 with self.totals.lock:
@@ -419,6 +422,23 @@ class ServiceState:
             )
             with self.totals.lock:
                 self.totals.feedback_delay.update_many(delay_arr)
+
+
+def coerced_masks(jobs: Sequence[PredictionJob]) -> dict[str, np.ndarray]:
+    """The jobs' coerced-value masks, concatenated in job order (all ``False`` for a job
+    without coerced values)."""
+    names = {name for job in jobs if job.coerced for name in job.coerced}
+    return {
+        name: np.concatenate(
+            [
+                job.coerced[name]
+                if job.coerced and name in job.coerced
+                else np.zeros(len(job.rows), dtype=bool)
+                for job in jobs
+            ]
+        )
+        for name in names
+    }
 
 
 def service_state(request: Request) -> ServiceState:
