@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client import CollectorRegistry
+from tests.support.waiting import wait_until
 
 from inferwatch.examples import load_example_frame
 from inferwatch.ingest import HttpDataSource, IngestionWorker, SourceMetrics
@@ -70,8 +71,15 @@ def test_worker_scores_lake_records_and_sends_their_labels(datalake: str, servic
 
     assert worker.stats.scored == 150
     assert worker.stats.labels == 150
-    snapshot = running.client.get("/api/snapshot").json()
-    assert snapshot["window_rows"] == 150
+    # the monitor counts committed rows shortly after they were answered
+    snapshot = wait_until(
+        lambda: (
+            (s := running.client.get("/api/snapshot").json())["window_rows"] == 150
+            and s["performance"]["labels"] == 150
+            and s
+        ),
+        what="the monitor counted the lake's rows and labels",
+    )
     assert snapshot["performance"]["labels"] == 150
     # the example model is good on its own data: the labels confirm it
     assert snapshot["performance"]["accuracy"] > 0.9

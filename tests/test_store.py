@@ -198,7 +198,7 @@ def test_store_checkpoints_the_log_into_the_file_in_the_background(tmp_path: Pat
         conn = sqlite3.connect(copy)
         try:
             return int(conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0])
-        except sqlite3.OperationalError:  # not even the tables are in the file yet
+        except sqlite3.DatabaseError:  # no tables in the file yet, or copied mid-checkpoint
             return -1
         finally:
             conn.close()
