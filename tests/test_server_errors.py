@@ -21,6 +21,22 @@ def _value(text: str, name: str, **labels: str) -> float:
     raise AssertionError(f"no sample {name} {labels}")
 
 
+def wait_until_counted(svc: Any, feature: str, check: str) -> None:
+    """Wait until /metrics counts one data-quality issue of ``check`` on ``feature``."""
+    wait_until(
+        lambda: (
+            _value(
+                svc.client.get("/metrics").text,
+                "inferwatch_data_quality_issues_total",
+                feature=feature,
+                check=check,
+            )
+            == 1
+        ),
+        what=f"one {check} issue counted on {feature}",
+    )
+
+
 @pytest.mark.parametrize(
     ("body", "status", "field", "check"),
     [
@@ -89,19 +105,7 @@ def test_out_of_range_value_is_accepted_and_counted(service: Callable[..., Any])
     r = svc.client.post("/predict", json=ROW | {"sepal_length": 99.0})
     assert r.status_code == 200
 
-    def counted() -> bool:
-        text = svc.client.get("/metrics").text
-        return (
-            _value(
-                text,
-                "inferwatch_data_quality_issues_total",
-                feature="sepal_length",
-                check="out_of_range",
-            )
-            == 1
-        )
-
-    wait_until(counted)
+    wait_until_counted(svc, "sepal_length", "out_of_range")
 
 
 def test_numeric_string_is_scored_and_counted_as_wrong_type(service: Callable[..., Any]) -> None:
@@ -113,19 +117,7 @@ def test_numeric_string_is_scored_and_counted_as_wrong_type(service: Callable[..
     assert clean.status_code == 200
     assert r.status_code == 200
 
-    def counted() -> bool:
-        text = svc.client.get("/metrics").text
-        return (
-            _value(
-                text,
-                "inferwatch_data_quality_issues_total",
-                feature="sepal_length",
-                check="wrong_type",
-            )
-            == 1
-        )
-
-    wait_until(counted)
+    wait_until_counted(svc, "sepal_length", "wrong_type")
 
 
 def test_unknown_category_is_accepted_and_counted(
@@ -139,19 +131,7 @@ def test_unknown_category_is_accepted_and_counted(
     r = svc.client.post("/predict", json=row)
     assert r.status_code == 200, r.text
 
-    def counted() -> bool:
-        text = svc.client.get("/metrics").text
-        return (
-            _value(
-                text,
-                "inferwatch_data_quality_issues_total",
-                feature="clinic",
-                check="unknown_category",
-            )
-            == 1
-        )
-
-    wait_until(counted)
+    wait_until_counted(svc, "clinic", "unknown_category")
 
 
 def test_malformed_json_is_400(service: Callable[..., Any]) -> None:
