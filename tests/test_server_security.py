@@ -90,3 +90,16 @@ def test_serve_refuses_public_bind_without_token(tmp_path: Path, iris_model_dir:
     assert proc.returncode == 2
     assert "refusing to listen on 0.0.0.0" in proc.stderr
     assert not (tmp_path / "d").exists()
+
+
+def test_token_guards_the_alert_webhook_and_retraining(
+    service: Callable[..., Any], tmp_path: Path
+) -> None:
+    """An alert can start retraining, so the webhook needs the token too."""
+    svc = service(api_token="s3cret-token")
+    payload = {"version": "4", "status": "firing", "alerts": []}
+    assert svc.client.post("/alerts", json=payload).status_code == 401
+    assert svc.client.post("/api/retrain").status_code == 401
+    auth = {"Authorization": "Bearer s3cret-token"}
+    assert svc.client.post("/alerts", json=payload, headers=auth).status_code != 401
+    assert svc.client.get("/api/alerts").status_code == 200

@@ -259,9 +259,20 @@ def alertmanager_config(
         if settings.smtp_password_file is not None:
             glob["smtp_auth_password_file"] = str(settings.smtp_password_file.resolve())
     slack_file = settings.slack_api_url_file
+    token = settings.resolved_api_token()
+    token_file = paths.root / "webhook_token"
+    if token is not None:
+        # the service wants its bearer token on /alerts: Alertmanager reads it from a file
+        token_file.parent.mkdir(parents=True, exist_ok=True)
+        token_file.touch(mode=0o600)
+        token_file.write_text(token, encoding="utf-8")
     for receiver in config.get("receivers", []):
         for hook in receiver.get("webhook_configs", []):
             hook["url"] = webhook_url
+            if token is not None:
+                hook["http_config"] = {
+                    "authorization": {"type": "Bearer", "credentials_file": str(token_file)}
+                }
         if slack_file is None:
             receiver.pop("slack_configs", None)
         for slack in receiver.get("slack_configs", []):

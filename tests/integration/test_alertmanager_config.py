@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from tests.support.waiting import free_port
+from tests.support.waiting import free_port, wait_until
 
 from inferwatch.settings import Settings
 from inferwatch.stack import ALERTMANAGER_BINARIES, LocalStack, find_binary
@@ -264,3 +264,42 @@ def test_critical_inhibits_the_warning_of_its_family_and_model(alertmanager: str
         ("ModelAccuracyLow", "cancer"): "active",
         ("HighPredictionLatency", "iris"): "active",
     }
+
+
+def test_local_config_sends_the_api_token_to_the_webhook_from_a_file(tmp_path: Path) -> None:
+    paths = LocalStack(_settings(tmp_path, api_token="s3cret-token")).render()
+    text = paths.alertmanager_config.read_text()
+    assert "s3cret-token" not in text
+    assert amtool("check-config", paths.alertmanager_config).returncode == 0
+    config = yaml.safe_load(text)
+    [hook] = [h for r in config["receivers"] for h in r.get("webhook_configs", [])]
+    auth = hook["http_config"]["authorization"]
+    assert auth["type"] == "Bearer"
+    token_file = Path(auth["credentials_file"])
+    assert token_file.read_text() == "s3cret-token"
+    assert token_file.stat().st_mode & 0o077 == 0
+
+
+def test_alertmanager_delivers_to_a_token_protected_service(tmp_path: Path, service: Any) -> None:
+    """A real Alertmanager, rendered by the stack runner, reaches /alerts with the token."""
+    svc = service(api_token="s3cret-token")
+    host_port = svc.url.removeprefix("http://")
+    settings = Settings(
+        data_dir=tmp_path / "stack-data",
+        port=int(host_port.rsplit(":", 1)[1]),
+        api_token="s3cret-token",
+        prometheus_port=free_port(),
+        alertmanager_port=free_port(),
+    )
+    with LocalStack(settings, fast=True, scrape_target=host_port) as stack:
+        alert = {
+            "labels": {"alertname": "ModelAccuracyLow", "model": "iris", "severity": "warning"},
+            "annotations": {"summary": "accuracy low"},
+        }
+        httpx.post(f"{stack.alertmanager_url}/api/v2/alerts", json=[alert]).raise_for_status()
+        firing = wait_until(
+            lambda: svc.client.get("/api/alerts").json()["firing"],
+            timeout=60,
+            what="the alert reached the token-protected webhook",
+        )
+    assert firing[0]["labels"]["alertname"] == "ModelAccuracyLow"

@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 from pydantic import ValidationError
 
 from inferwatch.alerts import AlertBook, WebhookAlert, WebhookPayload
+from inferwatch.server.security import TokenCheck
 
 AlertListener = Callable[[Sequence[WebhookAlert]], None]
 """Called after a notification was applied, with its alerts (e.g. to trigger retraining)."""
@@ -78,11 +79,14 @@ def alerts_router(
     registry: CollectorRegistry | None = None,
     clock: Callable[[], float] = time.time,
     listeners: Sequence[AlertListener] = (),
+    token: TokenCheck | None = None,
 ) -> APIRouter:
     """Routes for the Alertmanager webhook and the alert list.
 
     ``registry`` receives the ``AlertBookCollector``; ``listeners`` run after each accepted
-    notification (keep them quick: the webhook answers only after they return).
+    notification (keep them quick: the webhook answers only after they return). With a
+    ``token``, the webhook needs it as a bearer token (Alertmanager's ``http_config``), since
+    an alert can start retraining.
     """
     if registry is not None:
         registry.register(AlertBookCollector(book))
@@ -90,6 +94,8 @@ def alerts_router(
 
     @router.post("/alerts", summary="Alertmanager webhook (payload version 4)")
     async def receive_alerts(request: Request) -> JSONResponse:
+        if token is not None:
+            token.enforce(request)
         body = await request.body()
         try:
             data: Any = json.loads(body)

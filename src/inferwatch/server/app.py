@@ -137,7 +137,9 @@ def create_app(
     assert state.alerts is not None
     retrainer = Retrainer(state, settings, registry)
     app.include_router(
-        alerts_router(state.alerts, registry=registry, listeners=[retrainer.on_alerts])
+        alerts_router(
+            state.alerts, registry=registry, listeners=[retrainer.on_alerts], token=state.token
+        )
     )
     app.include_router(retraining_router(retrainer))
     app.include_router(dashboard_router(settings))
