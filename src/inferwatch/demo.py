@@ -24,8 +24,10 @@ from types import FrameType
 from typing import Any
 
 import httpx
+from prometheus_client import CollectorRegistry, start_http_server
 from rich.console import Console
 
+from inferwatch.ingest import HttpDataSource, IngestionWorker, SourceMetrics
 from inferwatch.settings import Settings
 from inferwatch.simulate.client import TrafficConfig, TrafficEngine
 from inferwatch.simulate.command import load_example_data, phase_message
@@ -44,6 +46,8 @@ from inferwatch.stack import (
 EXAMPLE = "cancer"
 """The demo's model: 30 numeric features and two categoricals, so drift shows on both kinds."""
 DRIFT_FEATURES = ("mean_texture", "mean_symmetry", "clinic")
+LAKE_OUTAGE_SECONDS = 15.0
+"""Each cycle the data lake answers 503 this long as the drift recovers (DataLakeUnavailable)."""
 """Features that barely matter to the model: drifting them raises the drift alert while the
 accuracy stays high, so the two incidents of the cycle are told apart."""
 DRIFT_ALERTS = ("FeatureDriftDetected",)
@@ -162,18 +166,26 @@ def serve_in_thread(settings: Settings) -> Iterator[str]:
     host, port = sock.getsockname()[:2]
     options = uvicorn_options(settings)
     options["log_level"] = "warning"
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), **options))  # type: ignore[arg-type]  # options are typed per key by uvicorn
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="inferwatch-service", daemon=True
-    )
+    config = uvicorn.Config(create_app(settings), **options)  # type: ignore[arg-type]  # options are typed per key by uvicorn
+    with _app_in_thread(config, sock, "inferwatch-service"):
+        yield f"http://{host}:{port}"
+
+
+@contextlib.contextmanager
+def _app_in_thread(config: Any, sock: socket.socket, name: str) -> Iterator[None]:
+    """Run a uvicorn ``config`` on the bound ``sock`` in a thread until the block ends."""
+    import uvicorn
+
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=name, daemon=True)
     thread.start()
     try:
         deadline = time.monotonic() + 30.0
         while not server.started:
             if not thread.is_alive() or time.monotonic() > deadline:
-                raise DemoError(f"the service did not start on {host}:{port}")
+                raise DemoError(f"{name} did not start on {sock.getsockname()}")
             time.sleep(0.05)
-        yield f"http://{host}:{port}"
+        yield
     finally:
         server.should_exit = True
         thread.join(timeout=15.0)
@@ -181,6 +193,47 @@ def serve_in_thread(settings: Settings) -> Iterator[str]:
             server.force_exit = True
             thread.join(timeout=5.0)
         sock.close()
+
+
+@dataclass
+class Gateway:
+    """The IoT-gateway side of the demo: a data lake and where its worker's metrics are."""
+
+    lake_url: str
+    registry: CollectorRegistry
+    metrics_target: str
+
+
+@contextlib.contextmanager
+def iot_gateway() -> Iterator[Gateway]:
+    """A data lake of the example's rows (its faults switchable) and a ``/metrics`` endpoint
+    for the ingestion worker's ``inferwatch_source_*`` metrics, both on free loopback ports."""
+    import uvicorn
+
+    from inferwatch.examples import load_example_frame
+    from inferwatch.ingest.datalake import create_datalake
+
+    features, labels = load_example_frame(EXAMPLE)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    lake_port = sock.getsockname()[1]
+    config = uvicorn.Config(create_datalake(features, labels), log_level="warning", lifespan="off")
+    registry = CollectorRegistry()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        metrics_port = probe.getsockname()[1]
+    metrics_server, metrics_thread = start_http_server(
+        metrics_port, addr="127.0.0.1", registry=registry
+    )
+    try:
+        with _app_in_thread(config, sock, "inferwatch-datalake"):
+            yield Gateway(
+                f"http://127.0.0.1:{lake_port}/records", registry, f"127.0.0.1:{metrics_port}"
+            )
+    finally:
+        metrics_server.shutdown()
+        metrics_server.server_close()
+        metrics_thread.join(timeout=5.0)
 
 
 def missing_binaries() -> list[str]:
@@ -191,7 +244,11 @@ def missing_binaries() -> list[str]:
 
 @contextlib.contextmanager
 def monitoring_stack(
-    settings: Settings, plan: DemoPlan, fast: bool, console: Console
+    settings: Settings,
+    plan: DemoPlan,
+    fast: bool,
+    console: Console,
+    extra_jobs: dict[str, str] | None = None,
 ) -> Iterator[tuple[str, str] | None]:
     """Prometheus and Alertmanager as children; yields their URLs, or ``None`` when the
     binaries are missing (the demo then goes on without them)."""
@@ -206,7 +263,12 @@ def monitoring_stack(
     _check_port_free("127.0.0.1", settings.prometheus_port, "Prometheus")
     _check_port_free("127.0.0.1", settings.alertmanager_port, "Alertmanager")
     try:
-        stack = LocalStack(settings, fast=fast, rule_range_seconds=plan.rule_range_seconds)
+        stack = LocalStack(
+            settings,
+            fast=fast,
+            rule_range_seconds=plan.rule_range_seconds,
+            extra_jobs=extra_jobs,
+        )
         stack.start()
     except StackError as exc:
         raise DemoError(str(exc)) from exc
@@ -247,13 +309,16 @@ def run_demo(
         ensure_model(settings, console)
         with contextlib.ExitStack() as stack_:
             url = stack_.enter_context(serve_in_thread(settings))
+            gateway = stack_.enter_context(iot_gateway())
+            jobs = {"inferwatch-ingest": gateway.metrics_target}
             urls = (
-                stack_.enter_context(monitoring_stack(settings, plan, fast, console))
+                stack_.enter_context(monitoring_stack(settings, plan, fast, console, jobs))
                 if stack
                 else None
             )
             _print_urls(console, url, urls, plan, story)
-            asyncio.run(_play(settings, plan, story, url, urls, duration, console))
+            console.print(f"  data lake     {gateway.lake_url} (ingested every 2 s)")
+            asyncio.run(_play(settings, plan, story, url, urls, duration, console, gateway))
             console.print("stopping ...")
         console.print("stopped: every part of the demo is down.")
         return 0
@@ -294,6 +359,7 @@ async def _play(
     urls: tuple[str, str] | None,
     duration: float | None,
     console: Console,
+    gateway: Gateway | None = None,
 ) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -325,8 +391,28 @@ async def _play(
         with events_path.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
 
+    previous: list[str] = [""]
+    background: set[asyncio.Task[None]] = set()
+
     def on_phase(phase: Phase) -> None:
         note("phase", phase_message(phase), "bold", phase=phase.name, scenario=phase.scenario)
+        # once a cycle, as the drift recovers, the data lake goes down for a while
+        if gateway is not None and previous[0] == "drift" and phase.name == "recovery":
+            task = asyncio.get_running_loop().create_task(lake_outage(gateway.lake_url))
+            background.add(task)
+            task.add_done_callback(background.discard)
+        previous[0] = phase.scenario
+
+    async def lake_outage(lake_url: str) -> None:
+        faults = lake_url.rsplit("/", 1)[0] + "/faults"
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            await client.put(faults, json={"error_rate": 1.0})
+            note("incident", f"data lake outage for {LAKE_OUTAGE_SECONDS:g} s", "yellow")
+            try:
+                await asyncio.sleep(LAKE_OUTAGE_SECONDS)
+            finally:
+                await client.put(faults, json={"error_rate": 0.0})
+        note("incident", "data lake back", "yellow")
 
     engine = TrafficEngine(config, data, on_progress=display.update, on_phase=on_phase)
     headers = {"authorization": f"Bearer {config.token}"} if config.token else {}
@@ -369,8 +455,20 @@ async def _play(
                 )
                 await asyncio.sleep(1.0)
 
+    async def ingest() -> None:
+        assert gateway is not None
+        metrics = SourceMetrics(gateway.registry)
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            source = HttpDataSource(gateway.lake_url, metrics=metrics, client=client)
+            worker = IngestionWorker(
+                source, client, service_url=url, poll_seconds=2.0, batch_size=5, token=config.token
+            )
+            await worker.run()
+
     with display:
         tasks = [asyncio.create_task(traffic()), asyncio.create_task(watch())]
+        if gateway is not None:
+            tasks.append(asyncio.create_task(ingest()))
         try:
             waiter = asyncio.create_task(stop.wait())
             await asyncio.wait(
@@ -383,9 +481,9 @@ async def _play(
                     raise error
         finally:
             engine.stop()
-            for task in tasks:
+            for task in [*tasks, *background]:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, *background, return_exceptions=True)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
     reason = "interrupted" if stop.is_set() else "duration reached"

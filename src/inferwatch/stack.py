@@ -195,8 +195,14 @@ def prometheus_config(
     scrape_target: str,
     alertmanager_port: int,
     prometheus_port: int,
+    extra_jobs: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The local Prometheus configuration: loopback targets, the rendered rule files."""
+    """The local Prometheus configuration: loopback targets, the rendered rule files, and
+    ``extra_jobs`` (job name to ``host:port``, e.g. the ingestion worker)."""
+    extra = [
+        {"job_name": job, "static_configs": [{"targets": [target]}]}
+        for job, target in (extra_jobs or {}).items()
+    ]
     return {
         "global": {
             "scrape_interval": settings.scrape_interval,
@@ -221,6 +227,7 @@ def prometheus_config(
                 "job_name": "prometheus",
                 "static_configs": [{"targets": [f"127.0.0.1:{prometheus_port}"]}],
             },
+            *extra,
         ],
     }
 
@@ -374,6 +381,7 @@ class LocalStack:
         fast: bool = False,
         fast_for: float = 10.0,
         rule_range_seconds: float | None = None,
+        extra_jobs: Mapping[str, str] | None = None,
         deploy_dir: Path | None = None,
         scrape_target: str | None = None,
         webhook_url: str | None = None,
@@ -385,6 +393,7 @@ class LocalStack:
         self.fast = fast
         self.fast_for = fast_for
         self.rule_range_seconds = rule_range_seconds
+        self.extra_jobs = dict(extra_jobs or {})
         self.deploy_dir = deploy_dir or default_deploy_dir()
         self.paths = StackPaths.for_settings(settings)
         service = f"127.0.0.1:{settings.port}"
@@ -428,6 +437,7 @@ class LocalStack:
             scrape_target=self.scrape_target,
             alertmanager_port=self.settings.alertmanager_port,
             prometheus_port=self.settings.prometheus_port,
+            extra_jobs=self.extra_jobs,
         )
         paths.prometheus_config.write_text(yaml.safe_dump(prom, sort_keys=False))
         render_templates(am_src / "templates", paths.templates_dir, self.dashboard_url)
