@@ -39,21 +39,29 @@ def upstream(iris_model_dir: Path) -> Iterator[UpstreamServer]:
     server.stop()
 
 
+def serve_gateway(
+    serve_process: Callable[..., Any],
+    upstream: UpstreamServer,
+    model_dir: Path,
+    tmp_path: Path,
+    env: dict[str, str],
+) -> Any:
+    """``inferwatch serve --upstream`` in front of ``upstream`` as a real subprocess."""
+    args = ["--upstream", upstream.url, "--model-dir", str(model_dir)]
+    return serve_process([*args, "--data-dir", str(tmp_path / "d")], env=env)
+
+
 def test_gateway_forwards_fails_fast_and_recovers(
     serve_process: Callable[..., Any],
     upstream: UpstreamServer,
     iris_model_dir: Path,
     tmp_path: Path,
 ) -> None:
-    proc = serve_process(
-        [
-            "--upstream",
-            upstream.url,
-            "--model-dir",
-            str(iris_model_dir),
-            "--data-dir",
-            str(tmp_path / "d"),
-        ],
+    proc = serve_gateway(
+        serve_process,
+        upstream,
+        iris_model_dir,
+        tmp_path,
         env={"INFERWATCH_UPSTREAM_TIMEOUT_SECONDS": "3"},
     )
     with httpx.Client(base_url=proc.url, timeout=20) as c:
@@ -89,15 +97,11 @@ def test_gateway_slow_upstream_is_504(
     iris_model_dir: Path,
     tmp_path: Path,
 ) -> None:
-    proc = serve_process(
-        [
-            "--upstream",
-            upstream.url,
-            "--model-dir",
-            str(iris_model_dir),
-            "--data-dir",
-            str(tmp_path / "d"),
-        ],
+    proc = serve_gateway(
+        serve_process,
+        upstream,
+        iris_model_dir,
+        tmp_path,
         env={"INFERWATCH_UPSTREAM_TIMEOUT_SECONDS": "0.5"},
     )
     upstream.delay = 3.0
