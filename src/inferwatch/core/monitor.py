@@ -5,16 +5,16 @@ fine bins end to end, plus the output's bins and a row counter), counts quality 
 cumulative totals. ``record_outcomes`` feeds labels into the performance windows. ``snapshot``
 turns the window into drift scores and decisions: a plain frozen ``MonitorSnapshot``.
 
-One lock guards the state: ``observe`` runs on a background thread while ``snapshot`` may be
-called from the event loop.
+Like river's estimators it has two verbs, ``observe`` and ``snapshot``, and no hidden buffer:
+what ``observe`` returned from is in the window. Pooling small batches is the caller's business
+(the service's monitor feed). One lock guards the state: ``observe`` runs on a background
+thread while ``snapshot`` may be called from the event loop.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 import threading
-from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,14 +41,6 @@ from inferwatch.core.snapshot import (
     Totals,
 )
 from inferwatch.core.window import CountWindow, Layout
-
-_F64 = np.dtype(np.float64)
-ROW_BATCH = 4
-_PENDING_MAX = 1 << 16
-"""Up to this many rows, ``observe`` walks the values in plain Python (a binary search per
-numeric value, a dict lookup per category): for one row that is several times cheaper than
-the twenty-odd numpy calls of the vectorised path, whose fixed cost only pays off on more
-rows. Both paths give the same bins and quality counts (tests check it)."""
 
 
 def _as_list(values: Any) -> list[Any]:
@@ -177,16 +169,7 @@ class Monitor:
         feats, offsets = profile.features, self._offsets
         _, _, lo, hi = schema._layout
         self._num_names = [feats[i].name for i in self._num]
-        self._num_rows = [
-            (i, feats[i].name, feats[i].edges.tolist(), int(offsets[i]), float(a), float(b))
-            for i, a, b in zip(self._num, lo.tolist(), hi.tolist(), strict=True)
-        ]
         self._lo, self._hi = lo, hi
-        big = float(np.finfo(np.float64).max)  # finite bounds: +-inf must fail the range test
-        self._num_fast = [
-            (i, name, edges, off, max(a, -big), min(b, big))
-            for i, name, edges, off, a, b in self._num_rows
-        ]
         self._binner = GridBinner(
             [feats[i].edges for i in self._num], [int(offsets[i]) for i in self._num]
         )
@@ -201,16 +184,8 @@ class Monitor:
         out = profile.output
         self._out_lookup = {c: self._out_offset + j for j, c in enumerate(out.categories)}
         self._out_other = self._out_offset + len(out.categories)
-        self._out_edges = out.edges.tolist()
         self._out_binner = GridBinner([out.edges], [self._out_offset])
         self._position = {f.name: i for i, f in enumerate(feats)}
-        self._no_issues = np.zeros((len(feats), len(QUALITY_CHECKS)), dtype=np.int64)
-        self._no_issues.flags.writeable = False
-        self._no_issues_view = schema.quality_view(self._no_issues)
-        self._pending: list[int] = []
-        self._pending_bucket: int | None = None
-        self._pending_time = 0.0
-        self._pending_top = [0.0, 0.0]  # confidence: rows, sum of top-class probabilities
 
     def _category_slots(self, columns: Mapping[str, np.ndarray], n: int) -> npt.NDArray[np.intp]:
         """Window slot of every categorical value (features x rows): the category's slot, the
@@ -270,8 +245,6 @@ class Monitor:
         if len(lengths) > 1:
             raise SchemaError("batch", f"columns of different lengths {sorted(lengths)}")
         n = lengths.pop() if lengths else 0
-        if n <= ROW_BATCH:
-            return self._observe_rows(batch, columns, n, predictions, probabilities, timestamp)
         table = np.zeros((len(self._feats), len(QUALITY_CHECKS)), dtype=np.int64)
         parts: list[npt.NDArray[np.intp]] = []
         mask = np.zeros(n, dtype=bool)
@@ -313,7 +286,6 @@ class Monitor:
         counts[self._rows_slot] = n
         quality = QualityCounts(n, self.schema.quality_view(table), mask, table)
         with self._lock:
-            self._flush()
             self._window.add_counts(counts, timestamp)
             self._cum += counts
             self._quality += table
@@ -321,118 +293,6 @@ class Monitor:
             if probabilities is not None and self.task == "classification":
                 self._confidence.update_many(probabilities, timestamp)
         return quality
-
-    def _observe_rows(
-        self,
-        batch: Mapping[str, np.ndarray],
-        columns: Mapping[str, np.ndarray],
-        n: int,
-        predictions: npt.ArrayLike,
-        probabilities: npt.ArrayLike | None,
-        timestamp: float,
-    ) -> QualityCounts:
-        """``observe`` for a few rows, value by value (same results as the vectorised path)."""
-        slots: list[int] = []
-        add = slots.append
-        issues: list[tuple[int, int, int]] = []  # (feature, check, row)
-        inf = math.inf
-        get = columns.get
-        for i, name, edges, off, lo, hi in self._num_fast:
-            col = get(name)
-            if col is None:
-                issues += [(i, 0, r) for r in range(n)]
-                continue
-            if getattr(col, "dtype", None) is not _F64:
-                col = np.asarray(col, dtype=np.float64)
-            for r, v in enumerate((col.item(),) if n == 1 else col.tolist()):
-                if lo <= v <= hi:  # the common case: in range (the bounds are finite)
-                    add(off + bisect_left(edges, v))
-                elif v != v:
-                    issues.append((i, 0, r))
-                else:
-                    issues.append((i, 1 if v == inf or v == -inf else 2, r))
-                    add(off + bisect_left(edges, v))
-        for i, name, lookup, other in self._cat_rows:
-            col = get(name)
-            if col is None:
-                issues += [(i, 0, r) for r in range(n)]
-                continue
-            if not isinstance(col, np.ndarray):
-                col = np.asarray(col, dtype=object)
-            for r, v in enumerate((col.item(),) if n == 1 else col.tolist()):
-                s = lookup.get(v, other)
-                if s == other:
-                    if v is None or v != v:
-                        issues.append((i, 0, r))
-                        continue
-                    issues.append((i, 3, r))
-                add(s)
-        if isinstance(batch, Batch):
-            for name in batch.coerced_names:
-                i = self._position[name]
-                issues += [(i, 4, r) for r, c in enumerate(batch.coerced[name].tolist()) if c]
-        out = self.profile.output
-        if out.kind == "numeric":
-            pred = np.asarray(predictions, dtype=np.float64).ravel().tolist()
-            if len(pred) != n:
-                raise SchemaError("predictions", f"expected {n} predictions, got {len(pred)}")
-            off = self._out_offset
-            slots += [off + bisect_left(self._out_edges, v) for v in pred if v == v]
-        else:
-            lookup, other = self._out_lookup, self._out_other
-            for v in self._output_values(predictions, n):
-                s = lookup.get(v, other)
-                if s != other or not (v is None or v != v):
-                    add(s)
-        top: list[float] = []
-        if probabilities is not None and self.task == "classification":
-            p = np.asarray(probabilities, dtype=np.float64)
-            rows = p.tolist() if p.ndim == 2 else [[v] for v in p.ravel().tolist()]
-            for row in rows:  # as numpy: a row with NaN has no top value, nor one with +inf
-                if row and not any(v != v for v in row):
-                    m = max(row)
-                    if m < inf:
-                        top.append(m)
-        if issues:
-            table = np.zeros((len(self._feats), len(QUALITY_CHECKS)), dtype=np.int64)
-            mask = np.zeros(n, dtype=bool)
-            for i, c, r in issues:
-                table[i, c] += 1
-                mask[r] = True
-        else:
-            table = self._no_issues
-            mask = np.zeros(n, dtype=bool)
-        view = self._no_issues_view if table is self._no_issues else self.schema.quality_view(table)
-        quality = QualityCounts(n, view, mask, table)
-        bad = int(mask.sum()) if issues else 0
-        slots += [self._rows_slot] * n
-        bucket = math.floor(timestamp / self._window.bucket_seconds)
-        with self._lock:
-            if bucket != self._pending_bucket or len(self._pending) > _PENDING_MAX:
-                self._flush()
-                self._pending_bucket, self._pending_time = bucket, timestamp
-            self._pending += slots
-            if issues:
-                self._quality += table
-                self._rows_with_issues += bad
-            if top:
-                self._pending_top[0] += len(top)
-                self._pending_top[1] += sum(top)
-        return quality
-
-    def _flush(self) -> None:
-        """Add the slots pending from small batches to the window and the totals (lock held).
-        Small batches of one time bucket only append to a list; one ``bincount`` adds them
-        when the bucket changes, the list grows long, or anything reads or resets the state."""
-        if self._pending:
-            counts = np.bincount(self._pending, minlength=self._layout.width)
-            self._window.add_counts(counts, self._pending_time)
-            self._cum += counts
-            self._pending = []
-        if self._pending_top[0]:
-            self._confidence.window.add_counts(self._pending_top, self._pending_time)
-            self._pending_top = [0.0, 0.0]
-        self._pending_bucket = None
 
     def record_outcomes(
         self,
@@ -455,7 +315,6 @@ class Monitor:
     def reset(self) -> None:
         """Clear the windows (not the cumulative totals)."""
         with self._lock:
-            self._flush()
             self._window.reset()
             self._confusion.reset()
             self._regression.reset()
@@ -522,7 +381,6 @@ class Monitor:
     def snapshot(self, timestamp: float) -> MonitorSnapshot:
         """The window at ``timestamp`` plus cumulative totals, as plain frozen data."""
         with self._lock:
-            self._flush()
             counts = self._window.counts(timestamp)
             perf = self._performance(timestamp)
             estimate = self._confidence.get(timestamp) if self.task == "classification" else None
