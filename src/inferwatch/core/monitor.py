@@ -17,7 +17,7 @@ import itertools
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -34,7 +34,6 @@ from inferwatch.core.schema import (
     encode_categories,
 )
 from inferwatch.core.snapshot import (
-    QUALITY_CHECKS,
     FeatureDrift,
     MonitorSnapshot,
     Performance,
@@ -61,6 +60,26 @@ def _lookup_slots(
     return slots
 
 
+MIN_LABELS = 50
+"""Labels a window needs before accuracy is reported (``INFERWATCH_MIN_LABELS``)."""
+
+
+class MonitorSettings(Protocol):
+    """The settings ``MonitorConfig.from_settings`` reads (``inferwatch.settings.Settings``
+    has them)."""
+
+    @property
+    def window_buckets(self) -> int: ...
+    @property
+    def bucket_seconds(self) -> float: ...
+    @property
+    def min_window_rows(self) -> int: ...
+    @property
+    def psi_threshold(self) -> float: ...
+    @property
+    def min_labels(self) -> int: ...
+
+
 @dataclass(frozen=True)
 class MonitorConfig:
     """Window and decision settings (the ``Settings`` fields of the same names).
@@ -75,17 +94,21 @@ class MonitorConfig:
     min_window_rows: int = 200
     psi_threshold: float = 0.2
     per_feature_thresholds: Mapping[str, float] = field(default_factory=dict)
-    min_labels: int = 50
+    min_labels: int = MIN_LABELS
     share_threshold: float = 0.10
     alpha: float = 1e-4
 
     @classmethod
-    def from_settings(cls, settings: Any, **overrides: Any) -> MonitorConfig:
-        """Build from any object with the ``Settings`` attribute names."""
-        names = ("window_buckets", "bucket_seconds", "min_window_rows", "psi_threshold")
-        values: dict[str, Any] = {n: getattr(settings, n) for n in names}
-        for name, default in (("min_labels", 50), ("share_threshold", 0.10), ("alpha", 1e-4)):
-            values[name] = getattr(settings, name, default)
+    def from_settings(cls, settings: MonitorSettings, **overrides: Any) -> MonitorConfig:
+        """Build from the service's ``Settings`` (or anything with the same window fields);
+        ``overrides`` set the other fields."""
+        values: dict[str, Any] = {
+            "window_buckets": settings.window_buckets,
+            "bucket_seconds": settings.bucket_seconds,
+            "min_window_rows": settings.min_window_rows,
+            "psi_threshold": settings.psi_threshold,
+            "min_labels": settings.min_labels,
+        }
         values.update(overrides)
         return cls(**values)
 
@@ -150,7 +173,7 @@ class Monitor:
                 raise SchemaError(spec.name, "profile and schema disagree on this feature")
         self._scorer = DriftScorer([*feats, profile.output])
         self._ref_ratios = {id(f): tuple(f.ratios.tolist()) for f in (*feats, profile.output)}
-        self._quality = np.zeros((len(feats), len(QUALITY_CHECKS)), dtype=np.int64)
+        self._quality = schema.quality_kernel.table()
         self._rows_with_issues = 0
         self._classes = profile.classes
         self._confusion = ConfusionWindow(self._classes, cfg.window_buckets, cfg.bucket_seconds)
@@ -167,9 +190,8 @@ class Monitor:
         """Everything ``observe`` needs per feature, computed once: slots, edges, ranges and
         category lookups that map straight to window slots."""
         feats, offsets = profile.features, self._offsets
-        _, _, lo, hi = schema._layout
+        self._kernel = kernel = schema.quality_kernel
         self._num_names = [feats[i].name for i in self._num]
-        self._lo, self._hi = lo, hi
         self._binner = GridBinner(
             [feats[i].edges for i in self._num], [int(offsets[i]) for i in self._num]
         )
@@ -178,14 +200,13 @@ class Monitor:
             f = feats[i]
             lookup: dict[Any, int] = {c: int(offsets[i]) + j for j, c in enumerate(f.categories)}
             self._cat_rows.append((i, f.name, lookup, int(offsets[i]) + len(f.categories)))
-        self._num_idx = np.asarray(self._num, dtype=np.intp)
-        self._cat_idx = np.asarray(self._cat, dtype=np.intp)
+        if kernel.numeric.tolist() != self._num or kernel.categorical.tolist() != self._cat:
+            raise SchemaError("profile", "profile and schema disagree on the feature kinds")
         self._cat_other = np.array([[r[3]] for r in self._cat_rows], dtype=np.intp)
         out = profile.output
         self._out_lookup = {c: self._out_offset + j for j, c in enumerate(out.categories)}
         self._out_other = self._out_offset + len(out.categories)
         self._out_binner = GridBinner([out.edges], [self._out_offset])
-        self._position = {f.name: i for i, f in enumerate(feats)}
 
     def _category_slots(self, columns: Mapping[str, np.ndarray], n: int) -> npt.NDArray[np.intp]:
         """Window slot of every categorical value (features x rows): the category's slot, the
@@ -245,7 +266,8 @@ class Monitor:
         if len(lengths) > 1:
             raise SchemaError("batch", f"columns of different lengths {sorted(lengths)}")
         n = lengths.pop() if lengths else 0
-        table = np.zeros((len(self._feats), len(QUALITY_CHECKS)), dtype=np.int64)
+        kernel = self._kernel
+        table = kernel.table()
         parts: list[npt.NDArray[np.intp]] = []
         mask = np.zeros(n, dtype=bool)
         if self._num:
@@ -253,38 +275,21 @@ class Monitor:
             for col, name in enumerate(self._num_names):
                 values = columns.get(name)
                 x[:, col] = np.nan if values is None else values
-            nan = np.isnan(x)
-            finite = np.isfinite(x)
-            inside = x >= self._lo
-            inside &= x <= self._hi
-            clean = finite & inside
-            oor = finite > inside  # finite and outside the range
-            n_nan = nan.sum(axis=0)
-            table[self._num_idx, 0] = n_nan
-            table[self._num_idx, 1] = n - finite.sum(axis=0) - n_nan
-            table[self._num_idx, 2] = oor.sum(axis=0)
-            mask |= ~clean.all(axis=1)
+            mask |= ~kernel.numeric_issues(table, x).all(axis=1)
             slots = self._binner.slots(x)
-            slots[nan] = self._trash
+            slots[np.isnan(x)] = self._trash
             parts.append(slots.ravel(order="K"))
         if self._cat:
             codes = self._category_slots(columns, n)  # categorical features x rows
-            missing = codes == self._trash
-            unknown = codes == self._cat_other
-            table[self._cat_idx, 0] = missing.sum(axis=1)
-            table[self._cat_idx, 3] = unknown.sum(axis=1)
-            missing |= unknown
-            mask |= missing.any(axis=0)
+            mask |= kernel.categorical_issues(table, codes == self._trash, codes == self._cat_other)
             parts.append(codes.ravel())
-        if isinstance(batch, Batch):
-            for name in batch.coerced_names:
-                coerced = batch.coerced[name]
-                table[self._position[name], 4] = coerced.sum()
-                mask |= coerced
+        if isinstance(batch, Batch) and batch.coerced_names:
+            coerced = {name: batch.coerced[name] for name in batch.coerced_names}
+            mask |= kernel.coerced_issues(table, coerced, n)
         parts.append(self._output_slots(predictions, n))
         counts = np.bincount(np.concatenate(parts), minlength=self._trash + 1)[: self._trash]
         counts[self._rows_slot] = n
-        quality = QualityCounts(n, self.schema.quality_view(table), mask, table)
+        quality = QualityCounts(n, kernel.view(table), mask, table)
         with self._lock:
             self._window.add_counts(counts, timestamp)
             self._cum += counts
@@ -372,7 +377,7 @@ class Monitor:
         return Totals(
             rows=int(self._cum[self._rows_slot]),
             bin_observations=bins,
-            quality_issues=self.schema.quality_dict(self._quality),
+            quality_issues=self._kernel.as_dict(self._quality),
             predictions=predictions,
             labeled=labeled,
             rows_with_issues=self._rows_with_issues,
@@ -407,4 +412,4 @@ class Monitor:
         )
 
 
-__all__ = ["Monitor", "MonitorConfig"]
+__all__ = ["MIN_LABELS", "Monitor", "MonitorConfig", "MonitorSettings"]
