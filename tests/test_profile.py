@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from inferwatch.core import BinnedFeature, FeatureSchema, ReferenceProfile, SchemaError
+from inferwatch.modeldir import read_profile, write_profile
 
 
 @pytest.mark.parametrize("bins", [4, 10, 25])
@@ -70,8 +71,8 @@ def test_build_outputs_for_both_tasks_and_round_trip(tmp_path: Path) -> None:
     assert reg.output.kind == "numeric" and reg.output.n_bins == 5
     for prof in (clf, reg):
         path = tmp_path / "p.json"
-        prof.save(path)
-        loaded = ReferenceProfile.load(path)
+        write_profile(path, prof)
+        loaded = read_profile(path)
         assert loaded.to_dict() == prof.to_dict()
         probe = np.linspace(-3, 3, 50)
         assert (loaded.features[0].fine_index(probe) == prof.features[0].fine_index(probe)).all()

@@ -112,8 +112,8 @@ def save_model_dir(path: str | Path, bundle: ModelBundle) -> Path:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-    _write_atomic(out / SCHEMA_FILE, json.dumps(bundle.schema.to_dict(), indent=2) + "\n")
-    _write_atomic(out / PROFILE_FILE, json.dumps(bundle.profile.to_dict()) + "\n")
+    write_schema(out / SCHEMA_FILE, bundle.schema)
+    write_profile(out / PROFILE_FILE, bundle.profile)
     _write_atomic(out / METADATA_FILE, bundle.metadata.model_dump_json(indent=2) + "\n")
     return out
 
@@ -125,6 +125,33 @@ def _read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelDirError(path, f"not valid JSON ({exc})") from exc
+
+
+def write_schema(path: Path, schema: FeatureSchema) -> None:
+    """Write ``schema`` as JSON to ``path`` (atomically)."""
+    _write_atomic(path, json.dumps(schema.to_dict(), indent=2) + "\n")
+
+
+def read_schema(path: Path) -> FeatureSchema:
+    """Read a ``FeatureSchema`` written by ``write_schema``; ``ModelDirError`` if unusable."""
+    try:
+        return FeatureSchema.from_dict(_read_json(path))
+    except (SchemaError, KeyError, TypeError, ValueError) as exc:
+        raise ModelDirError(path, f"bad schema ({exc})") from exc
+
+
+def write_profile(path: Path, profile: ReferenceProfile) -> None:
+    """Write ``profile`` as JSON to ``path`` (atomically)."""
+    _write_atomic(path, json.dumps(profile.to_dict()) + "\n")
+
+
+def read_profile(path: Path) -> ReferenceProfile:
+    """Read a ``ReferenceProfile`` written by ``write_profile``; ``ModelDirError`` if
+    unusable."""
+    try:
+        return ReferenceProfile.from_dict(_read_json(path))
+    except (SchemaError, KeyError, TypeError, ValueError) as exc:
+        raise ModelDirError(path, f"bad profile ({exc})") from exc
 
 
 def load_metadata(path: str | Path) -> ModelMetadata:
@@ -150,17 +177,8 @@ def load_model_dir(path: str | Path, *, load_model: bool = True) -> ModelBundle:
         raise ModelDirError(root, "not a model directory (run `inferwatch train` or `init`)")
     metadata = load_metadata(root)
 
-    schema_file = root / SCHEMA_FILE
-    try:
-        schema = FeatureSchema.from_dict(_read_json(schema_file))
-    except (SchemaError, KeyError, TypeError, ValueError) as exc:
-        raise ModelDirError(schema_file, f"bad schema ({exc})") from exc
-
-    profile_file = root / PROFILE_FILE
-    try:
-        profile = ReferenceProfile.from_dict(_read_json(profile_file))
-    except (SchemaError, KeyError, TypeError, ValueError) as exc:
-        raise ModelDirError(profile_file, f"bad profile ({exc})") from exc
+    schema_file, profile_file = root / SCHEMA_FILE, root / PROFILE_FILE
+    schema, profile = read_schema(schema_file), read_profile(profile_file)
 
     missing = [n for n in metadata.feature_names if n not in schema.names]
     if missing:
@@ -360,6 +378,10 @@ __all__ = [
     "load_model_dir",
     "model_feature_names",
     "model_input",
+    "read_profile",
+    "read_schema",
     "reference_performance",
     "save_model_dir",
+    "write_profile",
+    "write_schema",
 ]

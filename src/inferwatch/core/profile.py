@@ -20,10 +20,8 @@ Categorical features (and classifier outputs) have one bin per known category pl
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -404,14 +402,6 @@ class ReferenceProfile:
             resolution=int(d["resolution"]),
             rows=int(d.get("rows", 0)),
         )
-
-    def save(self, path: str | Path) -> None:
-        """Write the profile as JSON (the only file I/O of the profile)."""
-        Path(path).write_text(json.dumps(self.to_dict()) + "\n", encoding="utf-8")
-
-    @classmethod
-    def load(cls, path: str | Path) -> ReferenceProfile:
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
 __all__ = [

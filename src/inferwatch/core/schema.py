@@ -4,7 +4,7 @@ A *batch* is ``Mapping[str, numpy.ndarray]``: one 1-D array per schema column, a
 length. Numeric columns are float64 (NaN = missing); categorical columns are object arrays of
 ``str`` or ``None``.
 
-Conversion rules for JSON input (``columns_from_records`` / ``columns_from_split``):
+Conversion rules for JSON input (``columns_from_records`` / ``columns_from_values``):
 
 - numeric column: ``int``/``float`` are taken as they are; ``None`` is missing (NaN); a string
   that parses as a number (``"5.1"``, ``"nan"``) is converted and counted as ``wrong_type``;
@@ -24,11 +24,9 @@ training data happened to contain.
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -136,7 +134,7 @@ class Batch(Mapping[str, np.ndarray]):
     @property
     def coerced_names(self) -> tuple[str, ...]:
         """The columns with at least one coerced value (known without a scan when the batch
-        came from ``columns_from_records`` or ``columns_from_split``)."""
+        came from ``columns_from_records`` or ``columns_from_values``)."""
         if self._flagged is None:
             self._flagged = tuple(k for k, m in self.coerced.items() if m.any())
         return self._flagged
@@ -353,14 +351,6 @@ class FeatureSchema:
             range_margin=float(d.get("range_margin", 0.05)),
         )
 
-    def save(self, path: str | Path) -> None:
-        """Write the schema as JSON (the only file I/O of the schema)."""
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-
-    @classmethod
-    def load(cls, path: str | Path) -> FeatureSchema:
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-
     # ------------------------------------------------------------------ batches
     def columns_from_records(self, records: Sequence[Any]) -> Batch:
         """Build a batch from ``[{"feature": value, ...}, ...]``."""
@@ -385,31 +375,19 @@ class FeatureSchema:
                 flagged.append(name)
         return _batch(cols, coerced, flagged)
 
-    def columns_from_split(self, columns: Sequence[Any], data: Sequence[Any]) -> Batch:
-        """Build a batch from the pandas "split" layout: column names and rows of values."""
-        if not isinstance(columns, (list, tuple)) or not all(isinstance(c, str) for c in columns):
-            raise SchemaError("columns", "expected a list of column names")
-        if not isinstance(data, (list, tuple)):
-            raise SchemaError("data", "expected a list of rows")
-        width = len(columns)
-        for i, row in enumerate(data):
-            if not isinstance(row, (list, tuple)):
-                raise SchemaError(f"data[{i}]", "expected a list of values")
-            if len(row) != width:
-                raise SchemaError(f"data[{i}]", f"expected {width} values, got {len(row)}")
-        index = {c: i for i, c in enumerate(columns)}
+    def columns_from_values(self, values: Mapping[str, Sequence[Any]], n: int) -> Batch:
+        """Build a batch of ``n`` rows from plain values by column name (each a sequence of
+        ``n`` JSON values); what the wire layouts of ``inferwatch.server.inputs`` decode to."""
         cols: dict[str, np.ndarray] = {}
         coerced: dict[str, BoolArray] = {}
         flagged: list[str] = []
         for spec in self.features:
-            j = index.get(spec.name)
-            if j is None:
+            column = values.get(spec.name)
+            if column is None:
                 if spec.required:
                     raise SchemaError(spec.name, "missing required column", "missing")
-                values: list[Any] = [None] * len(data)
-            else:
-                values = [row[j] for row in data]
-            cols[spec.name], coerced[spec.name], any_coerced = self._column(spec, values)
+                column = [None] * n
+            cols[spec.name], coerced[spec.name], any_coerced = self._column(spec, list(column))
             if any_coerced:
                 flagged.append(spec.name)
         return _batch(cols, coerced, flagged)

@@ -49,10 +49,28 @@ def loads(body: bytes) -> Any:
             raise Rejected(400, "body", f"malformed JSON: {fast_error}") from None
 
 
+def split_batch(schema: FeatureSchema, columns: Sequence[Any], data: Sequence[Any]) -> Batch:
+    """A batch from the pandas "split" layout (MLflow's ``dataframe_split``): column names and
+    rows of values. Raises ``SchemaError`` naming ``columns``, ``data`` or ``data[i]``."""
+    if not isinstance(columns, (list, tuple)) or not all(isinstance(c, str) for c in columns):
+        raise SchemaError("columns", "expected a list of column names")
+    if not isinstance(data, (list, tuple)):
+        raise SchemaError("data", "expected a list of rows")
+    width = len(columns)
+    for i, row in enumerate(data):
+        if not isinstance(row, (list, tuple)):
+            raise SchemaError(f"data[{i}]", "expected a list of values")
+        if len(row) != width:
+            raise SchemaError(f"data[{i}]", f"expected {width} values, got {len(row)}")
+    index = {c: j for j, c in enumerate(columns)}
+    values = {name: [row[index[name]] for row in data] for name in schema.names if name in index}
+    return schema.columns_from_values(values, len(data))
+
+
 def _rows_to_batch(schema: FeatureSchema, rows: Sequence[Any], field: str) -> Batch:
     """Rows given as lists (no names): values in the schema's column order."""
     try:
-        return schema.columns_from_split(list(schema.names), rows)
+        return split_batch(schema, list(schema.names), rows)
     except SchemaError as exc:
         raise _schema_rejected(exc, field) from None
 
@@ -93,9 +111,7 @@ def instances_batch(
             n = lengths.pop() if lengths else 0
             _check_size(n, max_rows, field)
             try:
-                return schema.columns_from_split(
-                    columns, [list(r) for r in zip(*values, strict=True)]
-                )
+                return schema.columns_from_values(dict(zip(columns, values, strict=True)), n)
             except SchemaError as exc:
                 raise _schema_rejected(exc, field) from None
     if not isinstance(instances, list):
@@ -150,7 +166,7 @@ def invocations_batch(schema: FeatureSchema, data: Any, max_rows: int) -> Batch:
         if columns is None:
             return _rows_to_batch(schema, rows, f"{key}.data")
         try:
-            return schema.columns_from_split(columns, rows)
+            return split_batch(schema, columns, rows)
         except SchemaError as exc:
             raise _schema_rejected(exc, f"{key}.data") from None
     if key == "dataframe_records":
@@ -206,4 +222,5 @@ __all__ = [
     "loads",
     "predict_batch",
     "reject_missing",
+    "split_batch",
 ]
