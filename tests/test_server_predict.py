@@ -117,3 +117,34 @@ def test_openapi_documents_the_routes(service: Callable[..., Any]) -> None:
     for path in ("/predict", "/invocations", "/feedback", "/metrics", "/readyz"):
         assert path in spec["paths"]
     assert svc.client.get("/docs").status_code == 200
+
+
+def test_answers_are_the_types_the_openapi_page_documents(service: Callable[..., Any]) -> None:
+    from inferwatch.server.responses import (
+        FeedbackResponse,
+        InvocationsResponse,
+        PredictResponse,
+        Problem,
+    )
+
+    svc = service()
+    spec = svc.client.get("/openapi.json").json()
+
+    def documented(path: str, status: str) -> str:
+        content = spec["paths"][path]["post"]["responses"][status]["content"]
+        return str(content["application/json"]["schema"]["$ref"]).rsplit("/", 1)[-1]
+
+    assert documented("/predict", "200") == "PredictResponse"
+    assert documented("/invocations", "200") == "InvocationsResponse"
+    assert documented("/feedback", "200") == "FeedbackResponse"
+    assert documented("/predict", "422") == documented("/feedback", "404") == "Problem"
+
+    ok = svc.client.post("/predict", json=ROW).json()
+    assert PredictResponse.model_validate(ok).model_dump() == ok
+    inv = svc.client.post("/invocations", json={"instances": [ROW]}).json()
+    assert InvocationsResponse.model_validate(inv).model_dump() == inv
+    fb = svc.client.post("/feedback", json={"labels": [{"id": ok["ids"][0], "label": "x"}]})
+    FeedbackResponse.model_validate(fb.json())
+    bad = svc.client.post("/predict", json={**ROW, "sepal_length": "wide"})
+    assert bad.status_code == 422
+    assert Problem.model_validate(bad.json()).field == "sepal_length"

@@ -16,9 +16,17 @@ from fastapi import APIRouter, Depends, Request, Response
 from inferwatch.server.deps import Service, require_token
 from inferwatch.server.flusher import FlusherStopped
 from inferwatch.server.inputs import Rejected, loads
-from inferwatch.server.models import FEEDBACK_BODY, FeedbackResponse
-from inferwatch.server.predict import json_response
 from inferwatch.server.records import label_item
+from inferwatch.server.responses import (
+    FEEDBACK_BODY,
+    PROBLEMS,
+    FeedbackResponse,
+    FeedbackResult,
+    Problem,
+    problem,
+    respond,
+)
+from inferwatch.store import LabelItem
 
 MAX_ID_LENGTH = 128
 
@@ -51,6 +59,49 @@ def _count(outcomes: Iterable[str]) -> dict[str, int]:
     return counts
 
 
+def _label_list(data: Any, max_rows: int) -> tuple[list[Any], bool] | Response:
+    """The label items of a body and whether it was a single label, or the 4xx answer."""
+    if isinstance(data, dict) and "labels" not in data:
+        return [data], True
+    if isinstance(data, dict) and isinstance(data["labels"], list):
+        items: list[Any] = data["labels"]
+        if len(items) > max_rows:
+            detail = f"labels: {len(items)} is over the limit of {max_rows}"
+            return problem(413, detail, field="labels")
+        return items, False
+    return problem(422, "labels: expected a list", field="labels")
+
+
+def _check_all(
+    items: list[Any], single: bool, task: str, now: float
+) -> tuple[list[dict[str, Any]], list[tuple[int, LabelItem]]]:
+    """One result per item (invalid ones final) and the valid labels by item index."""
+    results: list[dict[str, Any]] = []
+    valid: list[tuple[int, LabelItem]] = []
+    for i, item in enumerate(items):
+        pid, value = _check_item(item, "body" if single else f"labels[{i}]", task)
+        if pid is None:
+            raw = item.get("id") if isinstance(item, dict) else None
+            results.append(
+                {"id": raw if isinstance(raw, str) else None, "outcome": "invalid", "detail": value}
+            )
+        else:
+            results.append({"id": pid, "outcome": None})
+            valid.append((i, label_item(pid, value, now)))
+    return results, valid
+
+
+def _single_answer(only: dict[str, Any]) -> Response | None:
+    """A single label sent alone: 422 when invalid, 404 for an unknown id."""
+    if only["outcome"] == "invalid":
+        field = only["detail"].split(":", 1)[0].replace("body.", "")
+        return problem(422, only["detail"], field=field)
+    if only["outcome"] == "unknown_id":
+        detail = f"id: no prediction with id {only['id']!r}"
+        return problem(404, detail, field="id", outcome="unknown_id")
+    return None
+
+
 def feedback_router() -> APIRouter:
     router = APIRouter(tags=["model"], dependencies=[Depends(require_token)])
 
@@ -58,78 +109,47 @@ def feedback_router() -> APIRouter:
         "/feedback",
         summary="Ground-truth labels by prediction id",
         response_model=FeedbackResponse,
+        responses={
+            **PROBLEMS,
+            404: {"model": Problem, "description": "Unknown id (a label sent alone)"},
+        },
         openapi_extra=FEEDBACK_BODY,
     )
     async def feedback(request: Request, state: Service) -> Response:
-        served = state.served
+        served = state.served  # read once: the labels go to this version's monitor
         try:
             data = loads(await request.body())
         except Rejected as exc:
             state.totals.add_feedback({"invalid": 1})
-            return json_response(exc.body(), exc.status)
-        single = isinstance(data, dict) and "labels" not in data
-        if single:
-            items: Any = [data]
-        elif isinstance(data, dict) and isinstance(data["labels"], list):
-            items = data["labels"]
-        else:
-            state.totals.add_feedback({"invalid": 1})
-            return json_response({"detail": "labels: expected a list", "field": "labels"}, 422)
-        if len(items) > state.settings.max_batch_rows:
-            state.totals.add_feedback({"invalid": len(items)})
-            detail = f"labels: {len(items)} is over the limit of {state.settings.max_batch_rows}"
-            return json_response({"detail": detail, "field": "labels"}, 413)
-
-        task = served.task
-        now = state.clock()
-        results: list[dict[str, Any]] = []
-        valid: list[tuple[int, Any]] = []
-        for i, item in enumerate(items):
-            pid, value = _check_item(item, "body" if single else f"labels[{i}]", task)
-            if pid is None:
-                raw = item.get("id") if isinstance(item, dict) else None
-                results.append(
-                    {
-                        "id": raw if isinstance(raw, str) else None,
-                        "outcome": "invalid",
-                        "detail": value,
-                    }
-                )
-            else:
-                results.append({"id": pid, "outcome": None})
-                valid.append((i, label_item(pid, value, now)))
-        invalid = len(items) - len(valid)
-        if invalid:
-            state.totals.add_feedback({"invalid": invalid})
-
+            return problem(exc.status, exc.detail, field=exc.field)
+        listed = _label_list(data, state.settings.max_batch_rows)
+        if isinstance(listed, Response):
+            n = len(data["labels"]) if listed.status_code == 413 else 1
+            state.totals.add_feedback({"invalid": n})
+            return listed
+        items, single = listed
+        results, valid = _check_all(items, single, served.task, state.clock())
+        if len(items) > len(valid):
+            state.totals.add_feedback({"invalid": len(items) - len(valid)})
         if valid:
             try:
                 flusher = state.flusher_or_raise()
                 outcomes = await flusher.submit_labels([lab for _, lab in valid], served)
             except (FlusherStopped, Exception) as exc:  # store down: nothing is acknowledged
-                return json_response({"detail": f"prediction store unavailable: {exc}"}, 503)
+                return problem(503, f"prediction store unavailable: {exc}")
             state.totals.add_feedback(_count(o.outcome for o in outcomes))
             for (i, _), outcome in zip(valid, outcomes, strict=True):
                 results[i]["outcome"] = outcome.outcome
                 if outcome.delay_seconds is not None:
                     results[i]["delay_seconds"] = outcome.delay_seconds
-
-        counts = _count(r["outcome"] for r in results)
-        if single:
-            only = results[0]
-            if only["outcome"] == "invalid":
-                field = only["detail"].split(":", 1)[0].replace("body.", "")
-                return json_response({"detail": only["detail"], "field": field}, 422)
-            if only["outcome"] == "unknown_id":
-                return json_response(
-                    {
-                        "detail": f"id: no prediction with id {only['id']!r}",
-                        "field": "id",
-                        "outcome": "unknown_id",
-                    },
-                    404,
-                )
-        return json_response({"results": results, "counts": counts})
+        answer = _single_answer(results[0]) if single else None
+        if answer is not None:
+            return answer
+        body = FeedbackResponse.model_construct(
+            results=[FeedbackResult.model_construct(**r) for r in results],
+            counts=_count(r["outcome"] for r in results),
+        )
+        return respond(body)
 
     return router
 

@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from inferwatch.core.snapshot import FeatureDrift, MonitorSnapshot
 from inferwatch.server.deps import Service
-from inferwatch.server.predict import json_response
+from inferwatch.server.responses import Health, Readiness, ReadinessCheck, json_response, respond
 
 
 def _num(x: float | None) -> float | None:
@@ -80,19 +80,26 @@ def snapshot_dict(snap: MonitorSnapshot) -> dict[str, Any]:
 def ops_router() -> APIRouter:
     router = APIRouter(tags=["operations"])
 
-    @router.get("/healthz", summary="Liveness: the process answers")
+    @router.get("/healthz", summary="Liveness: the process answers", response_model=Health)
     async def healthz() -> Response:
-        return json_response({"status": "ok"})
+        return respond(Health.model_construct(status="ok"))
 
-    @router.get("/readyz", summary="Readiness: model reachable, store writable")
+    @router.get(
+        "/readyz",
+        summary="Readiness: model reachable, store writable",
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "Not ready"}},
+    )
     async def readyz(state: Service) -> Response:
         checks = await state.readiness()
         ready = all(ok for ok, _ in checks.values())
-        body = {
-            "status": "ready" if ready else "not ready",
-            "checks": {k: {"ok": ok, "detail": d} for k, (ok, d) in checks.items()},
-        }
-        return json_response(body, 200 if ready else 503)
+        body = Readiness.model_construct(
+            status="ready" if ready else "not ready",
+            checks={
+                k: ReadinessCheck.model_construct(ok=ok, detail=d) for k, (ok, d) in checks.items()
+            },
+        )
+        return respond(body, 200 if ready else 503)
 
     @router.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
     def metrics(state: Service) -> Response:

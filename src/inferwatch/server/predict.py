@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-import orjson
 from fastapi import APIRouter, Depends, Request, Response
 
 from inferwatch.backends import BackendError
@@ -26,19 +25,18 @@ from inferwatch.server.inputs import (
     predict_batch,
     reject_missing,
 )
-from inferwatch.server.models import INVOCATIONS_BODY, PREDICT_BODY, PredictResponse
+from inferwatch.server.responses import (
+    INVOCATIONS_BODY,
+    PREDICT_BODY,
+    PROBLEMS,
+    InvocationsResponse,
+    PredictResponse,
+    problem,
+    respond,
+)
 from inferwatch.server.served import ServedModel
 from inferwatch.server.state import ServiceState
 from inferwatch.store import PredictionBatch, new_ids
-
-JSON = "application/json"
-_NUMPY = orjson.OPT_SERIALIZE_NUMPY
-
-
-def json_response(
-    content: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    return Response(orjson.dumps(content, option=_NUMPY), status, headers, media_type=JSON)
 
 
 def rejected_response(state: ServiceState, served: ServedModel, exc: Rejected) -> Response:
@@ -46,11 +44,18 @@ def rejected_response(state: ServiceState, served: ServedModel, exc: Rejected) -
     served.inference.error("validation")
     if exc.check is not None and exc.field in served.schema.names:
         state.totals.add_rejected(exc.field, exc.check)
-    return json_response(exc.body(), exc.status)
+    return problem(exc.status, exc.detail, field=exc.field)
 
 
-def _as_list(values: np.ndarray) -> list[Any]:
-    return values.tolist()  # type: ignore[no-any-return]  # numpy's tolist is untyped
+def _wire(predictions: np.ndarray) -> Any:
+    """Predictions as orjson sends them: numeric arrays as they are, objects as a list."""
+    if predictions.dtype != object:
+        return predictions
+    return predictions.tolist()
+
+
+def _id_header(ids: list[str]) -> dict[str, str] | None:
+    return {"X-Prediction-Id": ids[0]} if len(ids) == 1 else None
 
 
 async def _score(
@@ -76,7 +81,7 @@ async def _score(
         output = await served.backend.predict(frame)
     except BackendError as exc:
         inference.error(exc.error_type)
-        return json_response({"detail": str(exc), "error_type": exc.error_type}, exc.status_code)
+        return problem(exc.status_code, str(exc), error_type=exc.error_type)
     inference.duration.observe(time.perf_counter() - start)
     n = len(output.predictions)
     inference.rows.inc(n)
@@ -93,7 +98,7 @@ async def _score(
         await state.flusher_or_raise().submit_predictions(rows, served, coerced)
     except (FlusherStopped, Exception) as exc:  # the store failed: nothing is acknowledged
         inference.error("store")
-        return json_response({"detail": f"prediction store unavailable: {exc}"}, 503)
+        return problem(503, f"prediction store unavailable: {exc}")
     return ids, predictions, probabilities
 
 
@@ -104,6 +109,7 @@ def predict_router() -> APIRouter:
         "/predict",
         summary='Score one object of features or {"instances": [...]}',
         response_model=PredictResponse,
+        responses=PROBLEMS,
         openapi_extra=PREDICT_BODY,
     )
     async def predict(request: Request, state: Service) -> Response:
@@ -113,19 +119,20 @@ def predict_router() -> APIRouter:
             return scored
         ids, predictions, probabilities = scored
         info = served.info
-        content = {
-            "ids": ids,
-            "predictions": predictions if predictions.dtype != object else _as_list(predictions),
-            "probabilities": probabilities,
-            "model": info.model,
-            "model_version": info.model_version,
-        }
-        headers = {"X-Prediction-Id": ids[0]} if len(ids) == 1 else None
-        return json_response(content, headers=headers)
+        body = PredictResponse.model_construct(
+            ids=ids,
+            predictions=_wire(predictions),
+            probabilities=cast(Any, probabilities),  # orjson sends the array as lists
+            model=info.model,
+            model_version=info.model_version,
+        )
+        return respond(body, headers=_id_header(ids))
 
     @router.post(
         "/invocations",
         summary="MLflow scoring protocol (dataframe_split, dataframe_records, instances, inputs)",
+        response_model=InvocationsResponse,
+        responses=PROBLEMS,
         openapi_extra=INVOCATIONS_BODY,
     )
     async def invocations(request: Request, state: Service) -> Response:
@@ -133,14 +140,10 @@ def predict_router() -> APIRouter:
         if isinstance(scored, Response):
             return scored
         ids, predictions, _ = scored
-        content = {
-            "predictions": predictions if predictions.dtype != object else _as_list(predictions),
-            "ids": ids,
-        }
-        headers = {"X-Prediction-Id": ids[0]} if len(ids) == 1 else None
-        return json_response(content, headers=headers)
+        body = InvocationsResponse.model_construct(predictions=_wire(predictions), ids=ids)
+        return respond(body, headers=_id_header(ids))
 
     return router
 
 
-__all__ = ["json_response", "predict_router", "rejected_response"]
+__all__ = ["predict_router", "rejected_response"]
