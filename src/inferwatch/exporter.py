@@ -149,9 +149,23 @@ class MonitorCollector(Collector):
 
 def monitor_families(snap: MonitorSnapshot, info: ModelInfo) -> Iterable[Metric]:
     """The families computed from one snapshot (everything but the service's own totals)."""
-    m, v = info.model, info.model_version
-    mv = [m, v]
+    yield from _model_families(snap, info)
+    yield from _feature_families(snap, info)
+    pred_drift = GaugeMetricFamily(
+        "inferwatch_prediction_drift_score",
+        "Drift of the model output over this process's window, by method.",
+        labels=["model", "method"],
+    )
+    for method, score in snap.prediction.scores.items():
+        if _finite(score):
+            pred_drift.add_metric([info.model, method], float(score))
+    yield pred_drift
+    yield from _window_and_performance(snap, info)
 
+
+def _model_families(snap: MonitorSnapshot, info: ModelInfo) -> Iterable[Metric]:
+    """The model's identity, its reference performance and its predictions by class."""
+    m, v = info.model, info.model_version
     info_family = GaugeMetricFamily(
         "inferwatch_model_info",
         "1 for the model this process serves.",
@@ -176,9 +190,14 @@ def monitor_families(snap: MonitorSnapshot, info: ModelInfo) -> Iterable[Metric]
         labels=["model", "model_version", "class"],
     )
     for cls, count in snap.totals.predictions.items():
-        predictions.add_metric([*mv, str(cls)], float(count))
+        predictions.add_metric([m, v, str(cls)], float(count))
     yield predictions
 
+
+def _feature_families(snap: MonitorSnapshot, info: ModelInfo) -> Iterable[Metric]:
+    """Per feature: live bin counts, reference bin ratios, drift scores and decisions."""
+    m, v = info.model, info.model_version
+    mv = [m, v]
     bins_total = CounterMetricFamily(
         "inferwatch_feature_bin_observations",
         "Live observations per feature bin (for cross-replica drift).",
@@ -214,17 +233,6 @@ def monitor_families(snap: MonitorSnapshot, info: ModelInfo) -> Iterable[Metric]
     yield ref_ratio
     yield drift
     yield detected
-
-    pred_drift = GaugeMetricFamily(
-        "inferwatch_prediction_drift_score",
-        "Drift of the model output over this process's window, by method.",
-        labels=["model", "method"],
-    )
-    for method, score in snap.prediction.scores.items():
-        if _finite(score):
-            pred_drift.add_metric([m, method], float(score))
-    yield pred_drift
-    yield from _window_and_performance(snap, info)
 
 
 def _window_and_performance(snap: MonitorSnapshot, info: ModelInfo) -> Iterable[Metric]:

@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 
 from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry, ProcessCollector
@@ -55,19 +56,11 @@ def _known_status_codes() -> tuple[int, ...]:
     return (200, 400, 401, 404, 413, 422, 502, 503, 504)
 
 
-def create_app(
-    settings: Settings,
-    *,
-    backend: ModelBackend | None = None,
-    registry: CollectorRegistry | None = None,
-) -> FastAPI:
-    """Build the service for ``settings``.
-
-    ``backend`` replaces the one the settings describe (a local model directory or an
-    upstream URL); ``registry`` receives every metric (a fresh one by default, never the
-    global registry).
-    """
-    registry = registry if registry is not None else CollectorRegistry()
+def served_model(
+    settings: Settings, backend: ModelBackend | None, families: InferenceFamilies
+) -> ServedModel:
+    """The model the settings describe (the registry's promoted version if there is one),
+    scored by ``backend`` or by the backend the settings describe."""
     load_model = backend is None and settings.upstream_url is None
     bundle = load_model_dir(settings.model_dir, load_model=load_model)
     if load_model:
@@ -76,10 +69,10 @@ def create_app(
         bundle = promoted or bundle
     if backend is None:
         backend = backend_from_settings(settings, bundle)
-    meta = bundle.metadata
-    config = MonitorConfig.from_settings(settings, per_feature_thresholds=dict(meta.thresholds))
-    families = InferenceFamilies(registry)
-    served = ServedModel.build(
+    config = MonitorConfig.from_settings(
+        settings, per_feature_thresholds=dict(bundle.metadata.thresholds)
+    )
+    return ServedModel.build(
         bundle,
         backend,
         stage=settings.model_stage,
@@ -87,17 +80,22 @@ def create_app(
         families=families,
         accepts_missing=settings.accept_missing_values,
     )
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = PredictionStore(settings.store_path)
 
-    http = HttpMetrics(registry)
+
+def build_state(
+    settings: Settings, backend: ModelBackend | None, registry: CollectorRegistry
+) -> ServiceState:
+    """The service's parts, wired, and its collectors registered in ``registry``."""
+    families = InferenceFamilies(registry)
+    served = served_model(settings, backend, families)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     totals = ServiceTotals()
     state = ServiceState(
         settings=settings,
         served=served,
-        store=store,
+        store=PredictionStore(settings.store_path),
         registry=registry,
-        http=http,
+        http=HttpMetrics(registry),
         families=families,
         token=TokenCheck(settings.resolved_api_token()),
         feed=MonitorFeed(totals, time.time, linger=settings.monitor_linger_seconds),
@@ -108,7 +106,10 @@ def create_app(
     registry.register(MonitorCollector(state))
     registry.register(SystemCollector(settings.data_dir))
     ProcessCollector(registry=registry)
+    return state
 
+
+def _lifespan(state: ServiceState) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await state.start()
@@ -124,13 +125,11 @@ def create_app(
             await asyncio.gather(*tasks, return_exceptions=True)
             await state.stop()
 
-    app = FastAPI(
-        title="inferwatch",
-        summary="Model serving with monitoring: drift, data quality, accuracy, Prometheus.",
-        version=meta.version,
-        lifespan=lifespan,
-    )
-    app.state.service = state
+    return lifespan
+
+
+def _include_routers(app: FastAPI, state: ServiceState) -> None:
+    settings, registry = state.settings, state.registry
     app.include_router(predict_router())
     app.include_router(feedback_router())
     app.include_router(ops_router())
@@ -146,30 +145,50 @@ def create_app(
     app.include_router(retraining_router(retrainer))
     app.include_router(dashboard_router(settings))
 
+
+def _add_middleware(app: FastAPI, state: ServiceState) -> None:
     table = route_table(app.routes)
-    http.preinit(
-        [
-            (m, path)
-            for path, methods in table
-            if path in PRECOUNTED_ROUTES
-            for m in sorted(methods)
-        ],
-        _known_status_codes(),
-    )
-    known_paths = frozenset(path for path, _ in table)
+    precounted = [(m, p) for p, methods in table if p in PRECOUNTED_ROUTES for m in sorted(methods)]
+    state.http.preinit(precounted, _known_status_codes())
     app.add_middleware(
         BodyLimitMiddleware,
-        max_bytes=settings.max_body_bytes,
+        max_bytes=state.settings.max_body_bytes,
         on_reject=state.count_oversize,
     )
     app.add_middleware(
         MetricsMiddleware,
-        metrics=http,
-        known_paths=known_paths,
+        metrics=state.http,
+        known_paths=frozenset(path for path, _ in table),
         traffic=state.traffic.add,
         traffic_paths=MODEL_ROUTES,
     )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    backend: ModelBackend | None = None,
+    registry: CollectorRegistry | None = None,
+) -> FastAPI:
+    """Build the service for ``settings``.
+
+    ``backend`` replaces the one the settings describe (a local model directory or an
+    upstream URL); ``registry`` receives every metric (a fresh one by default, never the
+    global registry).
+    """
+    state = build_state(
+        settings, backend, registry if registry is not None else CollectorRegistry()
+    )
+    app = FastAPI(
+        title="inferwatch",
+        summary="Model serving with monitoring: drift, data quality, accuracy, Prometheus.",
+        version=state.served.info.model_version,
+        lifespan=_lifespan(state),
+    )
+    app.state.service = state
+    _include_routers(app, state)
+    _add_middleware(app, state)
     return app
 
 
-__all__ = ["create_app"]
+__all__ = ["build_state", "create_app", "served_model"]

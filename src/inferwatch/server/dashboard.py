@@ -113,6 +113,52 @@ def _series(result: list[dict[str, Any]], instant: bool) -> list[dict[str, Any]]
     return out
 
 
+def _query_params(
+    base: str, query: NamedQuery, seconds: float, end: float, step: float
+) -> tuple[str, dict[str, str]]:
+    """The Prometheus URL and parameters of ``query`` over the last ``seconds`` to ``end``."""
+    if query.instant:
+        return f"{base}/api/v1/query", {"query": query.expr, "time": f"{end:.3f}"}
+    return f"{base}/api/v1/query_range", {
+        "query": query.expr,
+        "start": f"{end - seconds:.3f}",
+        "end": f"{end:.3f}",
+        "step": f"{step:g}",
+    }
+
+
+async def _ask_prometheus(
+    base: str,
+    timeout: httpx.Timeout,
+    name: str,
+    range_: str,
+    query: NamedQuery,
+    seconds: float,
+) -> JSONResponse:
+    """Run ``query`` and answer its series (``prometheus``: ok, unreachable or error)."""
+    end = time.time()
+    step = max(2.0, seconds / POINTS)
+    url, params = _query_params(base, query, seconds, end, step)
+    head: dict[str, Any] = {"name": name, "range": range_, "step": step, "instant": query.instant}
+    try:
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            resp = await client.get(url, params=params)
+    except httpx.HTTPError as exc:
+        error = str(exc) or type(exc).__name__
+        return JSONResponse({"prometheus": "unreachable", **head, "error": error, "series": []})
+    try:
+        body = resp.json()
+    except ValueError:
+        body = {}
+    if resp.status_code != 200 or body.get("status") != "success":
+        error = body.get("error") or f"HTTP {resp.status_code}"
+        return JSONResponse(
+            {"prometheus": "error", **head, "error": error, "series": []}, status_code=502
+        )
+    result = body.get("data", {}).get("result", [])
+    return JSONResponse({"prometheus": "ok", **head, "series": _series(result, query.instant)})
+
+
 def dashboard_router(settings: Settings, *, timeout_seconds: float = 3.0) -> APIRouter:
     """Routes of the built-in dashboard; queries go to ``settings.prometheus_url``."""
     router = APIRouter()
@@ -149,47 +195,7 @@ def dashboard_router(settings: Settings, *, timeout_seconds: float = 3.0) -> API
             raise HTTPException(
                 status_code=400, detail=f"range: must be one of {', '.join(RANGES)}"
             )
-        end = time.time()
-        step = max(2.0, seconds / POINTS)
-        if query.instant:
-            url, params = f"{base}/api/v1/query", {"query": query.expr, "time": f"{end:.3f}"}
-        else:
-            url = f"{base}/api/v1/query_range"
-            params = {
-                "query": query.expr,
-                "start": f"{end - seconds:.3f}",
-                "end": f"{end:.3f}",
-                "step": f"{step:g}",
-            }
-        head: dict[str, Any] = {
-            "name": name,
-            "range": range_,
-            "step": step,
-            "instant": query.instant,
-        }
-        try:
-            async with httpx.AsyncClient(timeout=timeout) as client:
-                resp = await client.get(url, params=params)
-        except httpx.HTTPError as exc:
-            return JSONResponse(
-                {
-                    "prometheus": "unreachable",
-                    **head,
-                    "error": str(exc) or type(exc).__name__,
-                    "series": [],
-                }
-            )
-        try:
-            body = resp.json()
-        except ValueError:
-            body = {}
-        if resp.status_code != 200 or body.get("status") != "success":
-            error = body.get("error") or f"HTTP {resp.status_code}"
-            return JSONResponse(
-                {"prometheus": "error", **head, "error": error, "series": []}, status_code=502
-            )
-        result = body.get("data", {}).get("result", [])
-        return JSONResponse({"prometheus": "ok", **head, "series": _series(result, query.instant)})
+        return await _ask_prometheus(base, timeout, name, range_, query, seconds)
 
     return router
 
