@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from inferwatch.core.categories import encode_categories
 from inferwatch.core.drift import (
     EPS,
     DriftRule,
@@ -34,7 +35,6 @@ from inferwatch.core.schema import (
     FeatureSpec,
     QualityCounts,
     SchemaError,
-    encode_categories,
 )
 from inferwatch.core.snapshot import (
     DRIFT_METHODS,

@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from inferwatch.core.binning import GridBinner
+from inferwatch.core.categories import encode_categories
 from inferwatch.core.drift import DriftRule, DriftScorer, FeatureScores
 from inferwatch.core.performance import ConfidenceWindow, ConfusionWindow, RegressionWindow
 from inferwatch.core.profile import OTHER, BinnedFeature, ReferenceProfile
@@ -31,7 +32,6 @@ from inferwatch.core.schema import (
     FeatureSchema,
     QualityCounts,
     SchemaError,
-    encode_categories,
 )
 from inferwatch.core.snapshot import (
     FeatureDrift,

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from inferwatch.core.categories import encode_categories
 from inferwatch.core.profile import OTHER
-from inferwatch.core.schema import encode_categories
 from inferwatch.core.snapshot import ClassMetrics, Performance
 from inferwatch.core.window import CountWindow
 

@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from inferwatch.core.schema import FeatureSchema, SchemaError, encode_categories
+from inferwatch.core.categories import encode_categories
+from inferwatch.core.schema import FeatureSchema, SchemaError
 from inferwatch.core.snapshot import FeatureKind, Task
 
 PROFILE_FORMAT_VERSION = 1

@@ -16,16 +16,18 @@ from typing import Any
 
 import numpy as np
 
+from inferwatch.core.categories import (
+    arrow_strings,
+    as_str_objects,
+    encode_categories,
+    string_codes,
+)
 from inferwatch.core.drift import DriftRule, exact_sorted, score_feature
 from inferwatch.core.profile import BinnedFeature
 from inferwatch.core.schema import (
     FeatureSchema,
     SchemaError,
     _as_columns,
-    _as_str_objects,
-    arrow_strings,
-    encode_categories,
-    string_codes,
 )
 from inferwatch.core.snapshot import FeatureKind
 
@@ -168,7 +170,7 @@ def _codes(column: Any, categories: tuple[str, ...], rows: int) -> np.ndarray:
     strings = arrow_strings(column)
     if strings is not None:
         return string_codes(strings, categories)
-    return encode_categories(_as_str_objects(np.asarray(column)), categories)
+    return encode_categories(as_str_objects(np.asarray(column)), categories)
 
 
 def _numeric(

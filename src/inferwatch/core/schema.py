@@ -23,7 +23,6 @@ training data happened to contain.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from inferwatch.core.categories import arrow_strings, as_str_objects, encode_categories
 from inferwatch.core.quality import QualityKernel, QualityTable
 from inferwatch.core.snapshot import FeatureKind
 
@@ -210,35 +210,6 @@ def _categorical_column(name: str, values: list[Any]) -> tuple[ObjArray, BoolArr
     return out, coerced, flagged
 
 
-def encode_categories(values: np.ndarray, categories: Sequence[str]) -> npt.NDArray[np.intp]:
-    """Index of each value in ``categories``; ``len(categories)`` for anything else (the
-    "other" bin) and ``-1`` for missing (``None`` or NaN).
-
-    >>> encode_categories(np.array(["a", "c", None, "b"], dtype=object), ["a", "b"]).tolist()
-    [0, 2, -1, 1]
-    """
-    k = len(categories)
-    n = len(values)
-    if n > 20_000:
-        import pandas as pd  # large batches (reports): pandas' hash table beats a dict loop
-
-        cat = pd.Categorical(values, categories=list(categories))
-        codes = np.asarray(cat.codes, dtype=np.intp)
-        unknown = (codes < 0) & ~np.asarray(pd.isna(values), dtype=bool)
-        codes[unknown] = k
-        return codes
-    lookup: dict[Any, int] = {c: i for i, c in enumerate(categories)}
-    lookup[None] = -1
-    codes = np.fromiter(
-        map(lookup.get, values.tolist(), itertools.repeat(k, n)), dtype=np.intp, count=n
-    )
-    rest = np.flatnonzero(codes == k)
-    if rest.size:  # NaN floats are missing too
-        missing = [i for i, v in zip(rest.tolist(), values[rest].tolist(), strict=True) if v != v]
-        codes[missing] = -1
-    return codes
-
-
 @dataclass(frozen=True)
 class FeatureSchema:
     """The input columns of a model, in order.
@@ -317,7 +288,7 @@ class FeatureSchema:
             if is_cat:
                 import pandas as pd  # hash-based distinct values of big columns
 
-                vals = _as_str_objects(arr)
+                vals = as_str_objects(arr)
                 cats = sorted(str(v) for v in pd.unique(vals[vals != None]))  # noqa: E711  (elementwise)
                 if len(cats) > max_categories:
                     raise SchemaError(name, f"{len(cats)} categories (max {max_categories})")
@@ -412,7 +383,7 @@ class FeatureSchema:
                     raise SchemaError(spec.name, f"expected numbers, got dtype {arr.dtype}")
                 out[spec.name] = arr.astype(np.float64, copy=False)
             else:
-                out[spec.name] = _as_str_objects(arr)
+                out[spec.name] = as_str_objects(arr)
         return out
 
     def _column(self, spec: FeatureSpec, values: list[Any]) -> tuple[np.ndarray, BoolArray, bool]:
@@ -480,51 +451,6 @@ class FeatureSchema:
         return self.quality(x, codes, batch)
 
 
-def arrow_strings(column: Any) -> Any:
-    """A pandas string column (``str``/``string`` dtype) as a pyarrow array, else None: string
-    work on it (distinct values, category codes) then runs in Arrow without building one
-    Python ``str`` per value."""
-    dtype = getattr(column, "dtype", None)
-    if dtype is None or type(dtype).__name__ != "StringDtype" or not hasattr(column, "array"):
-        return None
-    import pyarrow as pa
-
-    return pa.array(column)
-
-
-def string_codes(strings: Any, categories: Sequence[str]) -> IntpArray:
-    """``encode_categories`` for a pyarrow string array (see ``arrow_strings``)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    k = len(categories)
-    found = pc.index_in(strings, value_set=pa.array(list(categories), type=strings.type))
-    codes = np.asarray(found.fill_null(k).to_numpy(zero_copy_only=False), dtype=np.intp)
-    missing = np.asarray(strings.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    codes[missing] = -1
-    return codes
-
-
-def _as_str_objects(arr: np.ndarray) -> ObjArray:
-    """Object array of ``str`` with ``None`` for missing values."""
-    import pandas as pd  # vectorised type inference and missing-value test for big columns
-
-    obj = arr.astype(object)
-    if pd.api.types.infer_dtype(obj, skipna=True) in ("string", "empty"):
-        obj[np.asarray(pd.isna(obj), dtype=bool)] = None
-        return obj
-    return np.array([None if _missing_scalar(v) else str(v) for v in obj.tolist()], dtype=object)
-
-
-def _missing_scalar(v: Any) -> bool:
-    if v is None:
-        return True
-    try:
-        return bool(v != v)
-    except (TypeError, ValueError):
-        return False
-
-
 def _batch_len(batch: Mapping[str, np.ndarray]) -> int:
     lengths = {len(v) for v in batch.values()}
     if len(lengths) > 1:
@@ -554,5 +480,4 @@ __all__ = [
     "QualityCounts",
     "QualityTable",
     "SchemaError",
-    "encode_categories",
 ]

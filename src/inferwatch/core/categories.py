@@ -1,0 +1,101 @@
+"""Category codes: the index of each value among a feature's categories.
+
+``encode_categories`` is the one rule every part of the core codes categorical values with:
+the index in ``categories``, ``len(categories)`` for anything else (the "other" bin) and
+``-1`` for missing (``None`` or NaN). Large columns go through pandas' or Arrow's hash tables.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+IntpArray = npt.NDArray[np.intp]
+ObjArray = npt.NDArray[np.object_]
+
+
+def encode_categories(values: np.ndarray, categories: Sequence[str]) -> npt.NDArray[np.intp]:
+    """Index of each value in ``categories``; ``len(categories)`` for anything else (the
+    "other" bin) and ``-1`` for missing (``None`` or NaN).
+
+    >>> encode_categories(np.array(["a", "c", None, "b"], dtype=object), ["a", "b"]).tolist()
+    [0, 2, -1, 1]
+    """
+    k = len(categories)
+    n = len(values)
+    if n > 20_000:
+        import pandas as pd  # large batches (reports): pandas' hash table beats a dict loop
+
+        cat = pd.Categorical(values, categories=list(categories))
+        codes = np.asarray(cat.codes, dtype=np.intp)
+        unknown = (codes < 0) & ~np.asarray(pd.isna(values), dtype=bool)
+        codes[unknown] = k
+        return codes
+    lookup: dict[Any, int] = {c: i for i, c in enumerate(categories)}
+    lookup[None] = -1
+    codes = np.fromiter(
+        map(lookup.get, values.tolist(), itertools.repeat(k, n)), dtype=np.intp, count=n
+    )
+    rest = np.flatnonzero(codes == k)
+    if rest.size:  # NaN floats are missing too
+        missing = [i for i, v in zip(rest.tolist(), values[rest].tolist(), strict=True) if v != v]
+        codes[missing] = -1
+    return codes
+
+
+def arrow_strings(column: Any) -> Any:
+    """A pandas string column (``str``/``string`` dtype) as a pyarrow array, else None: string
+    work on it (distinct values, category codes) then runs in Arrow without building one
+    Python ``str`` per value."""
+    dtype = getattr(column, "dtype", None)
+    if dtype is None or type(dtype).__name__ != "StringDtype" or not hasattr(column, "array"):
+        return None
+    import pyarrow as pa
+
+    return pa.array(column)
+
+
+def string_codes(strings: Any, categories: Sequence[str]) -> IntpArray:
+    """``encode_categories`` for a pyarrow string array (see ``arrow_strings``)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    k = len(categories)
+    found = pc.index_in(strings, value_set=pa.array(list(categories), type=strings.type))
+    codes = np.asarray(found.fill_null(k).to_numpy(zero_copy_only=False), dtype=np.intp)
+    missing = np.asarray(strings.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    codes[missing] = -1
+    return codes
+
+
+def as_str_objects(arr: np.ndarray) -> ObjArray:
+    """Object array of ``str`` with ``None`` for missing values."""
+    import pandas as pd  # vectorised type inference and missing-value test for big columns
+
+    obj = arr.astype(object)
+    if pd.api.types.infer_dtype(obj, skipna=True) in ("string", "empty"):
+        obj[np.asarray(pd.isna(obj), dtype=bool)] = None
+        return obj
+    return np.array([None if missing_scalar(v) else str(v) for v in obj.tolist()], dtype=object)
+
+
+def missing_scalar(v: Any) -> bool:
+    if v is None:
+        return True
+    try:
+        return bool(v != v)
+    except (TypeError, ValueError):
+        return False
+
+
+__all__ = [
+    "arrow_strings",
+    "as_str_objects",
+    "encode_categories",
+    "missing_scalar",
+    "string_codes",
+]
