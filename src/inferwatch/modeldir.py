@@ -287,6 +287,39 @@ def _split_target(
     return frame.drop(columns=[target]), frame[target]
 
 
+def _model_columns(
+    model: Any, frame: pd.DataFrame, feature_names: Sequence[str] | None
+) -> tuple[pd.DataFrame, list[str]]:
+    """The model's input columns in order (``frame`` renamed when it came as a bare array)."""
+    names = model_feature_names(model)
+    if names is not None:
+        absent = [n for n in names if n not in frame.columns]
+        if absent:
+            raise ValueError(f"reference data lacks the model's feature(s) {absent}")
+        return frame, names
+    names = list(feature_names) if feature_names else [str(c) for c in frame.columns]
+    if not all(n in frame.columns for n in names):
+        if len(names) != frame.shape[1]:
+            raise ValueError(f"{frame.shape[1]} columns but {len(names)} feature names")
+        frame = frame.set_axis(names, axis=1)
+    n_in = getattr(model, "n_features_in_", None)
+    if n_in is not None and n_in != len(names):
+        raise ValueError(f"the model expects {n_in} features, the data has {len(names)}")
+    return frame, names
+
+
+def _held_out_performance(
+    model: Any, evaluation: pd.DataFrame, target: str | None, names: list[str], task: Task
+) -> dict[str, float]:
+    if target is None:
+        raise ValueError("evaluation data needs the target column name")
+    eval_x, eval_y = _split_target(evaluation, target)
+    if eval_y is None:
+        raise ValueError(f"target column {target!r} not in the evaluation data")
+    eval_pred = np.asarray(model.predict(model_input(model, eval_x[names])))
+    return reference_performance(task, eval_y.to_numpy(), eval_pred)
+
+
 def build_bundle(
     model: Any,
     reference: Any,
@@ -313,21 +346,7 @@ def build_bundle(
     if not hasattr(model, "predict"):
         raise TypeError(f"{type(model).__name__} has no predict(); pass a fitted estimator")
     frame, y = _split_target(_as_frame(reference, feature_names), target)
-
-    names = model_feature_names(model)
-    if names is None:
-        names = list(feature_names) if feature_names else [str(c) for c in frame.columns]
-        if not all(n in frame.columns for n in names):
-            if len(names) != frame.shape[1]:
-                raise ValueError(f"{frame.shape[1]} columns but {len(names)} feature names")
-            frame = frame.set_axis(names, axis=1)
-        n_in = getattr(model, "n_features_in_", None)
-        if n_in is not None and n_in != len(names):
-            raise ValueError(f"the model expects {n_in} features, the data has {len(names)}")
-    else:
-        absent = [n for n in names if n not in frame.columns]
-        if absent:
-            raise ValueError(f"reference data lacks the model's feature(s) {absent}")
+    frame, names = _model_columns(model, frame, feature_names)
     features = frame[names]
 
     resolved: Task = task or infer_task(model)
@@ -339,17 +358,12 @@ def build_bundle(
     schema = FeatureSchema.infer(features, categorical=categorical)
     profile = ReferenceProfile.build(schema, features, outputs, resolved, classes, bins=bins)
 
-    performance: dict[str, float] = {}
     if evaluation is not None:
-        if target is None:
-            raise ValueError("evaluation data needs the target column name")
-        eval_x, eval_y = _split_target(evaluation, target)
-        eval_pred = np.asarray(model.predict(model_input(model, eval_x[names])))
-        assert eval_y is not None
-        performance = reference_performance(resolved, eval_y.to_numpy(), eval_pred)
+        performance = _held_out_performance(model, evaluation, target, names, resolved)
     elif y is not None:
         performance = reference_performance(resolved, y.to_numpy(), outputs)
-
+    else:
+        performance = {}
     metadata = ModelMetadata(
         name=name,
         version=version,
