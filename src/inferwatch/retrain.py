@@ -102,6 +102,27 @@ def _split(
     return np.asarray(train), np.asarray(test)
 
 
+def _refusal(
+    bundle: ModelBundle, labels: pd.Series[Any], policy: RetrainPolicy
+) -> tuple[Outcome, str] | None:
+    """Why a run cannot start (outcome and reason), or None."""
+    if bundle.model is None:
+        return "failed", "no local model to retrain (the service fronts an upstream)"
+    if len(labels) < policy.min_labels:
+        return "rejected", f"{len(labels)} labelled rows; at least {policy.min_labels} are needed"
+    if bundle.metadata.task == "classification" and labels.astype(str).nunique() < 2:
+        return "rejected", "the labelled rows hold a single class"
+    return None
+
+
+def _predictions(model: Any, frame: pd.DataFrame, task: str) -> np.ndarray:
+    """The model's predictions on ``frame``: classes as ``str``, values as they are."""
+    out = np.asarray(model.predict(model_input(model, frame)))
+    if task == "classification":
+        return np.array([str(v) for v in out.tolist()], dtype=object)
+    return out
+
+
 def retrain(
     bundle: ModelBundle,
     features: pd.DataFrame,
@@ -134,34 +155,21 @@ def retrain(
             reason=reason,
         )
 
-    if bundle.model is None:
-        return result("failed", "no local model to retrain (the service fronts an upstream)"), None
-    if len(labels) < policy.min_labels:
-        reason = f"{len(labels)} labelled rows; at least {policy.min_labels} are needed"
-        return result("rejected", reason), None
-    if meta.task == "classification":
-        labels = labels.astype(str)
-        if labels.nunique() < 2:
-            return result("rejected", "the labelled rows hold a single class"), None
-    else:
-        labels = labels.astype(float)
+    refused = _refusal(bundle, labels, policy)
+    if refused is not None:
+        return result(*refused), None
+    labels = labels.astype(str) if meta.task == "classification" else labels.astype(float)
     features = features[meta.feature_names].reset_index(drop=True)
     labels = labels.reset_index(drop=True)
     train, test = _split(labels, meta.task, policy)
     x_train, y_train = features.iloc[train], labels.iloc[train]
     x_test, y_test = features.iloc[test], labels.iloc[test].to_numpy()
 
-    def predictions(model: Any, frame: pd.DataFrame) -> np.ndarray:
-        out = np.asarray(model.predict(model_input(model, frame)))
-        return (
-            np.array([str(v) for v in out.tolist()], dtype=object) if metric == "accuracy" else out
-        )
-
     try:
         candidate = clone(bundle.model)
         candidate.fit(model_input(bundle.model, x_train), y_train.to_numpy())
-        _, current_score = _score(meta.task, y_test, predictions(bundle.model, x_test))
-        _, candidate_score = _score(meta.task, y_test, predictions(candidate, x_test))
+        _, current_score = _score(meta.task, y_test, _predictions(bundle.model, x_test, meta.task))
+        _, candidate_score = _score(meta.task, y_test, _predictions(candidate, x_test, meta.task))
     except Exception as exc:  # a candidate that cannot be fitted is a failed run, not a crash
         return result("failed", f"fitting the candidate failed: {exc}"), None
 
