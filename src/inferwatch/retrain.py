@@ -182,20 +182,36 @@ def retrain(
         return result("rejected", reason, **scores), None
 
     version = next_version(meta.version)
+    promoted = _candidate_bundle(
+        bundle, candidate, version, (x_train, y_train.to_numpy()), (x_test, y_test)
+    )
+    reason = f"candidate {metric} {candidate_score:.4f} beats serving {current_score:.4f}"
+    return result("promoted", reason, candidate_version=version, **scores), promoted
+
+
+def _candidate_bundle(
+    bundle: ModelBundle,
+    candidate: Any,
+    version: str,
+    train: tuple[pd.DataFrame, np.ndarray],
+    test: tuple[pd.DataFrame, np.ndarray],
+) -> ModelBundle:
+    """The promoted candidate's model directory: profiled on its training rows, measured on
+    the held-out ones, with the serving model's drift thresholds."""
+    meta = bundle.metadata
     target = meta.target or "target"
     promoted = build_bundle(
         candidate,
-        x_train.assign(**{target: y_train.to_numpy()}),
+        train[0].assign(**{target: train[1]}),
         name=meta.name,
         version=version,
         target=target,
         task=meta.task,
-        evaluation=x_test.assign(**{target: y_test}),
+        evaluation=test[0].assign(**{target: test[1]}),
         psi_threshold=_default_threshold(bundle),
     )
     promoted.metadata.thresholds.update(meta.thresholds)
-    reason = f"candidate {metric} {candidate_score:.4f} beats serving {current_score:.4f}"
-    return result("promoted", reason, candidate_version=version, **scores), promoted
+    return promoted
 
 
 def _default_threshold(bundle: ModelBundle) -> float:
