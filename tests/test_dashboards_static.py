@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from inferwatch import grafana
+import tools.dashboards as grafana
 from inferwatch.server.dashboard import QUERIES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,7 +150,7 @@ def test_dashboard_files_are_the_generators_output() -> None:
     assert sorted(rendered) == [p.name for p in DASHBOARD_FILES]
     for path in DASHBOARD_FILES:
         assert path.read_text(encoding="utf-8") == rendered[path.name], (
-            f"{path.name} is stale: run python -m inferwatch.grafana"
+            f"{path.name} is stale: run python -m tools.dashboards"
         )
 
 

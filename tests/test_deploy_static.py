@@ -15,7 +15,7 @@ import typer
 import yaml
 
 from inferwatch.cli import app
-from inferwatch.grafana import SCHEMA_VERSION
+from tools.dashboards import SCHEMA_VERSION
 from inferwatch.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -4,7 +4,7 @@ Usage: ``python tools/render_dashboard_configmaps.py [--check]``. Writes
 deploy/kubernetes/grafana-dashboards.yaml: one ConfigMap per dashboard, labelled
 ``grafana_dashboard: "1"`` (the label kube-prometheus-stack's Grafana sidecar looks for) and
 annotated ``grafana_folder: inferwatch``. With ``--check`` it exits 1 when the file is out
-of date instead of writing it. Run it after ``python -m inferwatch.grafana``.
+of date instead of writing it. Run it after ``python -m tools.dashboards``.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ import pytest
 from tests.support.regression import house_rows, write_regression_model_dir
 from tests.support.waiting import free_port, wait_until
 
-from inferwatch import grafana
+import tools.dashboards as grafana
 from inferwatch.server.dashboard import QUERIES
 from inferwatch.stack import LocalStack
 
