@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tools.dashboards as grafana
 import yaml
 
-import tools.dashboards as grafana
 from inferwatch.server.dashboard import QUERIES
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,9 +13,9 @@ from typing import Any
 
 import typer
 import yaml
+from tools.dashboards import SCHEMA_VERSION
 
 from inferwatch.cli import app
-from tools.dashboards import SCHEMA_VERSION
 from inferwatch.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

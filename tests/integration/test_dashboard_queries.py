@@ -19,10 +19,10 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+import tools.dashboards as grafana
 from tests.support.regression import house_rows, write_regression_model_dir
 from tests.support.waiting import free_port, wait_until
 
-import tools.dashboards as grafana
 from inferwatch.server.dashboard import QUERIES
 from inferwatch.stack import LocalStack
 
