@@ -37,7 +37,7 @@ from inferwatch.server.retraining import Retrainer, retraining_router
 from inferwatch.server.security import TokenCheck
 from inferwatch.server.state import InferenceMetrics, ServiceState
 from inferwatch.settings import Settings
-from inferwatch.store import PredictionStore
+from inferwatch.store import open_store
 from inferwatch.system import SystemCollector
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def create_app(
         bundle.schema, bundle.profile, config, model=meta.name, model_version=meta.version
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = PredictionStore(settings.store_path)
+    store = open_store(settings.resolved_store_url(), password_file=settings.store_password_file)
 
     http = HttpMetrics(registry)
     state = ServiceState(
