@@ -9,7 +9,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install '.[server]' \
+RUN pip install '.[server,postgres]' \
  && inferwatch train --example iris --out /opt/inferwatch/models/iris \
  && useradd --system --uid 10001 --home-dir /data inferwatch \
  && mkdir -p /data && chown inferwatch /data
