@@ -77,10 +77,10 @@ class PostgresCluster:
         return ["runuser", "-u", self.run_as, "--", *args]
 
     @classmethod
-    def create(cls) -> PostgresCluster:
+    def create(cls, *, fsync: bool = False) -> PostgresCluster:
         run_as = _run_as()
         root = Path(tempfile.mkdtemp(prefix="inferwatch-pg-"))
-        cluster = cls(root, free_port(), secrets.token_urlsafe(16), run_as)
+        cluster = cls(root, free_port(), secrets.token_urlsafe(16), run_as, fsync)
         cluster.password_file.write_text(cluster.password + "\n", encoding="utf-8")
         if run_as is not None:
             pw = pwd.getpwnam(run_as)
@@ -106,12 +106,15 @@ class PostgresCluster:
         cluster.start()
         return cluster
 
+    fsync: bool = False
+    """Off by default: a commit still reaches the OS before it returns, so it survives any
+    process being killed (what the tests do), as with SQLite's default; only an OS crash
+    could lose it. It keeps the tests off the shared disk's sync queue."""
+
     def start(self) -> None:
-        # fsync off: a commit still reaches the OS before it returns, so it survives any
-        # process being killed (what the tests do), like SQLite's default; only an OS crash
-        # could lose it. It keeps the tests off the shared disk's sync queue.
         options = (
-            f"-c listen_addresses=127.0.0.1 -c port={self.port} -c fsync=off"
+            f"-c listen_addresses=127.0.0.1 -c port={self.port}"
+            f" -c fsync={'on' if self.fsync else 'off'}"
             f" -c unix_socket_directories={self.root} -c max_connections=100"
         )
         subprocess.run(

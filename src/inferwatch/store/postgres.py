@@ -40,15 +40,16 @@ from inferwatch.store.url import redact
 log = logging.getLogger(__name__)
 
 _MIGRATION_LOCK = 0x1F_E4_0001  # advisory lock key: one replica migrates at a time
+# The batch row and its prediction rows in one statement (one round trip); the arrays travel
+# in binary. A batch whose every id was stored before leaves no orphan row (see _ORPHAN).
 _INSERT_BATCH = (
-    "INSERT INTO batches (ts, model, model_version, rows, ids, features, probabilities)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id"
-)
-_INSERT_PREDICTIONS = (
-    "INSERT INTO predictions (id, batch, pos, prediction_text, prediction_num, confidence)"
-    " SELECT i, %s, p, t, n, c FROM unnest(%s::text[], %s::int[], %s::text[],"
+    "WITH b AS (INSERT INTO batches (ts, model, model_version, rows, ids, features,"
+    " probabilities) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id)"
+    " INSERT INTO predictions (id, batch, pos, prediction_text, prediction_num, confidence)"
+    " SELECT u.i, b.id, u.p, u.t, u.n, u.c FROM b, unnest(%s::text[], %s::int[], %s::text[],"
     " %s::float8[], %s::float8[]) AS u(i, p, t, n, c) ON CONFLICT (id) DO NOTHING"
 )
+_ORPHAN = "DELETE FROM batches WHERE id = currval(pg_get_serial_sequence('batches', 'id'))"
 _INSERT_LABELS = (
     "INSERT INTO labels (id, label_text, label_num, ts, received, delay)"
     " SELECT * FROM unnest(%s::text[], %s::text[], %s::float8[], %s::float8[],"
@@ -229,7 +230,11 @@ class PostgresStore:
     def _insert_batch(c: psycopg.Connection[Any], batch: PredictionBatch, conf: list[Any]) -> None:
         n = len(batch.ids)
         ids = list(batch.ids)
-        row = c.execute(
+        preds = np.asarray(batch.predictions).tolist()
+        if len(preds) != n or len(conf) != n:
+            raise ValueError(f"a batch of {n} ids has {len(preds)} predictions")
+        text, num = _split(preds)
+        cur = c.execute(
             _INSERT_BATCH,
             (
                 float(batch.timestamp),
@@ -239,17 +244,15 @@ class PostgresStore:
                 ids,
                 encode_features(batch.features),
                 encode_probabilities(batch.probabilities),
+                ids,
+                list(range(n)),
+                text,
+                num,
+                conf,
             ),
-        ).fetchone()
-        assert row is not None  # INSERT ... RETURNING gives one row
-        ref = row[0]
-        preds = np.asarray(batch.predictions).tolist()
-        if len(preds) != n or len(conf) != n:
-            raise ValueError(f"a batch of {n} ids has {len(preds)} predictions")
-        text, num = _split(preds)
-        cur = c.execute(_INSERT_PREDICTIONS, (ref, ids, list(range(n)), text, num, conf))
+        )
         if cur.rowcount == 0:  # every id was stored before: keep no orphan blob
-            c.execute("DELETE FROM batches WHERE id = %s", (ref,))
+            c.execute(_ORPHAN)
 
     @staticmethod
     def _join_labels(
