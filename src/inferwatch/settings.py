@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     """Longest a committed prediction waits to be pooled with others before the monitor sees
     it (the store write itself has no interval: each request waits only for its commit)."""
     retention_days: float = 30.0
+    workers: int = 1
+    """Worker processes behind the one port (``serve --workers``); each is a whole service
+    sharing the store, and ``/metrics`` adds their counters up."""
     store_url: SecretStr | None = None
     """Where predictions and labels are kept: ``sqlite:///path`` (default: a file in
     ``data_dir``) or ``postgresql://user@host:port/db``, one database every replica and worker
