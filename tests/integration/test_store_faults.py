@@ -109,16 +109,16 @@ def test_replica_kill_and_database_restart_lose_nothing_acknowledged(
     for t in threads:
         t.start()
     try:
-        wait_until(lambda: load.counts()[0] >= 200 and load.counts()[1] >= 50, 60, "load")
+        wait_until(lambda: load.counts()[0] >= 100 and load.counts()[1] >= 30, 60, "load")
         replicas[0].kill()  # SIGKILL with requests in flight
         acked, labelled = load.counts()
-        wait_until(lambda: load.counts()[0] >= acked + 200, 60, "load on the survivor")
+        wait_until(lambda: load.counts()[0] >= acked + 100, 60, "load on the survivor")
         postgres_cluster.stop("fast")  # drops every connection
         wait_until(lambda: load.refused > 0, 30, "requests refused while the database is down")
         postgres_cluster.start()
         acked, labelled = load.counts()
         wait_until(
-            lambda: load.counts()[0] >= acked + 200 and load.counts()[1] >= labelled + 50,
+            lambda: load.counts()[0] >= acked + 100 and load.counts()[1] >= labelled + 30,
             60,
             "load after the database came back",
         )
