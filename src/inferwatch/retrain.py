@@ -13,6 +13,7 @@ become its reference profile: after a real change in the world, the new normal.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ import pandas as pd
 
 from inferwatch.modeldir import (
     ModelBundle,
+    ModelMetadata,
     build_bundle,
     load_model_dir,
     model_input,
@@ -102,6 +104,29 @@ def _split(
     return np.asarray(train), np.asarray(test)
 
 
+def _result(
+    meta: ModelMetadata,
+    trigger: str,
+    metric: str,
+    rows: int,
+    outcome: Outcome,
+    reason: str,
+    **scores: Any,
+) -> RetrainResult:
+    return RetrainResult(
+        outcome=outcome,
+        trigger=trigger,
+        model=meta.name,
+        current_version=meta.version,
+        candidate_version=scores.pop("candidate_version", None),
+        metric=metric,
+        current_score=scores.pop("current", None),
+        candidate_score=scores.pop("candidate", None),
+        rows=rows,
+        reason=reason,
+    )
+
+
 def _refusal(
     bundle: ModelBundle, labels: pd.Series[Any], policy: RetrainPolicy
 ) -> tuple[Outcome, str] | None:
@@ -141,20 +166,7 @@ def retrain(
     meta = bundle.metadata
     metric = "accuracy" if meta.task == "classification" else "mae"
 
-    def result(outcome: Outcome, reason: str, **scores: Any) -> RetrainResult:
-        return RetrainResult(
-            outcome=outcome,
-            trigger=trigger,
-            model=meta.name,
-            current_version=meta.version,
-            candidate_version=scores.pop("candidate_version", None),
-            metric=metric,
-            current_score=scores.pop("current", None),
-            candidate_score=scores.pop("candidate", None),
-            rows=len(labels),
-            reason=reason,
-        )
-
+    result = functools.partial(_result, meta, trigger, metric, len(labels))
     refused = _refusal(bundle, labels, policy)
     if refused is not None:
         return result(*refused), None
