@@ -4,7 +4,7 @@ so ``inferwatch --help`` stays fast and the core works without the server extra.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -16,13 +16,57 @@ app = typer.Typer(
 )
 
 
+def setting_option(name: str, help: str) -> Any:
+    """An option for the ``Settings`` field ``name``: when not given it comes from
+    ``INFERWATCH_<NAME>``, else the field's default; ``--help`` shows both."""
+    from inferwatch.settings import Settings
+
+    default = Settings.model_fields[name].default
+    return typer.Option(
+        help=help,
+        envvar=f"INFERWATCH_{name.upper()}",
+        show_envvar=True,
+        show_default=False if default is None else str(default),
+    )
+
+
 @app.command()
 def serve(
-    host: str | None = typer.Option(None, help="Address to listen on [env INFERWATCH_HOST]."),
-    port: int | None = typer.Option(None, help="Port to listen on [env INFERWATCH_PORT]."),
-    model_dir: Path | None = typer.Option(None, help="Model directory to serve."),
-    upstream: str | None = typer.Option(None, help="Front this MLflow-protocol model server."),
-    data_dir: Path | None = typer.Option(None, help="Where the prediction store lives."),
+    host: Annotated[str | None, setting_option("host", "Address to listen on.")] = None,
+    port: Annotated[int | None, setting_option("port", "Port to listen on.")] = None,
+    model_dir: Annotated[
+        Path | None, setting_option("model_dir", "Model directory to serve.")
+    ] = None,
+    upstream: Annotated[
+        str | None,
+        setting_option(
+            "upstream_url", "Front this MLflow-protocol model server instead of a local model."
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Path | None, setting_option("data_dir", "Where the prediction store lives.")
+    ] = None,
+    window_buckets: Annotated[
+        int | None, setting_option("window_buckets", "Time buckets in the monitoring window.")
+    ] = None,
+    bucket_seconds: Annotated[
+        float | None,
+        setting_option("bucket_seconds", "Seconds per bucket (window = buckets x seconds)."),
+    ] = None,
+    min_window_rows: Annotated[
+        int | None,
+        setting_option("min_window_rows", "Fewest rows in the window before drift is decided."),
+    ] = None,
+    psi_threshold: Annotated[
+        float | None,
+        setting_option(
+            "psi_threshold", "PSI above which a feature drifts (unless the model sets its own)."
+        ),
+    ] = None,
+    min_labels: Annotated[
+        int | None,
+        setting_option("min_labels", "Fewest labels in the window before accuracy is reported."),
+    ] = None,
     access_log: bool = typer.Option(False, help="Log every request."),
 ) -> None:
     """Serve the model over HTTP with monitoring (/predict, /invocations, /feedback, /metrics)."""
@@ -35,6 +79,11 @@ def serve(
         "model_dir": model_dir,
         "upstream_url": upstream,
         "data_dir": data_dir,
+        "window_buckets": window_buckets,
+        "bucket_seconds": bucket_seconds,
+        "min_window_rows": min_window_rows,
+        "psi_threshold": psi_threshold,
+        "min_labels": min_labels,
     }
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]  # values are validated by pydantic
     raise typer.Exit(run_server(settings, access_log=access_log))
@@ -146,13 +195,20 @@ def demo(
         bool, typer.Option(help="Short windows and alert delays: an incident cycle in minutes.")
     ] = False,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
-    port: Annotated[int | None, typer.Option(help="Service port [env INFERWATCH_PORT].")] = None,
-    data_dir: Annotated[
-        Path | None, typer.Option(help="State directory [env INFERWATCH_DATA_DIR].")
+    port: Annotated[int | None, setting_option("port", "Service port.")] = None,
+    prometheus_port: Annotated[
+        int | None, setting_option("prometheus_port", "Prometheus port.")
     ] = None,
-    no_stack: Annotated[
-        bool, typer.Option(help="Do not start Prometheus and Alertmanager.")
-    ] = False,
+    alertmanager_port: Annotated[
+        int | None, setting_option("alertmanager_port", "Alertmanager port.")
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        setting_option("data_dir", "State directory (model, store, Prometheus data, events)."),
+    ] = None,
+    stack: Annotated[
+        bool, typer.Option("--stack/--no-stack", help="Start Prometheus and Alertmanager.")
+    ] = True,
     timeline: Annotated[
         str | None, typer.Option(help="Phases instead of the default, e.g. normal:20,drift:40.")
     ] = None,
@@ -162,14 +218,15 @@ def demo(
     from inferwatch.settings import Settings
 
     settings = Settings()
-    if port is not None:
-        settings = settings.model_copy(update={"port": port})
-    if data_dir is not None:
-        settings = settings.model_copy(update={"data_dir": data_dir})
+    overrides = {
+        "port": port,
+        "prometheus_port": prometheus_port,
+        "alertmanager_port": alertmanager_port,
+        "data_dir": data_dir,
+    }
+    settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     try:
-        code = run_demo(
-            settings, fast=fast, duration=duration, stack=not no_stack, timeline=timeline
-        )
+        code = run_demo(settings, fast=fast, duration=duration, stack=stack, timeline=timeline)
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
