@@ -63,3 +63,9 @@ def test_demo_help_has_stack_switch_and_port_options() -> None:
     assert "--no-stack" in text and "--no-no-stack" not in text
     for flag in ("--prometheus-port", "--alertmanager-port", "--port", "--data-dir"):
         assert flag in text
+
+
+def test_replay_help_says_the_row_limit() -> None:
+    text = re.sub(r"[\s│|]+", " ", _help("replay"))
+    assert "--max-request-rows" in text and "INFERWATCH_MAX_BATCH_ROWS" in text
+    assert "default: 1000" in text

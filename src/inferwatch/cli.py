@@ -324,7 +324,21 @@ def replay(
     label_delay: Annotated[
         float, typer.Option(help="Seconds before a batch's labels are sent.")
     ] = 0.0,
-    batch_size: Annotated[int, typer.Option(min=1, help="Rows per request.")] = 1,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Rows per request, sent at the first row's time (default: every row already "
+            "due). A request never holds more than --max-request-rows: larger batches are split.",
+        ),
+    ] = None,
+    max_request_rows: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Most rows in one request: the service's limit, INFERWATCH_MAX_BATCH_ROWS.",
+        ),
+    ] = 1000,
     drop: Annotated[list[str] | None, typer.Option(help="Columns not to send (ids, ...).")] = None,
     token: Annotated[
         str | None,
@@ -338,10 +352,13 @@ def replay(
     from inferwatch.replay import ReplayError
     from inferwatch.replay import replay as run_replay
 
+    reported = [0]
+
     def progress(summary: object) -> None:
         done = getattr(summary, "rows_sent", 0) + getattr(summary, "errors", 0)
-        if done and done % 500 < batch_size:
+        if done // 500 > reported[0] // 500:
             typer.echo(f"  {done} rows", err=True)
+        reported[0] = done
 
     try:
         frame = read_table(data)
@@ -356,6 +373,7 @@ def replay(
             rate=rate,
             label_delay=label_delay,
             batch_size=batch_size,
+            max_request_rows=max_request_rows,
             token=token,
             on_batch=progress,
         )
@@ -433,13 +451,20 @@ def report(
     psi_threshold: Annotated[float, typer.Option(help="PSI above which a feature drifts.")] = 0.2,
     min_rows: Annotated[int, typer.Option(min=1, help="Fewest current rows to decide.")] = 200,
     categorical: Annotated[
-        list[str] | None, typer.Option(help="Columns to treat as categories.")
+        list[str] | None,
+        typer.Option(help="Columns to treat as categories: a,b or repeat the option."),
     ] = None,
-    exclude: Annotated[list[str] | None, typer.Option(help="Columns to leave out.")] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(help="Columns to leave out (ids, times): a,b or repeat the option."),
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option(help="Label column: left out, not reported as drift.")
+    ] = None,
     fail_on_drift: Annotated[bool, typer.Option(help="Exit 1 when any feature drifted.")] = False,
 ) -> None:
     """Drift report of a current table against a reference table, feature by feature."""
-    from inferwatch.bring import InitError, read_table
+    from inferwatch.bring import InitError, read_table, split_names
     from inferwatch.core.report import drift_report
     from inferwatch.core.schema import FeatureSchema, SchemaError
 
@@ -448,7 +473,15 @@ def report(
         raise typer.Exit(2)
     try:
         ref, cur = read_table(reference), read_table(current)
-        schema = FeatureSchema.infer(ref, categorical=categorical, exclude=exclude)
+        categories, left_out = split_names(categorical), split_names(exclude)
+        left_out += (target,) if target is not None else ()
+        unknown = [n for n in (*categories, *left_out) if n not in ref.columns]
+        if unknown:
+            raise InitError(
+                f"column(s) {', '.join(repr(n) for n in unknown)} not in {reference} "
+                f"(columns: {', '.join(map(str, ref.columns))})"
+            )
+        schema = FeatureSchema.infer(ref, categorical=list(categories), exclude=list(left_out))
         result = drift_report(
             ref,
             cur,
