@@ -35,8 +35,9 @@ system-deps:
 system-deps-bench:
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_BENCH); }
 
-# Two stamps: the demo needs only the service (a quicker first `make demo`); `make test`
-# installs everything, which covers the demo too.
+# Two stamps: the demo needs only the service (a quicker first `make demo`: no dev or MLflow
+# packages, no byte-compiling of every installed module up front); `make test` installs
+# everything, which covers the demo too.
 $(VENV)/.installed: pyproject.toml
 	[ -x $(PY) ] || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
@@ -45,7 +46,7 @@ $(VENV)/.installed: pyproject.toml
 
 $(VENV)/.installed-demo: pyproject.toml
 	[ -x $(PY) ] || python3 -m venv $(VENV)
-	$(PIP) install -q --disable-pip-version-check -e '.[server]'
+	$(PIP) install -q --no-compile --disable-pip-version-check -e '.[server]'
 	touch $@
 
 venv: $(VENV)/.installed
