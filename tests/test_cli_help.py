@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from typer.testing import CliRunner
 
 from inferwatch.cli import app
@@ -69,3 +70,16 @@ def test_replay_help_says_the_row_limit() -> None:
     text = re.sub(r"[\s│|]+", " ", _help("replay"))
     assert "--max-request-rows" in text and "INFERWATCH_MAX_BATCH_ROWS" in text
     assert "default: 1000" in text
+
+
+@pytest.mark.parametrize(
+    ("command", "variable"),
+    [
+        ("simulate", "INFERWATCH_API_TOKEN"),
+        ("replay", "INFERWATCH_API_TOKEN"),
+        ("ingest", "INFERWATCH_SOURCE_URL"),
+        ("ingest", "INFERWATCH_SOURCE_POLL_SECONDS"),
+    ],
+)
+def test_environment_variables_survive_the_help_renderer(command: str, variable: str) -> None:
+    assert f"env var: {variable}" in re.sub(r"[\s│|]+", " ", _help(command))

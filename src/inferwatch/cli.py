@@ -147,9 +147,7 @@ def simulate(
     ] = None,
     token: Annotated[
         str | None,
-        typer.Option(
-            envvar="INFERWATCH_API_TOKEN", help="Bearer token [env INFERWATCH_API_TOKEN]."
-        ),
+        typer.Option(envvar="INFERWATCH_API_TOKEN", show_envvar=True, help="Bearer token."),
     ] = None,
 ) -> None:
     """Send realistic traffic and incidents to a running service, with delayed labels."""
@@ -342,9 +340,7 @@ def replay(
     drop: Annotated[list[str] | None, typer.Option(help="Columns not to send (ids, ...).")] = None,
     token: Annotated[
         str | None,
-        typer.Option(
-            envvar="INFERWATCH_API_TOKEN", help="Bearer token [env INFERWATCH_API_TOKEN]."
-        ),
+        typer.Option(envvar="INFERWATCH_API_TOKEN", show_envvar=True, help="Bearer token."),
     ] = None,
 ) -> None:
     """Send a table through a running service in time order, with delayed labels."""
@@ -387,13 +383,20 @@ def replay(
 @app.command()
 def ingest(
     source: str | None = typer.Option(
-        None, help="Data-lake URL answering GET ?cursor=&limit= pages [env INFERWATCH_SOURCE_URL]."
+        None,
+        envvar="INFERWATCH_SOURCE_URL",
+        show_envvar=True,
+        help="Data-lake URL answering GET ?cursor=&limit= pages.",
     ),
     url: str = typer.Option("http://127.0.0.1:8000", help="Base URL of the inferwatch service."),
     metrics_port: int = typer.Option(9101, help="Port of this worker's /metrics."),
     metrics_host: str = typer.Option("127.0.0.1", help="Address of this worker's /metrics."),
     poll_seconds: float | None = typer.Option(
-        None, help="Seconds between pulls [env INFERWATCH_SOURCE_POLL_SECONDS]."
+        None,
+        envvar="INFERWATCH_SOURCE_POLL_SECONDS",
+        show_envvar=True,
+        show_default="5.0",
+        help="Seconds between pulls.",
     ),
     batch_size: int = typer.Option(100, help="Records per pull."),
     duration: float | None = typer.Option(None, help="Stop after this many seconds."),
