@@ -445,9 +445,11 @@ async def _play(
     engine = TrafficEngine(config, data, on_progress=display.update, on_phase=on_phase)
     headers = {"authorization": f"Bearer {config.token}"} if config.token else {}
 
+    finished = asyncio.Event()
+
     async def traffic() -> None:
         cycle = 0
-        while True:
+        while not finished.is_set():
             cycle += 1
             note("cycle", f"cycle {cycle}", cycle=cycle)
             await engine.run(story)
@@ -508,7 +510,11 @@ async def _play(
                 if error is not None:
                     raise error
         finally:
+            finished.set()
             engine.stop()
+            # let the requests in flight finish: a request cut off mid-body is logged by the
+            # server as an error, which a user would take for a fault
+            await asyncio.wait([tasks[0]], timeout=5.0)
             for task in [*tasks, *background]:
                 task.cancel()
             await asyncio.gather(*tasks, *background, return_exceptions=True)

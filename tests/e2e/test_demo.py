@@ -135,7 +135,10 @@ def test_demo_the_readme_way_fires_and_resolves_its_alerts_and_stops_cleanly(
         assert proc.wait(timeout=60) in (0, 130)
         _, alive = psutil.wait_procs(children, timeout=30)
         assert alive == [], f"children still running after SIGINT: {alive}"
-        assert "stopped" in log.read_text(errors="replace")
+        output = log.read_text(errors="replace")
+        assert "stopped" in output
+        # a clean stop: no request cut off mid-flight, no traceback for the user to puzzle over
+        assert "Traceback" not in output, output
     finally:
         if proc.poll() is None:
             proc.kill()
