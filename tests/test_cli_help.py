@@ -22,6 +22,7 @@ SERVE_SETTINGS = {
     "--min-window-rows": "min_window_rows",
     "--psi-threshold": "psi_threshold",
     "--min-labels": "min_labels",
+    "--workers": "workers",
 }
 
 

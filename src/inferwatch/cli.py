@@ -16,7 +16,7 @@ app = typer.Typer(
 )
 
 
-def setting_option(name: str, help: str) -> Any:
+def setting_option(name: str, help: str, **extra: Any) -> Any:
     """An option for the ``Settings`` field ``name``: when not given it comes from
     ``INFERWATCH_<NAME>``, else the field's default; ``--help`` shows both."""
     from inferwatch.settings import Settings
@@ -27,6 +27,7 @@ def setting_option(name: str, help: str) -> Any:
         envvar=f"INFERWATCH_{name.upper()}",
         show_envvar=True,
         show_default=False if default is None else str(default),
+        **extra,
     )
 
 
@@ -68,6 +69,9 @@ def serve(
         setting_option("min_labels", "Fewest labels in the window before accuracy is reported."),
     ] = None,
     access_log: bool = typer.Option(False, help="Log every request."),
+    workers: Annotated[
+        int | None, setting_option("workers", "Worker processes on the one port.", min=1)
+    ] = None,
 ) -> None:
     """Serve the model over HTTP with monitoring (/predict, /invocations, /feedback, /metrics)."""
     from inferwatch.server.run import run_server
@@ -84,6 +88,7 @@ def serve(
         "min_window_rows": min_window_rows,
         "psi_threshold": psi_threshold,
         "min_labels": min_labels,
+        "workers": workers,
     }
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]  # values are validated by pydantic
     raise typer.Exit(run_server(settings, access_log=access_log))
