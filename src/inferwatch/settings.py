@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     upstream_url: str | None = None
     """Front an MLflow-protocol model server at this URL instead of loading a local model."""
     upstream_timeout_seconds: float = 5.0
+    upstream_max_answer_bytes: int = 20_000_000
+    """Largest upstream answer read (a larger one is a 502, read no further than this)."""
     api_token: SecretStr | None = None
     api_token_file: Path | None = None
     allow_insecure_public_bind: bool = False
