@@ -142,3 +142,17 @@ def test_credentials_in_the_url_go_in_a_header_and_nowhere_else(
         _predict(down, iris)
     assert SECRET not in str(unreachable.value)
     assert redact_url(secret_url) == url
+
+
+def test_the_service_never_shows_the_upstream_credentials(
+    upstream: tuple[str, _Answers], service: Callable[..., Any]
+) -> None:
+    url, answers = upstream
+    svc = service(upstream_url=url.replace("http://", f"http://scorer:{SECRET}@"))
+    assert svc.client.post("/predict", json=ROW).status_code == 200
+    answers.body = lambda: iter([b"[1, 2, 3]"])
+    failed = svc.client.post("/predict", json=ROW)
+    assert failed.status_code == 502
+    for text in (failed.text, svc.client.get("/api/snapshot").text):
+        assert SECRET not in text and "scorer" not in text
+    assert url in svc.client.get("/api/snapshot").text

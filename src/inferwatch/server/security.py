@@ -90,12 +90,6 @@ class TokenCheck:
             )
 
 
-def require_token(request: Request) -> None:
-    """FastAPI dependency for protected routers: ``dependencies=[Depends(require_token)]``."""
-    check: TokenCheck = request.app.state.service.token
-    check.enforce(request)
-
-
 __all__ = [
     "BEARER_SCHEME",
     "MIN_TOKEN_LENGTH",
@@ -103,5 +97,4 @@ __all__ = [
     "TokenCheck",
     "check_bind",
     "is_loopback",
-    "require_token",
 ]
