@@ -47,13 +47,27 @@ class ModelDirError(Exception):
         self.message = message
 
 
+SAFE_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}$"
+"""Model names and versions: they name directories (so no ``/`` and no leading dot) and
+label values. Letters, digits, ``_ . + -``, at most 128 characters."""
+
+
+def contained(root: Path, *parts: str) -> Path:
+    """``root / parts`` resolved, refused (``ValueError``) unless it stays inside ``root``."""
+    base = root.resolve()
+    path = base.joinpath(*parts).resolve()
+    if path != base and base not in path.parents:
+        raise ValueError(f"{'/'.join(parts)!r} would leave {root}")
+    return path
+
+
 class ModelMetadata(BaseModel):
     """What the service needs to know about a model besides its schema and profile."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    name: str = Field(min_length=1)
-    version: str = Field(min_length=1)
+    name: str = Field(min_length=1, pattern=SAFE_NAME)
+    version: str = Field(min_length=1, pattern=SAFE_NAME)
     task: Task
     feature_names: list[str] = Field(min_length=1)
     """Input columns in the order the model expects them."""
@@ -349,12 +363,14 @@ __all__ = [
     "METADATA_FILE",
     "MODEL_FILE",
     "PROFILE_FILE",
+    "SAFE_NAME",
     "SCHEMA_FILE",
     "ModelBundle",
     "ModelDirError",
     "ModelMetadata",
     "build_bundle",
     "class_names",
+    "contained",
     "infer_task",
     "load_metadata",
     "load_model_dir",

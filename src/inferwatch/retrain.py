@@ -22,8 +22,10 @@ import numpy as np
 import pandas as pd
 
 from inferwatch.modeldir import (
+    SAFE_NAME,
     ModelBundle,
     build_bundle,
+    contained,
     load_model_dir,
     model_input,
     reference_performance,
@@ -200,15 +202,23 @@ class ModelRegistry:
     def __init__(self, root: Path) -> None:
         self.root = root
 
+    def _dir(self, name: str, version: str | None = None) -> Path:
+        """The folder of ``name`` (or of one of its versions), never outside ``root``."""
+        parts = (name,) if version is None else (name, version)
+        for part in parts:
+            if not re.fullmatch(SAFE_NAME, part):
+                raise ValueError(f"{part!r} is not a safe model name or version")
+        return contained(self.root, *parts)
+
     def current_dir(self, name: str) -> Path | None:
-        pointer = self.root / name / "CURRENT"
+        pointer = self._dir(name) / "CURRENT"
         if not pointer.exists():
             return None
-        path = self.root / name / pointer.read_text(encoding="utf-8").strip()
+        path = self._dir(name, pointer.read_text(encoding="utf-8").strip())
         return path if (path / "metadata.json").exists() else None
 
     def versions(self, name: str) -> list[str]:
-        folder = self.root / name
+        folder = self._dir(name)
         if not folder.exists():
             return []
         return sorted(p.name for p in folder.iterdir() if (p / "metadata.json").exists())
@@ -216,8 +226,8 @@ class ModelRegistry:
     def promote(self, bundle: ModelBundle) -> Path:
         """Save ``bundle`` as a new version and make it the one to serve."""
         meta = bundle.metadata
-        path = save_model_dir(self.root / meta.name / meta.version, bundle)
-        pointer = self.root / meta.name / "CURRENT"
+        path = save_model_dir(self._dir(meta.name, meta.version), bundle)
+        pointer = self._dir(meta.name) / "CURRENT"
         tmp = pointer.with_suffix(".tmp")
         tmp.write_text(meta.version, encoding="utf-8")
         tmp.replace(pointer)
