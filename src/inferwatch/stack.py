@@ -277,6 +277,7 @@ def alertmanager_config(
     for receiver in config.get("receivers", []):
         for hook in receiver.get("webhook_configs", []):
             hook["url"] = webhook_url
+            hook.pop("http_config", None)  # the deploy file's is for compose's paths
             if token is not None:
                 hook["http_config"] = {
                     "authorization": {"type": "Bearer", "credentials_file": str(token_file)}
