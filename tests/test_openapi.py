@@ -68,3 +68,12 @@ def test_openapi_describes_the_served_model_and_the_routes(
     feedback = doc["paths"]["/feedback"]["post"]["requestBody"]["content"]["application/json"]
     label = feedback["examples"]["one label"]["value"]["label"]
     assert label in (svc.state.served.metadata.classes or [])
+
+
+def test_without_a_token_the_document_claims_no_security(service: Callable[..., Any]) -> None:
+    doc = service().client.get("/openapi.json").json()
+    for path, method in PROTECTED:
+        assert "security" not in doc["paths"][path][method]
+        assert "401" not in doc["paths"][path][method]["responses"]
+    query = doc["paths"]["/api/query"]["get"]["parameters"]
+    assert "accuracy" in next(p for p in query if p["name"] == "name")["schema"]["enum"]

@@ -146,7 +146,7 @@ def create_app(
     )
     app.include_router(retraining_router(retrainer))
     app.include_router(dashboard_router(settings))
-    openapi.install(app, lambda: state.served, settings.max_batch_rows)
+    openapi.install(app, lambda: state.served, settings.max_batch_rows, state.token.enabled)
 
     table = route_table(app.routes)
     http.preinit(

@@ -19,6 +19,7 @@ from fastapi.routing import APIRoute
 
 from inferwatch.alerts import WebhookPayload
 from inferwatch.core.schema import FeatureSchema
+from inferwatch.server.dashboard import QUERIES, RANGES
 from inferwatch.server.deps import require_token
 from inferwatch.server.models import FeedbackResponse
 from inferwatch.server.served import ServedModel
@@ -89,7 +90,9 @@ def _model_bodies(served: ServedModel, max_rows: int) -> dict[tuple[str, str], A
         "properties": {"id": {"type": "string", "minLength": 1, "maxLength": 128}, "label": label},
         "required": ["id", "label"],
     }
-    labels = {"type": "object", "properties": {"labels": {"type": "array", "items": one_label}}}
+    # items are judged one by one: a bad item is answered ``invalid``, the batch still 200
+    item = {"type": "object", "description": "id and label; anything else: outcome invalid"}
+    labels = {"type": "object", "properties": {"labels": {"type": "array", "items": item}}}
     labels["required"] = ["labels"]
     split = {"columns": {"type": "array", "items": {"type": "string"}}, "data": {"type": "array"}}
     example_label = classes[0] if classes else 1.0
@@ -160,8 +163,9 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
 
-def build(app: FastAPI, served: ServedModel, max_rows: int) -> dict[str, Any]:
-    """The document for ``app`` serving ``served``."""
+def build(app: FastAPI, served: ServedModel, max_rows: int, secured: bool) -> dict[str, Any]:
+    """The document for ``app`` serving ``served``; ``secured``: a token is configured (the
+    protected routes then declare the bearer scheme and their 401)."""
     doc = get_openapi(
         title=app.title, version=served.metadata.version, summary=app.summary, routes=app.routes
     )
@@ -187,11 +191,18 @@ def build(app: FastAPI, served: ServedModel, max_rows: int) -> dict[str, Any]:
                 operation["requestBody"] = bodies[key]
             responses = operation.setdefault("responses", {})
             codes = list(_ROUTE_ERRORS.get(key, ()))
-            if key in protected:
+            if secured and key in protected:
                 operation["security"] = [{"bearerAuth": []}]
                 codes.append("401")
             for code in codes:
                 responses[code] = {"description": _ERRORS[code], "content": _json(ERROR)}
+    query = doc["paths"].get("/api/query", {}).get("get")
+    if query is not None:
+        for parameter in query.get("parameters", []):
+            allowed = {"name": sorted(QUERIES), "range": list(RANGES)}.get(parameter["name"])
+            if allowed is not None:
+                parameter["schema"]["enum"] = allowed
+        query["responses"]["502"] = {"description": "Prometheus unreachable or failing"}
     metrics = doc["paths"].get("/metrics", {}).get("get")
     if metrics is not None:
         text = {"schema": {"type": "string"}}
@@ -202,11 +213,11 @@ def build(app: FastAPI, served: ServedModel, max_rows: int) -> dict[str, Any]:
     return doc
 
 
-def install(app: FastAPI, served: Callable[[], ServedModel], max_rows: int) -> None:
+def install(app: FastAPI, served: Callable[[], ServedModel], max_rows: int, secured: bool) -> None:
     """Serve ``build``'s document at ``/openapi.json`` (rebuilt for each request: cheap)."""
 
     def openapi() -> dict[str, Any]:
-        return build(app, served(), max_rows)
+        return build(app, served(), max_rows, secured)
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
 
