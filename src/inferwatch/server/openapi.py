@@ -21,6 +21,7 @@ from inferwatch.alerts import WebhookPayload
 from inferwatch.core.schema import FeatureSchema
 from inferwatch.server.dashboard import QUERIES, RANGES
 from inferwatch.server.deps import require_token
+from inferwatch.server.inputs import MLFLOW_KEYS
 from inferwatch.server.models import FeedbackResponse
 from inferwatch.server.served import ServedModel
 
@@ -91,7 +92,7 @@ def _model_bodies(served: ServedModel, max_rows: int) -> dict[tuple[str, str], A
         "required": ["id", "label"],
     }
     # items are judged one by one: a bad item is answered ``invalid``, the batch still 200
-    item = {"type": "object", "description": "id and label; anything else: outcome invalid"}
+    item = {"description": "an object with id and label; anything else: outcome invalid"}
     labels = {"type": "object", "properties": {"labels": {"type": "array", "items": item}}}
     labels["required"] = ["labels"]
     split = {"columns": {"type": "array", "items": {"type": "string"}}, "data": {"type": "array"}}
@@ -119,8 +120,7 @@ def _model_bodies(served: ServedModel, max_rows: int) -> dict[tuple[str, str], A
                     "instances": rows,
                     "inputs": {"type": ["array", "object"]},
                 },
-                "minProperties": 1,
-                "maxProperties": 1,
+                "oneOf": [{"required": [key]} for key in MLFLOW_KEYS],
             },
             {
                 "dataframe_split": {
@@ -202,6 +202,7 @@ def build(app: FastAPI, served: ServedModel, max_rows: int, secured: bool) -> di
             allowed = {"name": sorted(QUERIES), "range": list(RANGES)}.get(parameter["name"])
             if allowed is not None:
                 parameter["schema"]["enum"] = allowed
+        query["responses"]["400"] = {"description": "Unknown query name or range"}
         query["responses"]["502"] = {"description": "Prometheus unreachable or failing"}
     metrics = doc["paths"].get("/metrics", {}).get("get")
     if metrics is not None:
