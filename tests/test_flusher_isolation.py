@@ -15,12 +15,12 @@ from inferwatch.core.monitor import MonitorConfig
 from inferwatch.modeldir import load_model_dir
 from inferwatch.server.flusher import Flushed, Flusher
 from inferwatch.server.served import InferenceFamilies, ServedModel
-from inferwatch.store import LabelItem, PredictionBatch, PredictionStore, new_ids
+from inferwatch.store import LabelItem, PredictionBatch, SQLiteStore, new_ids
 
 FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 
 
-class RefusingStore(PredictionStore):
+class RefusingStore(SQLiteStore):
     """A real store that refuses any transaction carrying the poisoned prediction id."""
 
     poison = "poisoned-id"

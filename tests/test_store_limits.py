@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from inferwatch.store import PredictionRecord, PredictionStore, StoreError, new_ids
+from inferwatch.store import PredictionRecord, SQLiteStore, StoreError, new_ids
 
 FEATURES = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 
@@ -29,7 +29,7 @@ def _records(n: int, ts: float) -> list[PredictionRecord]:
 
 def test_store_file_and_log_are_private(tmp_path: Path) -> None:
     path = tmp_path / "data" / "p.sqlite3"
-    with PredictionStore(path) as store:
+    with SQLiteStore(path) as store:
         store.write(_records(3, 1.0), [], now=1.0)
         for p in (path, path.with_name("p.sqlite3-wal")):
             assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
@@ -43,7 +43,7 @@ def test_store_log_stays_bounded_under_steady_writes(tmp_path: Path) -> None:
     limit = 1_000_000
     stop = threading.Event()
     largest = 0
-    with PredictionStore(path, checkpoint_seconds=0.02, wal_limit_bytes=limit) as store:
+    with SQLiteStore(path, checkpoint_seconds=0.02, wal_limit_bytes=limit) as store:
 
         def reader() -> None:  # the dashboard and readiness probes read meanwhile
             while not stop.is_set():
@@ -112,8 +112,8 @@ def test_store_open_errors_name_the_cause(tmp_path: Path) -> None:
     not_db = tmp_path / "p.sqlite3"
     not_db.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError, match="not a usable prediction store"):
-        PredictionStore(not_db)
+        SQLiteStore(not_db)
     blocked = tmp_path / "file"
     blocked.write_text("")
     with pytest.raises(StoreError, match="cannot open the prediction store"):
-        PredictionStore(blocked / "p.sqlite3")  # its directory is a file
+        SQLiteStore(blocked / "p.sqlite3")  # its directory is a file
