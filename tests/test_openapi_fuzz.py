@@ -45,6 +45,8 @@ def test_the_api_answers_as_its_document_says(
     cmd = [str(exe), "run", f"{svc.url}/openapi.json", "-H", f"Authorization: Bearer {TOKEN}"]
     cmd += ["--checks", CHECKS, "--max-examples", "15", "--seed", "7", "--no-color"]
     cmd += ["--report-dir", str(tmp_path)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=240, check=False)
+    done = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=240, check=False, cwd=tmp_path
+    )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert "passed" in done.stdout
