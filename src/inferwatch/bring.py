@@ -33,6 +33,7 @@ from inferwatch.casting import CastError, cast_kinds
 from inferwatch.core.profile import OUTPUT_NAME
 from inferwatch.core.schema import FeatureSchema, SchemaError
 from inferwatch.modeldir import (
+    SAFE_NAME,
     ModelBundle,
     build_bundle,
     infer_task,
@@ -554,9 +555,12 @@ def default_name(source: str) -> str:
     """
     if source.startswith(("models:/", "runs:/")):
         parts = [p for p in source.split(":/", 1)[1].split("/") if p]
-        return parts[0] if source.startswith("models:/") and parts else "model"
-    p = Path(source)
-    return (p.name if p.is_dir() else p.stem) or "model"
+        name = parts[0] if source.startswith("models:/") and parts else "model"
+    else:
+        p = Path(source)
+        name = p.name if p.is_dir() else p.stem
+    # a safe name (it names a directory): other characters become "_", no leading dot
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", name).lstrip(".")[:128] or "model"
 
 
 def build_from(
@@ -671,6 +675,11 @@ def init_model_dir(
     model: str | Path, reference: str | Path | pd.DataFrame, options: InitOptions
 ) -> InitResult:
     """``inferwatch init``: load, profile, and write the model directory."""
+    for what, value in (("--name", options.name), ("--version", options.version)):
+        if value is not None and not re.fullmatch(SAFE_NAME, value):
+            raise InitError(
+                f"{what} {value!r}: use letters, digits and _ . + - (no '/', no leading dot)"
+            )
     loaded = load_model(model)
     frame = reference if isinstance(reference, pd.DataFrame) else read_table(reference)
     if frame.empty:

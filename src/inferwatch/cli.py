@@ -167,6 +167,10 @@ def simulate(
     try:
         if drift_mode not in ("gradual", "abrupt"):
             raise ValueError("--drift-mode must be gradual or abrupt")
+        if token is None:  # or from INFERWATCH_API_TOKEN_FILE, as compose passes it
+            from inferwatch.settings import Settings
+
+            token = Settings().resolved_api_token()
         plan = build_timeline(scenario, duration, timeline)
         config = TrafficConfig(
             url=url,

@@ -290,10 +290,12 @@ def alertmanager_config(
         # the service wants its bearer token on /alerts: Alertmanager reads it from a file
         token_file.parent.mkdir(parents=True, exist_ok=True)
         token_file.touch(mode=0o600)
+        token_file.chmod(0o600)  # a file left by an older run may have a wider mode
         token_file.write_text(token, encoding="utf-8")
     for receiver in config.get("receivers", []):
         for hook in receiver.get("webhook_configs", []):
             hook["url"] = webhook_url
+            hook.pop("http_config", None)  # the deploy file's is for compose's paths
             if token is not None:
                 hook["http_config"] = {
                     "authorization": {"type": "Bearer", "credentials_file": str(token_file)}
