@@ -53,7 +53,7 @@ f:close()
 
 def _bare_app(model_dir: Path, with_metrics: bool) -> Any:
     from inferwatch.backends import LocalModelBackend
-    from inferwatch.modeldir import load_model_dir
+    from inferwatch.lifecycle.modeldir import load_model_dir
 
     bundle = load_model_dir(model_dir)
     backend = LocalModelBackend(bundle)
@@ -180,7 +180,7 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print("wrk is needed: apt-get install wrk (make system-deps-bench)", file=sys.stderr)
         return 2
-    from inferwatch.examples import write_example
+    from inferwatch.lifecycle.examples import write_example
 
     work = Path(tempfile.mkdtemp(prefix="inferwatch-bench-"))
     model_dir = work / "iris"

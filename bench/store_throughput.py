@@ -78,7 +78,7 @@ def main() -> int:
     if not available():
         print("PostgreSQL is needed: apt-get install postgresql", file=sys.stderr)
         return 2
-    from inferwatch.examples import write_example
+    from inferwatch.lifecycle.examples import write_example
 
     work = Path(tempfile.mkdtemp(prefix="inferwatch-bench-"))
     model_dir = work / "iris"

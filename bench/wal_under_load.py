@@ -46,7 +46,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=16)
     args = parser.parse_args()
 
-    from inferwatch.examples import load_example_frame, write_example
+    from inferwatch.lifecycle.examples import load_example_frame, write_example
 
     work = Path(tempfile.mkdtemp(prefix="inferwatch-wal-"))
     model_dir = work / "iris"

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from locust import HttpUser, between, task
 
-from inferwatch.simulate.command import load_example_data
+from inferwatch.simulate.play import load_example_data
 from inferwatch.simulate.scenarios import drift_rows, sample_rows
 
 DATA = load_example_data(os.environ.get("INFERWATCH_EXAMPLE", "iris"))

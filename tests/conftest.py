@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="session")
 def iris_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from inferwatch.examples import write_example
+    from inferwatch.lifecycle.examples import write_example
 
     out = tmp_path_factory.mktemp("models") / "iris"
     write_example("iris", out)
@@ -41,7 +41,7 @@ def iris_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def cancer_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from inferwatch.examples import write_example
+    from inferwatch.lifecycle.examples import write_example
 
     out = tmp_path_factory.mktemp("models") / "cancer"
     write_example("cancer", out)

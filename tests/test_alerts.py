@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, generate_latest
 from tests.support.waiting import free_port
 
-from inferwatch.alerts import AlertBook, WebhookAlert, WebhookPayload
+from inferwatch.alertbook import AlertBook, WebhookAlert, WebhookPayload
 from inferwatch.server.alerts import alerts_router
 
 

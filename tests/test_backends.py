@@ -24,8 +24,8 @@ from inferwatch.backends import (
     backend_from_settings,
 )
 from inferwatch.backends.upstream import parse_answer, request_payload
-from inferwatch.examples import load_example_frame
-from inferwatch.modeldir import (
+from inferwatch.lifecycle.examples import load_example_frame
+from inferwatch.lifecycle.modeldir import (
     ModelBundle,
     ModelDirError,
     ModelMetadata,
@@ -59,7 +59,7 @@ def run(coro: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def iris(tmp_path_factory: pytest.TempPathFactory) -> ModelBundle:
-    from inferwatch.examples import write_example
+    from inferwatch.lifecycle.examples import write_example
 
     out = tmp_path_factory.mktemp("iris")
     write_example("iris", out)
@@ -68,7 +68,7 @@ def iris(tmp_path_factory: pytest.TempPathFactory) -> ModelBundle:
 
 @pytest.fixture(scope="module")
 def cancer(tmp_path_factory: pytest.TempPathFactory) -> ModelBundle:
-    from inferwatch.examples import write_example
+    from inferwatch.lifecycle.examples import write_example
 
     out = tmp_path_factory.mktemp("cancer")
     write_example("cancer", out)

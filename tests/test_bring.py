@@ -17,7 +17,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from typer.testing import CliRunner
 
-from inferwatch.bring import (
+from inferwatch.cli import app
+from inferwatch.lifecycle.bring import (
     InitError,
     InitOptions,
     init_model_dir,
@@ -25,8 +26,7 @@ from inferwatch.bring import (
     load_model,
     parse_thresholds,
 )
-from inferwatch.cli import app
-from inferwatch.modeldir import load_model_dir
+from inferwatch.lifecycle.modeldir import load_model_dir
 
 
 def churn_frame(n: int = 300, seed: int = 0) -> pd.DataFrame:

@@ -7,13 +7,13 @@ import pytest
 from typer.testing import CliRunner
 
 from inferwatch.cli import app
-from inferwatch.examples import (
+from inferwatch.lifecycle.examples import (
     CLINICS,
     EXAMPLES,
     load_example_frame,
     train_example,
 )
-from inferwatch.modeldir import load_model_dir
+from inferwatch.lifecycle.modeldir import load_model_dir
 
 
 def test_iris_frame() -> None:

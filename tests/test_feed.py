@@ -14,7 +14,7 @@ from tests.support.waiting import wait_until
 from inferwatch.backends.local import LocalModelBackend
 from inferwatch.core.monitor import MonitorConfig
 from inferwatch.exporter import ServiceTotals
-from inferwatch.modeldir import load_model_dir
+from inferwatch.lifecycle.modeldir import load_model_dir
 from inferwatch.server.feed import MonitorFeed
 from inferwatch.server.flusher import Flushed, Flusher, LabelJob, PredictionJob
 from inferwatch.server.served import InferenceFamilies, ServedModel

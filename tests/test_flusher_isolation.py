@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from inferwatch.backends.local import LocalModelBackend
 from inferwatch.core.monitor import MonitorConfig
-from inferwatch.modeldir import load_model_dir
+from inferwatch.lifecycle.modeldir import load_model_dir
 from inferwatch.server.flusher import Flushed, Flusher
 from inferwatch.server.served import InferenceFamilies, ServedModel
 from inferwatch.store import LabelItem, PredictionBatch, SQLiteStore, new_ids

@@ -13,9 +13,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 from tests.support.waiting import wait_until
 
-from inferwatch.examples import load_example_frame
 from inferwatch.ingest import HttpDataSource, IngestionWorker, SourceMetrics
 from inferwatch.ingest.datalake import Faults, create_datalake
+from inferwatch.lifecycle.examples import load_example_frame
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from inferwatch.modeldir import (
+from inferwatch.lifecycle.modeldir import (
     EVALUATION_FILE,
     METADATA_FILE,
     MODEL_FILE,
@@ -237,8 +237,8 @@ def test_reference_performance_against_sklearn() -> None:
 def test_infer_task_is_one_answer_for_estimators_and_loaded_models() -> None:
     from sklearn.linear_model import LinearRegression, LogisticRegression
 
-    from inferwatch.bring import LoadedModel, loaded_task
-    from inferwatch.modeldir import infer_task
+    from inferwatch.lifecycle.bring import LoadedModel, loaded_task
+    from inferwatch.lifecycle.modeldir import infer_task
 
     class ProbabilitiesOnly:  # no classes_, no estimator type: class probabilities decide
         def predict(self, x: object) -> object:

@@ -11,9 +11,9 @@ from sklearn.linear_model import LogisticRegression
 from typer.testing import CliRunner
 
 from inferwatch.cli import app
-from inferwatch.examples import load_example_frame
-from inferwatch.modeldir import ModelMetadata, contained, load_model_dir
-from inferwatch.retrain import ModelRegistry
+from inferwatch.lifecycle.examples import load_example_frame
+from inferwatch.lifecycle.modeldir import ModelMetadata, contained, load_model_dir
+from inferwatch.lifecycle.retrain import ModelRegistry
 
 HOSTILE = ["../escape", "../../escape", "a/b", ".hidden", "..", "x\\..\\y", "a b", ""]
 

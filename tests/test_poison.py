@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from inferwatch.examples import load_example_frame
+from inferwatch.lifecycle.examples import load_example_frame
 
 CLIENTS = 16
 ROUNDS = 12

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from inferwatch.core import BinnedFeature, FeatureSchema, ReferenceProfile, SchemaError
-from inferwatch.modeldir import read_profile, write_profile
+from inferwatch.lifecycle.modeldir import read_profile, write_profile
 
 
 @pytest.mark.parametrize("bins", [4, 10, 25])

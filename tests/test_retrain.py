@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from inferwatch.examples import load_example_frame, train_example
-from inferwatch.modeldir import ModelBundle
-from inferwatch.retrain import ModelRegistry, RetrainPolicy, next_version, retrain
+from inferwatch.lifecycle.examples import load_example_frame, train_example
+from inferwatch.lifecycle.modeldir import ModelBundle
+from inferwatch.lifecycle.retrain import ModelRegistry, RetrainPolicy, next_version, retrain
 
 # the operator accepts that the concept itself changed (see reference_tolerance)
 SMALL = RetrainPolicy(min_labels=100, reference_tolerance=1.0)
@@ -68,7 +68,7 @@ def test_too_few_labels_is_rejected_with_the_count(iris: ModelBundle) -> None:
 def test_regression_candidate_compares_mae() -> None:
     from sklearn.linear_model import LinearRegression
 
-    from inferwatch.modeldir import build_bundle
+    from inferwatch.lifecycle.modeldir import build_bundle
 
     rng = np.random.default_rng(0)
     x = pd.DataFrame({"a": rng.normal(size=600), "b": rng.normal(size=600)})

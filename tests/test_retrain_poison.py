@@ -7,9 +7,9 @@ from typing import Any
 
 import pandas as pd
 
-from inferwatch.examples import load_example_frame
-from inferwatch.modeldir import load_model_dir
-from inferwatch.retrain import RetrainPolicy, retrain
+from inferwatch.lifecycle.examples import load_example_frame
+from inferwatch.lifecycle.modeldir import load_model_dir
+from inferwatch.lifecycle.retrain import RetrainPolicy, retrain
 
 ROTATE = {"setosa": "virginica", "versicolor": "setosa", "virginica": "versicolor"}
 

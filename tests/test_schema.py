@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from inferwatch.core import QUALITY_CHECKS, FeatureSchema, FeatureSpec, SchemaError
-from inferwatch.modeldir import read_schema, write_schema
+from inferwatch.lifecycle.modeldir import read_schema, write_schema
 from inferwatch.server.inputs import split_batch
 
 

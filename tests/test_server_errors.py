@@ -123,7 +123,7 @@ def test_numeric_string_is_scored_and_counted_as_wrong_type(service: Callable[..
 def test_unknown_category_is_accepted_and_counted(
     service: Callable[..., Any], cancer_model_dir: Any
 ) -> None:
-    from inferwatch.examples import load_example_frame
+    from inferwatch.lifecycle.examples import load_example_frame
 
     svc = service(model_dir=cancer_model_dir)
     features, _ = load_example_frame("cancer")

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from inferwatch.examples import load_example_frame
+from inferwatch.lifecycle.examples import load_example_frame
 
 ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 ROW_TEXT = '{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}'
@@ -93,7 +93,7 @@ def test_surrogate_in_a_categorical_value_is_refused_before_the_store(
 
 def test_core_schema_refuses_text_no_store_can_encode(cancer_model_dir: Path) -> None:
     from inferwatch.core.schema import FeatureSchema, SchemaError
-    from inferwatch.modeldir import load_model_dir
+    from inferwatch.lifecycle.modeldir import load_model_dir
 
     schema: FeatureSchema = load_model_dir(cancer_model_dir, load_model=False).schema
     row = _cancer_row()

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from inferwatch.examples import load_example_frame
+from inferwatch.lifecycle.examples import load_example_frame
 from inferwatch.store import open_store
 
 ROWS = load_example_frame("iris")[0].head(20).to_dict(orient="records")

@@ -7,7 +7,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 from tests.support.waiting import wait_until
 
-from inferwatch.examples import load_example_frame
+from inferwatch.lifecycle.examples import load_example_frame
 
 SWAP = {"versicolor": "virginica", "virginica": "versicolor"}
 

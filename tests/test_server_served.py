@@ -19,7 +19,7 @@ from tests.support.waiting import wait_until
 from inferwatch.backends import ModelOutput
 from inferwatch.backends.base import ModelInput
 from inferwatch.backends.local import LocalModelBackend
-from inferwatch.modeldir import ModelMetadata, load_model_dir
+from inferwatch.lifecycle.modeldir import ModelMetadata, load_model_dir
 
 ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from inferwatch.demo import DemoPlan
+from inferwatch.local.demo import DemoPlan
 from inferwatch.simulate.watch import AlertTracker
 
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from inferwatch.simulate import ExampleData, Timeline, TrafficConfig, TrafficEngine, TrafficStats
-from inferwatch.simulate.command import load_example_data, served_example
+from inferwatch.simulate.play import load_example_data, served_example
 
 DRIFTED = ("mean_texture", "clinic")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from inferwatch.stackcheck import load_problems, rule_groups
+from inferwatch.local.stackcheck import load_problems, rule_groups
 
 
 def _rules(*groups: tuple[str, str, int]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import pytest
 
 from inferwatch.backends import BackendError, UpstreamModelBackend
 from inferwatch.backends.upstream import redact_url
-from inferwatch.modeldir import ModelBundle, load_model_dir
+from inferwatch.lifecycle.modeldir import ModelBundle, load_model_dir
 
 ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 SECRET = "s3cr3t-Pa55word"

@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
+from inferwatch.local.stack import rebase_runbooks
 from inferwatch.settings import DEFAULT_RUNBOOK_BASE_URL
-from inferwatch.stack import rebase_runbooks
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES_DIR = ROOT / "deploy" / "prometheus" / "rules"

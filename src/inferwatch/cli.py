@@ -103,7 +103,7 @@ def train(
     version: Annotated[str, typer.Option(help="Model version to record.")] = "1",
 ) -> None:
     """Train an example model and write its model directory (model, schema, profile)."""
-    from inferwatch.examples import EXAMPLES, write_example
+    from inferwatch.lifecycle.examples import EXAMPLES, write_example
     from inferwatch.settings import Settings
 
     if example not in EXAMPLES:
@@ -157,7 +157,7 @@ def simulate(
 ) -> None:
     """Send realistic traffic and incidents to a running service, with delayed labels."""
     from inferwatch.simulate.client import TrafficConfig
-    from inferwatch.simulate.command import (
+    from inferwatch.simulate.play import (
         build_timeline,
         load_example_data,
         run_simulation,
@@ -221,7 +221,7 @@ def demo(
     ] = None,
 ) -> None:
     """Run the service, Prometheus, Alertmanager and the traffic simulator; show the alerts."""
-    from inferwatch.demo import run_demo
+    from inferwatch.local.demo import run_demo
     from inferwatch.settings import Settings
 
     settings = Settings()
@@ -275,7 +275,7 @@ def init(
     ] = None,
 ) -> None:
     """Make a model directory from your own model and its reference data."""
-    from inferwatch.bring import (
+    from inferwatch.lifecycle.bring import (
         InitError,
         InitOptions,
         describe,
@@ -353,7 +353,7 @@ def replay(
     ] = None,
 ) -> None:
     """Send a table through a running service in time order, with delayed labels."""
-    from inferwatch.bring import InitError, read_table, split_names
+    from inferwatch.lifecycle.bring import InitError, read_table, split_names
     from inferwatch.replay import ReplayError
     from inferwatch.replay import replay as run_replay
 
@@ -413,7 +413,7 @@ def ingest(
     source_timeout: float = typer.Option(10.0, help="Seconds before a pull times out."),
 ) -> None:
     """Pull records from a data lake and score them through the service (IoT gateway)."""
-    from inferwatch.ingest.command import run_ingest
+    from inferwatch.ingest.launch import run_ingest
     from inferwatch.settings import Settings
 
     settings = Settings()
@@ -449,7 +449,7 @@ def datalake(
     latency: float = typer.Option(0.0, help="Seconds every answer waits."),
 ) -> None:
     """Serve example rows as a data lake, with faults you can switch on (PUT /faults)."""
-    from inferwatch.ingest.command import run_datalake
+    from inferwatch.ingest.launch import run_datalake
 
     run_datalake(host, port, example, seed=seed, error_rate=error_rate, latency=latency)
 
@@ -476,9 +476,9 @@ def report(
     fail_on_drift: Annotated[bool, typer.Option(help="Exit 1 when any feature drifted.")] = False,
 ) -> None:
     """Drift report of a current table against a reference table, feature by feature."""
-    from inferwatch.bring import InitError, read_table, split_names
     from inferwatch.core.report import drift_report
     from inferwatch.core.schema import FeatureSchema, SchemaError
+    from inferwatch.lifecycle.bring import InitError, read_table, split_names
 
     if format not in ("table", "json"):
         typer.echo("error: --format must be table or json", err=True)
@@ -523,8 +523,8 @@ def stack_up(
     ] = False,
 ) -> None:
     """Render the configs into <data_dir>/stack/, start both, wait until they are ready."""
+    from inferwatch.local.stack import LocalStack, StackError
     from inferwatch.settings import Settings
-    from inferwatch.stack import LocalStack, StackError
 
     stack = LocalStack(Settings(), fast=fast)
     try:
@@ -540,8 +540,8 @@ def stack_up(
 @stack_app.command("down")
 def stack_down() -> None:
     """Stop the Prometheus and Alertmanager that `stack up` started."""
+    from inferwatch.local.stack import LocalStack
     from inferwatch.settings import Settings
-    from inferwatch.stack import LocalStack
 
     stack = LocalStack(Settings())
     running = [s.name for s in stack.status() if s.running]
@@ -552,8 +552,8 @@ def stack_down() -> None:
 @stack_app.command("status")
 def stack_status() -> None:
     """Show whether Prometheus and Alertmanager run and are ready; exit 1 if not."""
+    from inferwatch.local.stack import LocalStack
     from inferwatch.settings import Settings
-    from inferwatch.stack import LocalStack
 
     statuses = LocalStack(Settings()).status()
     for s in statuses:

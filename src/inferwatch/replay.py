@@ -23,8 +23,8 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from inferwatch.bring import read_table
 from inferwatch.casting import as_text
+from inferwatch.lifecycle.bring import read_table
 
 MAX_REQUEST_ROWS = 1000
 """Most rows in one request: the service's default ``INFERWATCH_MAX_BATCH_ROWS``."""

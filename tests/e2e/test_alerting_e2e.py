@@ -27,8 +27,8 @@ import numpy as np
 import pytest
 from tests.support.waiting import free_port
 
+from inferwatch.local.stack import LocalStack
 from inferwatch.settings import Settings
-from inferwatch.stack import LocalStack
 
 pytestmark = pytest.mark.e2e
 
@@ -101,7 +101,7 @@ class Traffic:
     """Batches of iris rows through /predict, and labels for some of them via /feedback."""
 
     def __init__(self, client: httpx.Client, seed: int = 0) -> None:
-        from inferwatch.examples import load_example_frame
+        from inferwatch.lifecycle.examples import load_example_frame
 
         features, _ = load_example_frame("iris")
         self.rows = features.to_dict(orient="records")

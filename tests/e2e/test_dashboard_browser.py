@@ -44,7 +44,7 @@ def browser() -> Iterator[Any]:
 
 def feed(client: Any, rng: np.random.Generator) -> None:
     """Scored rows with labels (a tenth of them wrong) and a few refused requests."""
-    from inferwatch.examples import load_example_frame
+    from inferwatch.lifecycle.examples import load_example_frame
 
     features, target = load_example_frame("iris")
     classes = sorted(set(target))

@@ -20,7 +20,7 @@ import psutil
 import pytest
 from tests.support.waiting import free_port
 
-from inferwatch.demo import DRIFT_ALERTS, DRIFT_FEATURES
+from inferwatch.local.demo import DRIFT_ALERTS, DRIFT_FEATURES
 
 pytestmark = pytest.mark.e2e
 

@@ -16,8 +16,8 @@ import pytest
 import yaml
 from tests.support.waiting import free_port, wait_until
 
+from inferwatch.local.stack import ALERTMANAGER_BINARIES, LocalStack, find_binary
 from inferwatch.settings import Settings
-from inferwatch.stack import ALERTMANAGER_BINARIES, LocalStack, find_binary
 
 pytestmark = pytest.mark.integration
 

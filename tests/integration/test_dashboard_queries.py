@@ -3,7 +3,7 @@ service after simulated traffic: each must be valid and return data. A classifie
 answers the classifier's dashboards and named queries; a regression model answers
 *Model overview (regression)* and the regression queries.
 
-Prometheus and Alertmanager come from the local stack runner (``inferwatch.stack``) with the
+Prometheus and Alertmanager come from the local stack runner (``inferwatch.local.stack``) with the
 repository's rule files, alert ``for:`` durations cut to 1 s and a 1 s scrape interval.
 """
 
@@ -23,8 +23,8 @@ import tools.dashboards as grafana
 from tests.support.regression import house_rows, write_regression_model_dir
 from tests.support.waiting import free_port, wait_until
 
+from inferwatch.local.stack import LocalStack
 from inferwatch.server.dashboard import QUERIES
-from inferwatch.stack import LocalStack
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +55,7 @@ class Prometheus:
 
 
 def iris_rows(n: int, rng: np.random.Generator, shift: float = 0.0) -> tuple[list[dict], list]:
-    from inferwatch.examples import load_example_frame
+    from inferwatch.lifecycle.examples import load_example_frame
 
     features, target = load_example_frame("iris")
     idx = rng.integers(0, len(features), n)

@@ -12,7 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from tests.support.upstream import UpstreamServer
 
-from inferwatch.modeldir import MODEL_FILE
+from inferwatch.lifecycle.modeldir import MODEL_FILE
 
 pytestmark = pytest.mark.integration
 

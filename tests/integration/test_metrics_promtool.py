@@ -51,7 +51,7 @@ def test_metrics_parse_and_pass_promtool(service: Callable[..., Any]) -> None:
     promtool = shutil.which("promtool")
     assert promtool is not None, "promtool is needed (Debian package prometheus)"
     svc = service(min_labels=1)
-    from inferwatch.examples import load_example_frame
+    from inferwatch.lifecycle.examples import load_example_frame
 
     features, target = load_example_frame("iris")
     r = svc.client.post("/predict", json={"instances": features.to_dict(orient="records")})

@@ -13,9 +13,9 @@ import pytest
 from sklearn.metrics import accuracy_score
 from tests.support.waiting import free_port, wait_until
 
-from inferwatch.examples import load_example_frame
+from inferwatch.lifecycle.examples import load_example_frame
+from inferwatch.local.stack import LocalStack
 from inferwatch.settings import Settings
-from inferwatch.stack import LocalStack
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,8 @@ import yaml
 from prometheus_client import CollectorRegistry, Counter, start_http_server
 from tests.support.waiting import free_port, wait_until
 
+from inferwatch.local.stack import INSTALL_HINT, LocalStack, MissingBinaryError, StackError
 from inferwatch.settings import Settings
-from inferwatch.stack import INSTALL_HINT, LocalStack, MissingBinaryError, StackError
 
 RUNBOOKS = "https://wiki.example.net/ml/inferwatch-runbooks"  # an installation's own page
 
@@ -209,7 +209,7 @@ def _no_alertmanager_job(config: dict[str, Any]) -> None:
 def test_stack_refuses_a_prometheus_that_missed_rules_or_targets(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, breakage: Any, message: str
 ) -> None:
-    import inferwatch.stack as stack_module
+    import inferwatch.local.stack as stack_module
 
     render = stack_module.prometheus_config
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from tests.support.waiting import wait_until
 
-from inferwatch.examples import load_example_frame
+from inferwatch.lifecycle.examples import load_example_frame
 from inferwatch.store import open_store
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from inferwatch.examples import load_example_frame
+from inferwatch.lifecycle.examples import load_example_frame
 
 pytestmark = pytest.mark.integration
 

@@ -35,7 +35,7 @@ def houses(n: int, rng: np.random.Generator, *, shift: float = 0.0) -> pd.DataFr
 def write_regression_model_dir(path: Path, *, name: str = "houses") -> Path:
     from sklearn.linear_model import Ridge
 
-    from inferwatch.modeldir import build_bundle, save_model_dir
+    from inferwatch.lifecycle.modeldir import build_bundle, save_model_dir
 
     reference = houses(400, np.random.default_rng(0))
     model = Ridge(alpha=1.0).fit(reference[list(FEATURES)], reference.price)

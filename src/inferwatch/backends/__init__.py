@@ -5,7 +5,7 @@ from __future__ import annotations
 from inferwatch.backends.base import BackendError, ErrorType, ModelBackend, ModelInput, ModelOutput
 from inferwatch.backends.local import LocalModelBackend
 from inferwatch.backends.upstream import UpstreamModelBackend
-from inferwatch.modeldir import MODEL_FILE, ModelBundle, ModelDirError, load_model_dir
+from inferwatch.lifecycle.modeldir import MODEL_FILE, ModelBundle, ModelDirError, load_model_dir
 from inferwatch.settings import Settings
 
 

@@ -14,7 +14,7 @@ from typing import Literal, Protocol, TypeAlias, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from inferwatch.modeldir import ModelMetadata
+from inferwatch.lifecycle.modeldir import ModelMetadata
 
 ModelInput: TypeAlias = "Mapping[str, np.ndarray] | pd.DataFrame"
 """Columns by feature name (any order; extra columns are ignored)."""

@@ -30,7 +30,7 @@ import pandas as pd
 
 from inferwatch.backends.base import BackendError, ModelInput, ModelOutput, batch_rows, column
 from inferwatch.core.schema import FeatureSchema
-from inferwatch.modeldir import ModelBundle, ModelMetadata, class_names
+from inferwatch.lifecycle.modeldir import ModelBundle, ModelMetadata, class_names
 
 
 def _split_pipeline(model: Any) -> tuple[list[Any], Any]:

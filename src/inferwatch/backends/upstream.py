@@ -18,7 +18,7 @@ import numpy as np
 
 from inferwatch.backends.base import BackendError, ModelInput, ModelOutput, batch_rows, column
 from inferwatch.core import jsonbody
-from inferwatch.modeldir import ModelMetadata
+from inferwatch.lifecycle.modeldir import ModelMetadata
 
 _LABEL_KEYS = ("prediction", "predicted_label", "label", "class", "predicted_class", "predictions")
 _PROBA_KEYS = ("probabilities", "probability", "proba", "predict_proba", "scores")
@@ -111,7 +111,7 @@ def _records(answer: Any) -> list[Any]:
 def parse_answer(answer: Any, rows: int, metadata: ModelMetadata) -> ModelOutput:
     """Read an MLflow scoring answer for ``rows`` rows of a model described by ``metadata``.
 
-    >>> from inferwatch.modeldir import ModelMetadata
+    >>> from inferwatch.lifecycle.modeldir import ModelMetadata
     >>> meta = ModelMetadata(name="m", version="1", task="classification",
     ...                      feature_names=["x"], classes=["a", "b"])
     >>> out = parse_answer({"predictions": [[0.2, 0.8]]}, 1, meta)

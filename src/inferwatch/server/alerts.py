@@ -20,7 +20,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 from pydantic import ValidationError
 
-from inferwatch.alerts import AlertBook, WebhookAlert, WebhookPayload
+from inferwatch.alertbook import AlertBook, WebhookAlert, WebhookPayload
 from inferwatch.core import jsonbody
 
 AlertListener = Callable[[Sequence[WebhookAlert]], None]

@@ -17,12 +17,12 @@ from contextlib import AbstractAsyncContextManager
 from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry, ProcessCollector
 
-from inferwatch.alerts import AlertBook
+from inferwatch.alertbook import AlertBook
 from inferwatch.backends import ModelBackend, backend_from_settings
 from inferwatch.core.monitor import MonitorConfig
 from inferwatch.exporter import MonitorCollector, ServiceTotals
-from inferwatch.modeldir import load_model_dir
-from inferwatch.retrain import ModelRegistry
+from inferwatch.lifecycle.modeldir import load_model_dir
+from inferwatch.lifecycle.retrain import ModelRegistry
 from inferwatch.server import openapi
 from inferwatch.server.alerts import alerts_router
 from inferwatch.server.background import HistorySampler, retention_loop

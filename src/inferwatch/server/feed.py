@@ -27,7 +27,7 @@ import numpy as np
 from inferwatch.core.schema import Batch
 from inferwatch.exporter import ServiceTotals
 from inferwatch.server.flusher import Flushed, PredictionJob
-from inferwatch.server.records import outcome_array
+from inferwatch.server.rebuild import outcome_array
 from inferwatch.server.served import ServedModel
 from inferwatch.store import LabelOutcome
 

@@ -17,7 +17,7 @@ from inferwatch.core.jsonbody import encodable, printable
 from inferwatch.server.deps import Service, require_token
 from inferwatch.server.flusher import FlusherStopped
 from inferwatch.server.inputs import Rejected, loads
-from inferwatch.server.records import label_item
+from inferwatch.server.rebuild import label_item
 from inferwatch.server.responses import (
     FEEDBACK_BODY,
     PROBLEMS,

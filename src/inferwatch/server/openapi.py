@@ -17,7 +17,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from inferwatch.alerts import WebhookPayload
+from inferwatch.alertbook import WebhookPayload
 from inferwatch.core.schema import FeatureSchema
 from inferwatch.server.dashboard import QUERIES, RANGES
 from inferwatch.server.deps import require_token

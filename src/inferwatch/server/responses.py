@@ -113,7 +113,6 @@ def problem(status: int, detail: str, **extra: str) -> Response:
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "description": text}
     for code, text in (
-        (401, "Missing or wrong bearer token"),
         (413, "Body or batch over the limit"),
         (422, "Input refused (the field is named)"),
         (502, "The upstream model failed"),

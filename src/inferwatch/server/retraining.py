@@ -2,7 +2,7 @@
 one of ``INFERWATCH_RETRAIN_ON_ALERTS`` firing.
 
 A run reads the labelled predictions of the last ``retrain_lookback_seconds`` from the store,
-fits a candidate (``inferwatch.retrain.retrain``) in a worker thread and, when it wins,
+fits a candidate (``inferwatch.lifecycle.retrain.retrain``) in a worker thread and, when it wins,
 saves it in the model registry and promotes it (``ServiceState.promote``: one new
 ``ServedModel`` with the backend, the schema and a fresh monitor whose reference is the
 candidate's training rows). Runs are counted in
@@ -25,8 +25,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter
 
-from inferwatch.alerts import WebhookAlert
-from inferwatch.retrain import (
+from inferwatch.alertbook import WebhookAlert
+from inferwatch.lifecycle.retrain import (
     OUTCOMES,
     TRIGGERS,
     ModelRegistry,

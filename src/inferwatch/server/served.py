@@ -17,7 +17,7 @@ from inferwatch.backends import ModelBackend
 from inferwatch.core.monitor import Monitor, MonitorConfig
 from inferwatch.core.schema import FeatureSchema
 from inferwatch.exporter import ModelInfo
-from inferwatch.modeldir import ModelBundle, ModelMetadata
+from inferwatch.lifecycle.modeldir import ModelBundle, ModelMetadata
 
 INFERENCE_ERROR_TYPES: tuple[str, ...] = ("validation", "model", "upstream", "timeout", "store")
 INFERENCE_BUCKETS = (

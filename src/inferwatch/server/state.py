@@ -20,17 +20,17 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from starlette.types import Scope
 
-from inferwatch.alerts import AlertBook
+from inferwatch.alertbook import AlertBook
 from inferwatch.backends import ModelBackend
 from inferwatch.backends.upstream import redact_url
 from inferwatch.core.snapshot import MonitorSnapshot
 from inferwatch.exporter import ModelInfo, ServiceTotals
-from inferwatch.modeldir import ModelBundle
+from inferwatch.lifecycle.modeldir import ModelBundle
 from inferwatch.server.feed import MonitorFeed
 from inferwatch.server.flusher import Flusher, FlusherStopped
 from inferwatch.server.history import HistoryRing, Traffic
 from inferwatch.server.middleware import HttpMetrics
-from inferwatch.server.records import rebuild_monitor
+from inferwatch.server.rebuild import rebuild_monitor
 from inferwatch.server.security import TokenCheck
 from inferwatch.server.served import InferenceFamilies, ServedModel
 from inferwatch.settings import Settings

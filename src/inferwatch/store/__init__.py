@@ -7,8 +7,8 @@
 
 from __future__ import annotations
 
-from inferwatch.store.base import PredictionStore, StoreError, StoreUnavailable
 from inferwatch.store.ids import new_id, new_ids
+from inferwatch.store.protocol import PredictionStore, StoreError, StoreUnavailable
 from inferwatch.store.records import (
     OUTCOMES,
     LabelItem,

@@ -23,9 +23,9 @@ import numpy as np
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from inferwatch.store.base import StoreError, StoreUnavailable
 from inferwatch.store.codec import Blobs, encode_features, encode_probabilities, groups, plain
 from inferwatch.store.migrations import SCHEMA_VERSION, pending, statements
+from inferwatch.store.protocol import StoreError, StoreUnavailable
 from inferwatch.store.records import (
     LabelItem,
     LabelOutcome,

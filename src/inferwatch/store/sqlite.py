@@ -29,7 +29,6 @@ from typing import Any, Literal
 import numpy as np
 import orjson
 
-from inferwatch.store.base import StoreError
 from inferwatch.store.codec import (
     Blobs,
     encode_features,
@@ -38,6 +37,7 @@ from inferwatch.store.codec import (
     plain,
 )
 from inferwatch.store.migrations import SCHEMA_VERSION, pending, statements
+from inferwatch.store.protocol import StoreError
 from inferwatch.store.records import (
     LabelItem,
     LabelOutcome,

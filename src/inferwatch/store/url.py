@@ -13,10 +13,10 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from inferwatch.store.base import StoreError
+from inferwatch.store.protocol import StoreError
 
 if TYPE_CHECKING:
-    from inferwatch.store.base import PredictionStore
+    from inferwatch.store.protocol import PredictionStore
 
 _SCHEMES = ("sqlite", "postgresql", "postgres")
 _USERINFO_PASSWORD = re.compile(r"^([a-z]+://[^:/@?#]*):[^@/?#]*@", re.IGNORECASE)

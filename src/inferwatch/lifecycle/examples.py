@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from inferwatch.modeldir import ModelBundle, build_bundle, save_model_dir
+from inferwatch.lifecycle.modeldir import ModelBundle, build_bundle, save_model_dir
 
 EXAMPLES: tuple[str, ...] = ("iris", "cancer")
 TARGETS: dict[str, str] = {"iris": "species", "cancer": "diagnosis"}

@@ -24,7 +24,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from inferwatch.modeldir import (
+from inferwatch.lifecycle.modeldir import (
     SAFE_NAME,
     ModelBundle,
     ModelMetadata,

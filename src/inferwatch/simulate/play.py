@@ -14,7 +14,7 @@ from inferwatch.simulate.timeline import Phase, Timeline
 
 def load_example_data(name: str) -> ExampleData:
     """The rows of a built-in example (``iris`` or ``cancer``), the same the model learnt from."""
-    from inferwatch.examples import load_example_frame
+    from inferwatch.lifecycle.examples import load_example_frame
 
     features, target = load_example_frame(name)
     return ExampleData.from_frame(features, target)
@@ -24,7 +24,7 @@ def served_example(url: str, token: str | None = None) -> str | None:
     """The example the service at ``url`` serves, when its model is one of them."""
     import httpx
 
-    from inferwatch.examples import EXAMPLES
+    from inferwatch.lifecycle.examples import EXAMPLES
 
     headers = {"authorization": f"Bearer {token}"} if token else {}
     try:

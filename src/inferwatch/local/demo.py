@@ -29,13 +29,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from rich.console import Console
 
 from inferwatch.ingest import HttpDataSource, IngestionWorker, SourceMetrics
-from inferwatch.settings import Settings
-from inferwatch.simulate.client import TrafficConfig, TrafficEngine
-from inferwatch.simulate.command import load_example_data, phase_message
-from inferwatch.simulate.display import LiveDisplay, summary_table
-from inferwatch.simulate.timeline import Phase, Timeline
-from inferwatch.simulate.watch import AlertTracker, monitor_alerts, prometheus_alerts
-from inferwatch.stack import (
+from inferwatch.local.stack import (
     ALERTMANAGER_BINARIES,
     INSTALL_HINT,
     PROMETHEUS_BINARIES,
@@ -43,6 +37,12 @@ from inferwatch.stack import (
     StackError,
     find_binary,
 )
+from inferwatch.settings import Settings
+from inferwatch.simulate.client import TrafficConfig, TrafficEngine
+from inferwatch.simulate.display import LiveDisplay, summary_table
+from inferwatch.simulate.play import load_example_data, phase_message
+from inferwatch.simulate.timeline import Phase, Timeline
+from inferwatch.simulate.watch import AlertTracker, monitor_alerts, prometheus_alerts
 
 EXAMPLE = "cancer"
 """The demo's model: 30 numeric features and two categoricals, so drift shows on both kinds."""
@@ -138,7 +138,7 @@ def _check_port_free(host: str, port: int, what: str) -> None:
 
 def ensure_model(settings: Settings, console: Console) -> None:
     """Train the demo's example model into ``settings.model_dir`` unless it is there."""
-    from inferwatch.examples import write_example
+    from inferwatch.lifecycle.examples import write_example
 
     if (settings.model_dir / "model.joblib").exists():
         return
@@ -211,8 +211,8 @@ def iot_gateway() -> Iterator[Gateway]:
     for the ingestion worker's ``inferwatch_source_*`` metrics, both on free loopback ports."""
     import uvicorn
 
-    from inferwatch.examples import load_example_frame
     from inferwatch.ingest.datalake import create_datalake
+    from inferwatch.lifecycle.examples import load_example_frame
 
     features, labels = load_example_frame(EXAMPLE)
     sock = socket.socket()

@@ -12,7 +12,7 @@ Turns a trained model and its reference (training) table into a model directory 
   options or a small YAML/TOML file, options winning.
 
 Every problem the user can fix is an ``InitError`` whose message names the column.
-The directory itself is written by :func:`inferwatch.modeldir.build_bundle`.
+The directory itself is written by :func:`inferwatch.lifecycle.modeldir.build_bundle`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import pandas as pd
 from inferwatch.casting import CastError, cast_kinds
 from inferwatch.core.profile import OUTPUT_NAME
 from inferwatch.core.schema import FeatureSchema, SchemaError
-from inferwatch.modeldir import (
+from inferwatch.lifecycle.modeldir import (
     SAFE_NAME,
     ModelBundle,
     build_bundle,

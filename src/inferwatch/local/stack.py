@@ -36,8 +36,8 @@ import httpx
 import psutil
 import yaml
 
+from inferwatch.local.stackcheck import check_prometheus, rule_groups
 from inferwatch.settings import DEFAULT_RUNBOOK_BASE_URL, Settings
-from inferwatch.stackcheck import check_prometheus, rule_groups
 
 INSTALL_HINT = "sudo apt-get install prometheus prometheus-alertmanager"
 PROMETHEUS_BINARIES = ("prometheus",)
@@ -95,7 +95,7 @@ def find_binary(names: tuple[str, ...]) -> str | None:
 
 def default_deploy_dir() -> Path:
     """``deploy/`` of the source tree this package runs from."""
-    return Path(__file__).resolve().parents[2] / "deploy"
+    return Path(__file__).resolve().parents[3] / "deploy"
 
 
 @dataclass(frozen=True)

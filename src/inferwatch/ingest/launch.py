@@ -79,8 +79,8 @@ def run_datalake(
     """Serve ``example``'s rows as a data lake until interrupted."""
     import uvicorn
 
-    from inferwatch.examples import load_example_frame
     from inferwatch.ingest.datalake import Faults, create_datalake
+    from inferwatch.lifecycle.examples import load_example_frame
 
     features, labels = load_example_frame(example)
     app = create_datalake(

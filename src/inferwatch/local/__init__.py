@@ -1,0 +1,2 @@
+"""Running everything on one machine: the local Prometheus and Alertmanager stack
+(``stack``) and the guided demo (``demo``)."""
