@@ -152,3 +152,31 @@ def test_lake_csv_is_cast_by_the_schema_and_a_bad_file_is_skipped(
     assert not [
         q for q in snap["totals"]["quality_issues"] if q["check"] == "wrong_type" and q["count"]
     ]
+
+
+def test_lake_crash_after_storing_before_the_cursor_moved_scores_once(
+    tmp_path: Path, service: Any
+) -> None:
+    running = service()
+    lake = tmp_path / "lake"
+    write_partition(lake, "2026-11-21", 60, 0)
+    cursor = tmp_path / "cursor.json"
+
+    async def crash_before_commit() -> None:
+        source = lake_source(
+            lake, cursor, CollectorRegistry(), batch_size=40, id_field="reading_id"
+        )
+        async with httpx.AsyncClient(timeout=30) as client:
+            delivery = await source.next(0)
+            assert delivery is not None and len(delivery.records) == 40
+            assert await ServiceSink(client, running.url).deliver(delivery) == 40
+            # the process dies here: stored, but the cursor never moved
+
+    asyncio.run(crash_before_commit())
+    assert not cursor.exists()
+    source = lake_source(lake, cursor, CollectorRegistry(), batch_size=40, id_field="reading_id")
+    worker = asyncio.run(drain(source, running.url, 4, CollectorRegistry()))
+    assert worker.sink.stats.duplicates == 40  # the service knew them by their ids (409)
+    assert worker.sink.stats.scored == 20
+    wait_until(lambda: window_rows(running) == 60, what="60 rows, none twice")
+    assert running.client.get("/api/snapshot").json()["window_rows"] == 60
