@@ -20,7 +20,7 @@ def readings(n: int, start: int = 0) -> pa.Table:
     return table.append_column("reading_id", pa.array([f"r{start + i}" for i in range(n)]))
 
 
-def write_partition(root: Path, day: str, n: int, start: int, *, fs: Any = None) -> str:
+def write_partition(root: Path | str, day: str, n: int, start: int, *, fs: Any = None) -> str:
     """``root/date=<day>/part-0.parquet`` with ``n`` readings from id ``start``; its path."""
     path = f"{root}/date={day}/part-0.parquet"
     if fs is None:
