@@ -82,6 +82,10 @@ class PredictionStore(Protocol):
         """One prediction by id, with its label if it has one."""
         ...
 
+    def existing_ids(self, ids: Sequence[str]) -> list[str]:
+        """Those of ``ids`` that a stored prediction already has (client-supplied ids)."""
+        ...
+
     def stats(self) -> StoreStats:
         """Row counts, time span and size."""
         ...

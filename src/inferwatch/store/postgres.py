@@ -437,6 +437,12 @@ class PostgresStore:
             blobs = self._blobs(c, (r[0] for r in rows))
         return [(blobs.row(ref, row)[0], _value(lt, ln)) for ref, row, lt, ln in rows]
 
+    def existing_ids(self, ids: Sequence[str]) -> list[str]:
+        """Those of ``ids`` that a stored prediction already has (client-supplied ids)."""
+        with self._reader() as c:
+            rows = c.execute("SELECT id FROM predictions WHERE id = ANY(%s)", (list(ids),))
+            return [r[0] for r in rows.fetchall()]
+
     def get(self, prediction_id: str) -> StoredPrediction | None:
         """One prediction by id, with its label if it has one."""
         with self._reader() as c:

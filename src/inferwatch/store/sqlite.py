@@ -489,6 +489,17 @@ class SQLiteStore:
             blobs = self._blobs(r[0] for r in rows)
         return [(blobs.row(ref, row)[0], label) for ref, row, label in rows]
 
+    def existing_ids(self, ids: Sequence[str]) -> list[str]:
+        """Those of ``ids`` that a stored prediction already has (client-supplied ids)."""
+        found: list[str] = []
+        with self._lock:
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT id FROM predictions WHERE id IN ({marks})"
+                found.extend(r[0] for r in self._conn.execute(sql, chunk))
+        return found
+
     def get(self, prediction_id: str) -> StoredPrediction | None:
         """One prediction by id, with its label if it has one."""
         with self._lock:
