@@ -382,15 +382,16 @@ def report(
     fail_on_drift: Annotated[bool, typer.Option(help="Exit 1 when any feature drifted.")] = False,
 ) -> None:
     """Drift report of a current table against a reference table, feature by feature."""
-    from inferwatch.bring import InitError, read_table
     from inferwatch.core.report import drift_report
     from inferwatch.core.schema import FeatureSchema, SchemaError
+    from inferwatch.tables import TableError, lean_memory, open_columns
 
     if format not in ("table", "json"):
         typer.echo("error: --format must be table or json", err=True)
         raise typer.Exit(2)
     try:
-        ref, cur = read_table(reference), read_table(current)
+        lean_memory()
+        ref, cur = open_columns(reference), open_columns(current)  # no pandas: see tables.py
         schema = FeatureSchema.infer(ref, categorical=categorical, exclude=exclude)
         result = drift_report(
             ref,
@@ -400,7 +401,7 @@ def report(
             psi_threshold=psi_threshold,
             min_window_rows=min_rows,
         )
-    except (InitError, SchemaError) as exc:
+    except (TableError, SchemaError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(result.to_json() if format == "json" else result.to_table())
