@@ -42,9 +42,7 @@ def fill(store_path: Path, model_dir: Path, rows: int, batch: int = 2000) -> Non
     with PredictionStore(store_path, checkpoint_seconds=None) as store:
         for start in range(0, rows, batch):
             n = min(batch, rows - start)
-            features = {
-                name: rng.normal(3.0, 1.0, n).round(1) for name in meta.feature_names
-            }
+            features = {name: rng.normal(3.0, 1.0, n).round(1) for name in meta.feature_names}
             probs = rng.dirichlet(np.ones(len(classes)), n)
             store.write(
                 [
@@ -119,8 +117,16 @@ def main() -> int:
         root = Path(tmp)
         model_dir = root / "model"
         subprocess.run(
-            [sys.executable, "-m", "inferwatch.cli", "train", "--example", "iris"]
-            + ["--out", str(model_dir)],
+            [
+                sys.executable,
+                "-m",
+                "inferwatch.cli",
+                "train",
+                "--example",
+                "iris",
+                "--out",
+                str(model_dir),
+            ],
             check=True,
             stdout=subprocess.DEVNULL,
         )

@@ -51,6 +51,18 @@ class PredictionBatch:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredColumns:
+    """The rows of one stored batch as columns (``PredictionStore.window_batches``): feature
+    columns as lists (NaN for missing numbers), predictions, and class probabilities (rows x
+    classes) or ``None``. Every row shares ``timestamp``."""
+
+    timestamp: float
+    features: Mapping[str, list[Any]]
+    predictions: list[Any]
+    probabilities: list[list[float]] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class LabelItem:
     """A ground-truth label for the prediction ``id``, observed at ``timestamp``."""
 
@@ -132,6 +144,7 @@ __all__ = [
     "PredictionBatch",
     "PredictionRecord",
     "StoreStats",
+    "StoredColumns",
     "StoredLabel",
     "StoredPrediction",
 ]

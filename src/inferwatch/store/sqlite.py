@@ -32,6 +32,7 @@ from inferwatch.store.records import (
     LabelOutcome,
     PredictionBatch,
     PredictionRecord,
+    StoredColumns,
     StoredLabel,
     StoredPrediction,
     StoreStats,
@@ -583,6 +584,44 @@ class PredictionStore:
             features, probs = blobs.row(ref, row)
             out.append(PredictionRecord(pid, ts, m, v, features, pred, conf, probs))
         return out
+
+    def last_batch(self) -> int:
+        """A mark of everything stored so far: ``window_batches(upto=mark)`` reads only what
+        was stored before it was taken (what a restart replays while new rows come in)."""
+        with self._lock:
+            row = self._conn.execute("SELECT MAX(id) FROM batches").fetchone()
+        return int(row[0] or 0)
+
+    def window_batches(
+        self, since: float, *, model: str, model_version: str, upto: int | None = None
+    ) -> Iterator[StoredColumns]:
+        """The predictions of one model version made at or after ``since`` (and stored before
+        the mark ``upto``), a stored batch at a time, oldest first, as columns: what rebuilds
+        the monitor's window on a restart, without a Python object per prediction.
+
+        Each batch's predictions come from one aggregate over its id list in SQLite; rows
+        whose id was already stored by an earlier batch are left out."""
+        sql = (
+            "SELECT b.ts, b.features, b.probabilities, (SELECT json_group_array(json_array("
+            "p.row, p.prediction)) FROM json_each(b.ids) AS j JOIN predictions AS p"
+            " ON p.id = j.value AND p.batch = b.id) FROM batches AS b"
+            " WHERE b.ts >= ? AND b.model = ? AND b.model_version = ? AND b.id <= ?"
+            " ORDER BY b.ts, b.id"
+        )
+        args = (since, model, model_version, upto if upto is not None else 2**62)
+        with self._lock:
+            rows = self._conn.execute(sql, args).fetchall()
+        for ts, features, probabilities, kept in rows:
+            pairs = orjson.loads(kept)
+            if not pairs:
+                continue
+            index, predictions = (list(t) for t in zip(*pairs, strict=True))
+            columns = _decode_features(features)
+            probs = None if probabilities is None else orjson.loads(probabilities)
+            if len(index) != len(next(iter(columns.values()), index)):
+                columns = {k: [v[i] for i in index] for k, v in columns.items()}
+                probs = None if probs is None else [probs[i] for i in index]
+            yield StoredColumns(float(ts), columns, predictions, probs)
 
     def recent_labels(self, since: float, *, model: str | None = None) -> list[StoredLabel]:
         """Labels written at or after ``since`` joined to their predictions, in write order."""
