@@ -23,17 +23,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import httpx
 import numpy as np
 
 from inferwatch.modeldir import load_model_dir
-from inferwatch.store import PredictionBatch, PredictionStore
+from inferwatch.store import PredictionBatch, PredictionStore, new_ids
 
 
-def fill(store_path: Path, model_dir: Path, rows: int, batch: int = 2000) -> None:
+def fill(store_path: Path, model_dir: Path, rows: int, batch: int = 5000) -> None:
     bundle = load_model_dir(model_dir)
     meta = bundle.metadata
     rng = np.random.default_rng(3)
@@ -47,7 +46,7 @@ def fill(store_path: Path, model_dir: Path, rows: int, batch: int = 2000) -> Non
             store.write(
                 [
                     PredictionBatch(
-                        [uuid.uuid4().hex for _ in range(n)],
+                        new_ids(n),
                         now - 3000 + 3000 * start / rows,
                         meta.name,
                         meta.version,

@@ -97,9 +97,7 @@ def rebuild_columns(
         names = list(run[0].features)
         columns = {n: [v for part in run for v in part.features[n]] for n in names}
         try:
-            batch = schema.columns_from_frame(
-                {n: np.asarray(v, dtype=object if _text(v) else None) for n, v in columns.items()}
-            )
+            batch = schema.columns_from_frame({n: _array(v) for n, v in columns.items()})
         except SchemaError:  # rows stored under another schema: they cannot be replayed
             continue
         predictions = outcome_array([p for part in run for p in part.predictions], task)
@@ -110,8 +108,10 @@ def rebuild_columns(
         yield run[-1].timestamp, batch, predictions, probabilities
 
 
-def _text(values: list[Any]) -> bool:
-    return bool(values) and any(isinstance(v, str) or v is None for v in values)
+def _array(values: list[Any]) -> np.ndarray:
+    """A stored column as numpy: numbers as numbers, anything else as Python objects."""
+    arr = np.asarray(values)
+    return arr.astype(object) if arr.dtype.kind in "USO" else arr
 
 
 def rebuild_monitor(

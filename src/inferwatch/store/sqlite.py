@@ -602,23 +602,22 @@ class PredictionStore:
         Each batch's predictions come from one aggregate over its id list in SQLite; rows
         whose id was already stored by an earlier batch are left out."""
         sql = (
-            "SELECT b.ts, b.features, b.probabilities, (SELECT json_group_array(json_array("
-            "p.row, p.prediction)) FROM json_each(b.ids) AS j JOIN predictions AS p"
-            " ON p.id = j.value AND p.batch = b.id) FROM batches AS b"
+            "SELECT b.ts, b.rows, b.features, b.probabilities, (SELECT json_array("
+            "json_group_array(p.row), json_group_array(p.prediction)) FROM json_each(b.ids)"
+            " AS j JOIN predictions AS p ON p.id = j.value AND p.batch = b.id) FROM batches AS b"
             " WHERE b.ts >= ? AND b.model = ? AND b.model_version = ? AND b.id <= ?"
             " ORDER BY b.ts, b.id"
         )
         args = (since, model, model_version, upto if upto is not None else 2**62)
         with self._lock:
             rows = self._conn.execute(sql, args).fetchall()
-        for ts, features, probabilities, kept in rows:
-            pairs = orjson.loads(kept)
-            if not pairs:
+        for ts, n, features, probabilities, kept in rows:
+            index, predictions = orjson.loads(kept)
+            if not index:
                 continue
-            index, predictions = (list(t) for t in zip(*pairs, strict=True))
             columns = _decode_features(features)
             probs = None if probabilities is None else orjson.loads(probabilities)
-            if len(index) != len(next(iter(columns.values()), index)):
+            if len(index) != n:
                 columns = {k: [v[i] for i in index] for k, v in columns.items()}
                 probs = None if probs is None else [probs[i] for i in index]
             yield StoredColumns(float(ts), columns, predictions, probs)
