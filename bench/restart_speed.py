@@ -3,8 +3,8 @@
 The store is filled once with N predictions (1M by default) of the iris example, spread over
 the last 50 minutes (inside the default one-hour window), written the way the service writes
 them (``PredictionStore.write`` of columnar batches). Then, in alternating rounds, the service
-starts on that store and on an empty one; for each start the bench records when the port
-first accepts a connection and when ``/readyz`` first answers 200 (the window rebuilt, the
+starts on that store and on an empty one; for each start the bench records when ``/healthz``
+first answers (serving) and when ``/readyz`` first answers 200 (the window rebuilt, the
 writer running), and after the full start checks that ``/api/snapshot`` counts the N rows.
 
 Goals: ready with N predictions within 2 s more than the empty restart of the same round, and
@@ -85,11 +85,13 @@ def restart(model_dir: Path, data_dir: Path) -> tuple[float, float, int]:
                     err = proc.stderr.read().decode() if proc.stderr else ""
                     raise RuntimeError(f"the service exited: {err[-2000:]}")
                 try:
+                    if opened is None:  # serving: the port open and /healthz answered
+                        client.get(url + "/healthz").raise_for_status()
+                        opened = time.monotonic() - t0
                     code = client.get(url + "/readyz").status_code
                 except httpx.TransportError:
                     time.sleep(0.01)
                     continue
-                opened = opened or time.monotonic() - t0
                 if code == 200:
                     ready = time.monotonic() - t0
                 else:

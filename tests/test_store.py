@@ -476,3 +476,21 @@ def test_store_window_batches_as_columns_up_to_a_mark(store: PredictionStore) ->
     assert part.probabilities == [[0.2, 0.8], [0.4, 0.6]]
     everything = store.window_batches(0.0, model="shop", model_version="3")
     assert [p.predictions for p in everything] == [["setosa"], ["yes", "yes"], ["setosa"]]
+
+
+def test_store_writes_commit_while_the_window_is_read(store: PredictionStore) -> None:
+    """A restart reads the window while the service writes: the read holds no lock the writer
+    needs, and sees the store as it was when the read began."""
+    for i in range(3):
+        store.write([record(f"p{i}", 10.0 + i)], [], now=10.0 + i)
+    reading = store.window_batches(0.0, model="iris", model_version="1")
+    first = next(reading)
+    done = threading.Event()
+    writer = threading.Thread(
+        target=lambda: (store.write([record("new", 20.0)], [], now=20.0), done.set())
+    )
+    writer.start()
+    assert done.wait(10), "the write waited for the read"
+    rest = list(reading)
+    assert [p.timestamp for p in [first, *rest]] == [10.0, 11.0, 12.0]
+    assert store.get("new") is not None

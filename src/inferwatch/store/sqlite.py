@@ -609,8 +609,19 @@ class PredictionStore:
             " ORDER BY b.ts, b.id"
         )
         args = (since, model, model_version, upto if upto is not None else 2**62)
-        with self._lock:
-            rows = self._conn.execute(sql, args).fetchall()
+        # a connection of its own: a long read must not hold the writer (WAL readers see the
+        # last commit before they started and never block a commit)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("BEGIN")  # one snapshot for every chunk
+            cursor = conn.execute(sql, args)
+            while chunk := cursor.fetchmany(64):
+                yield from self._columns(chunk)
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _columns(rows: Sequence[Any]) -> Iterator[StoredColumns]:
         for ts, n, features, probabilities, kept in rows:
             index, predictions = orjson.loads(kept)
             if not index:
