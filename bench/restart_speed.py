@@ -29,7 +29,7 @@ import httpx
 import numpy as np
 
 from inferwatch.modeldir import load_model_dir
-from inferwatch.store import PredictionBatch, PredictionStore, new_ids
+from inferwatch.store import PredictionBatch, SQLiteStore, new_ids
 
 
 def fill(store_path: Path, model_dir: Path, rows: int, batch: int = 5000) -> None:
@@ -38,7 +38,7 @@ def fill(store_path: Path, model_dir: Path, rows: int, batch: int = 5000) -> Non
     rng = np.random.default_rng(3)
     now = time.time()
     classes = np.array(bundle.profile.classes or ["0", "1", "2"], dtype=object)
-    with PredictionStore(store_path, checkpoint_seconds=None) as store:
+    with SQLiteStore(store_path, checkpoint_seconds=None) as store:
         for start in range(0, rows, batch):
             n = min(batch, rows - start)
             features = {name: rng.normal(3.0, 1.0, n).round(1) for name in meta.feature_names}

@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from inferwatch.core.snapshot import FeatureDrift, MonitorSnapshot
@@ -95,7 +95,10 @@ def ops_router() -> APIRouter:
         return json_response(body, 200 if ready else 503)
 
     @router.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
-    def metrics(state: Service) -> Response:
+    def metrics(state: Service, request: Request) -> Response:
+        workers = getattr(request.app.state, "worker_metrics", None)
+        if workers is not None:  # serve --workers N: the sum over every worker
+            return Response(workers.render(), media_type=CONTENT_TYPE_LATEST)
         return Response(generate_latest(state.registry), media_type=CONTENT_TYPE_LATEST)
 
     @router.get("/api/snapshot", summary="The monitor's current view plus service figures")
