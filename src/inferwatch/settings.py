@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     upstream_url: str | None = None
     """Front an MLflow-protocol model server at this URL instead of loading a local model."""
     upstream_timeout_seconds: float = 5.0
+    upstream_max_answer_bytes: int = 20_000_000
+    """Largest upstream answer read (a larger one is a 502, read no further than this)."""
     api_token: SecretStr | None = None
     api_token_file: Path | None = None
     allow_insecure_public_bind: bool = False
@@ -82,6 +84,10 @@ class Settings(BaseSettings):
     retrain_min_labels: int = 200
     retrain_min_improvement: float = 0.0
     retrain_holdout_share: float = 0.3
+    retrain_reference_tolerance: float = 0.05
+    """How much a candidate may lose on the model's reference evaluation rows (accuracy
+    points, or a share of the target's standard deviation). Recent labels alone can be
+    poisoned; raise it (1.0 turns the check off) only to accept that the concept changed."""
     retrain_lookback_seconds: float = 86_400.0
     retrain_cooldown_seconds: float = 600.0
 

@@ -17,7 +17,10 @@ def backend_from_settings(settings: Settings, bundle: ModelBundle | None = None)
         if bundle is None:
             bundle = load_model_dir(settings.model_dir, load_model=False)
         return UpstreamModelBackend(
-            settings.upstream_url, bundle.metadata, settings.upstream_timeout_seconds
+            settings.upstream_url,
+            bundle.metadata,
+            settings.upstream_timeout_seconds,
+            max_answer_bytes=settings.upstream_max_answer_bytes,
         )
     if bundle is None:
         bundle = load_model_dir(settings.model_dir)

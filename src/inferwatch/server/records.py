@@ -4,12 +4,12 @@ replay of the stored window into a fresh monitor."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from inferwatch.core.schema import FeatureSchema, SchemaError
+from inferwatch.core.schema import Batch, FeatureSchema, SchemaError
 from inferwatch.store import (
     LabelItem,
     PredictionStore,
@@ -89,7 +89,7 @@ def _column_groups(
 
 def rebuild_columns(
     schema: FeatureSchema, stored: Iterator[StoredColumns], task: str, bucket_seconds: float
-) -> Iterator[tuple[float, dict[str, np.ndarray], np.ndarray, np.ndarray | None]]:
+) -> Iterator[tuple[float, Mapping[str, np.ndarray], np.ndarray, np.ndarray | None]]:
     """Stored batches (``PredictionStore.window_batches``) as ``(timestamp, batch,
     predictions, probabilities)``, one per window bucket: a few numpy conversions per bucket,
     not a record per prediction."""
@@ -97,15 +97,34 @@ def rebuild_columns(
         names = list(run[0].features)
         columns = {n: [v for part in run for v in part.features[n]] for n in names}
         try:
-            batch = schema.columns_from_frame({n: _array(v) for n, v in columns.items()})
+            frame = schema.columns_from_frame({n: _array(v) for n, v in columns.items()})
         except SchemaError:  # rows stored under another schema: they cannot be replayed
             continue
+        batch: Mapping[str, np.ndarray] = frame
+        masks = _coerced_masks(run, frame)
+        if masks:  # values that came as another type count as wrong_type again
+            batch = Batch(frame, masks)
         predictions = outcome_array([p for part in run for p in part.predictions], task)
         probabilities = None
         if run[0].probabilities is not None:
             probs = [row for part in run for row in part.probabilities or ()]
             probabilities = np.asarray(probs, dtype=np.float64)
         yield run[-1].timestamp, batch, predictions, probabilities
+
+
+def _coerced_masks(
+    run: list[StoredColumns], batch: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    total = sum(len(part.predictions) for part in run)
+    masks: dict[str, np.ndarray] = {}
+    start = 0
+    for part in run:
+        for name, rows in part.coerced.items():
+            if name in batch:
+                mask = masks.setdefault(name, np.zeros(total, dtype=bool))
+                mask[start + np.asarray(rows, dtype=np.intp)] = True
+        start += len(part.predictions)
+    return masks
 
 
 def _array(values: list[Any]) -> np.ndarray:

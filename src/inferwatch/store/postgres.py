@@ -244,7 +244,7 @@ class PostgresStore:
                 batch.model_version,
                 n,
                 ids,
-                encode_features(batch.features),
+                encode_features(batch.features, batch.coerced),
                 encode_probabilities(batch.probabilities),
                 ids,
                 list(range(n)),
@@ -392,7 +392,9 @@ class PostgresStore:
         out = []
         for pid, ts, m, v, ref, row, ptext, pnum, conf in rows:
             features, probs = blobs.row(ref, row)
-            out.append(PredictionRecord(pid, ts, m, v, features, _value(ptext, pnum), conf, probs))
+            pred = _value(ptext, pnum)
+            coerced = blobs.coerced(ref, row)
+            out.append(PredictionRecord(pid, ts, m, v, features, pred, conf, probs, coerced))
         return out
 
     def last_batch(self) -> int:
@@ -420,7 +422,11 @@ class PostgresStore:
             columns = {k: [f[k] for f, _ in cells] for k in cells[0][0]}
             probs = None if cells[0][1] is None else [list(p or ()) for _, p in cells]
             predictions = [_value(r[6], r[7]) for r in part]
-            yield StoredColumns(float(part[0][1]), columns, predictions, probs)
+            coerced: dict[str, list[int]] = {}
+            for pos, r in enumerate(part):
+                for name in blobs.coerced(r[4], r[5]):
+                    coerced.setdefault(name, []).append(pos)
+            yield StoredColumns(float(part[0][1]), columns, predictions, probs, coerced)
 
     def recent_labels(self, since: float, *, model: str | None = None) -> list[StoredLabel]:
         """Labels written at or after ``since`` joined to their predictions, in write order."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -25,6 +25,8 @@ class PredictionRecord:
     prediction: str | float
     confidence: float | None = None
     probabilities: Sequence[float] | None = None
+    coerced: tuple[str, ...] = ()
+    """Features whose value was sent as another type and converted (``wrong_type``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,9 @@ class PredictionBatch:
     features: Mapping[str, np.ndarray]
     predictions: np.ndarray
     probabilities: np.ndarray | None = None
+    coerced: Mapping[str, np.ndarray] | None = None
+    """Per feature, a boolean mask of the rows whose value was converted from another type
+    (counted ``wrong_type``; kept so a restart counts them again). ``None``: none were."""
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -60,6 +65,8 @@ class StoredColumns:
     features: Mapping[str, list[Any]]
     predictions: list[Any]
     probabilities: list[list[float]] | None = None
+    coerced: Mapping[str, list[int]] = field(default_factory=dict)
+    """Per feature, the rows whose value came as another type (``wrong_type`` again)."""
 
 
 @dataclass(frozen=True, slots=True)
