@@ -76,6 +76,7 @@ bench: system-deps system-deps-bench venv bench-env
 	$(PY) bench/drift_quality.py
 	$(PY) bench/drift_speed.py
 	$(PY) bench/serving_overhead.py
+	$(PY) bench/restart_speed.py
 	$(PY) bench/store_throughput.py
 
 clean:

@@ -498,6 +498,12 @@ def datalake(
     run_datalake(host, port, example, seed=seed, error_rate=error_rate, latency=latency)
 
 
+def _names(values: list[str] | None) -> tuple[str, ...]:
+    """``"a,b" "c"`` option values as ``("a", "b", "c")`` (``bring.split_names`` without
+    importing pandas, which the report does not need)."""
+    return tuple(n.strip() for v in values or () for n in v.split(",") if n.strip())
+
+
 @app.command()
 def report(
     reference: Annotated[Path, typer.Argument(help="Reference table: CSV or Parquet.")],
@@ -520,22 +526,23 @@ def report(
     fail_on_drift: Annotated[bool, typer.Option(help="Exit 1 when any feature drifted.")] = False,
 ) -> None:
     """Drift report of a current table against a reference table, feature by feature."""
-    from inferwatch.bring import InitError, read_table, split_names
     from inferwatch.core.report import drift_report
     from inferwatch.core.schema import FeatureSchema, SchemaError
+    from inferwatch.tables import TableError, lean_memory, open_columns
 
     if format not in ("table", "json"):
         typer.echo("error: --format must be table or json", err=True)
         raise typer.Exit(2)
     try:
-        ref, cur = read_table(reference), read_table(current)
-        categories, left_out = split_names(categorical), split_names(exclude)
+        lean_memory()
+        ref, cur = open_columns(reference), open_columns(current)  # no pandas: see tables.py
+        categories, left_out = _names(categorical), _names(exclude)
         left_out += (target,) if target is not None else ()
-        unknown = [n for n in (*categories, *left_out) if n not in ref.columns]
+        unknown = [n for n in (*categories, *left_out) if n not in ref]
         if unknown:
-            raise InitError(
+            raise TableError(
                 f"column(s) {', '.join(repr(n) for n in unknown)} not in {reference} "
-                f"(columns: {', '.join(map(str, ref.columns))})"
+                f"(columns: {', '.join(map(str, ref))})"
             )
         schema = FeatureSchema.infer(ref, categorical=list(categories), exclude=list(left_out))
         result = drift_report(
@@ -546,7 +553,7 @@ def report(
             psi_threshold=psi_threshold,
             min_window_rows=min_rows,
         )
-    except (InitError, SchemaError) as exc:
+    except (TableError, SchemaError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(result.to_json() if format == "json" else result.to_table())
