@@ -477,11 +477,15 @@ def _batch_len(batch: Mapping[str, np.ndarray]) -> int:
     return lengths.pop() if lengths else 0
 
 
-def _as_columns(data: Any, names: Sequence[str] | None) -> dict[str, Any]:
-    """Columns of a DataFrame, a mapping, or a 2-D array with ``names`` (default x0, x1, ...)."""
+def _as_columns(data: Any, names: Sequence[str] | None) -> Mapping[str, Any]:
+    """Columns of a DataFrame, a mapping, or a 2-D array with ``names`` (default x0, x1, ...).
+    A mapping whose keys are all ``str`` is used as it is: a lazy one (``inferwatch.tables``)
+    then reads each column only when the caller gets to it."""
     if hasattr(data, "columns") and hasattr(data, "__getitem__") and not isinstance(data, Batch):
         return {str(c): data[c] for c in data.columns}  # converted one at a time by the caller
     if isinstance(data, Mapping):
+        if all(isinstance(k, str) for k in data):
+            return data
         return {str(k): v for k, v in data.items()}
     arr = np.asarray(data)
     if arr.ndim != 2:
