@@ -14,12 +14,12 @@ from prometheus_client import CollectorRegistry
 from tests.support.lake import readings, write_partition
 from tests.support.waiting import wait_until
 
-from inferwatch.core.schema import FeatureSchema
 from inferwatch.ingest.cursor import LakeCursor
 from inferwatch.ingest.lake import LakeSource
 from inferwatch.ingest.metrics import SourceMetrics
 from inferwatch.ingest.service import ServiceSink
 from inferwatch.ingest.stream import StreamWorker
+from inferwatch.lifecycle.modeldir import read_schema
 
 
 def lake_source(root: Path, cursor: Path, registry: CollectorRegistry, **kw: Any) -> LakeSource:
@@ -133,7 +133,7 @@ def test_lake_csv_is_cast_by_the_schema_and_a_bad_file_is_skipped(
     (lake / "date=2026-11-21" / "b.parquet").write_bytes(b"not parquet at all")
     pcsv.write_csv(readings(10, 40).drop(["reading_id"]), lake / "date=2026-11-22.csv")
     registry = CollectorRegistry()
-    schema = FeatureSchema.load(iris_model_dir / "schema.json")
+    schema = read_schema(iris_model_dir / "schema.json")
     source = lake_source(lake, tmp_path / "c.json", registry, batch_size=25, schema=schema)
     worker = asyncio.run(drain(source, running.url, 10, registry))
     assert worker.stats.stored == 50
