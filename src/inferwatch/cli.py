@@ -21,7 +21,12 @@ def serve(
     host: str | None = typer.Option(None, help="Address to listen on [env INFERWATCH_HOST]."),
     port: int | None = typer.Option(None, help="Port to listen on [env INFERWATCH_PORT]."),
     model_dir: Path | None = typer.Option(None, help="Model directory to serve."),
-    upstream: str | None = typer.Option(None, help="Front this MLflow-protocol model server."),
+    upstream: str | None = typer.Option(None, help="Front this model server (its base URL)."),
+    upstream_protocol: str | None = typer.Option(
+        None,
+        help="How the upstream speaks: mlflow (/invocations) or v2 (Open Inference Protocol) "
+        "[env INFERWATCH_UPSTREAM_PROTOCOL].",
+    ),
     data_dir: Path | None = typer.Option(None, help="Where the prediction store lives."),
     access_log: bool = typer.Option(False, help="Log every request."),
 ) -> None:
@@ -34,6 +39,7 @@ def serve(
         "port": port,
         "model_dir": model_dir,
         "upstream_url": upstream,
+        "upstream_protocol": upstream_protocol,
         "data_dir": data_dir,
     }
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]  # values are validated by pydantic

@@ -7,6 +7,7 @@ values: ``Settings(port=0, data_dir=tmp_path)``; nothing else reads the environm
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,6 +26,11 @@ class Settings(BaseSettings):
     upstream_url: str | None = None
     """Front an MLflow-protocol model server at this URL instead of loading a local model."""
     upstream_timeout_seconds: float = 5.0
+    upstream_protocol: Literal["mlflow", "v2"] = "mlflow"
+    """How to talk to the upstream: MLflow scoring (``/invocations``) or the Open Inference
+    Protocol (KServe v2: ``/v2/models/<name>/infer``, as MLServer, KServe and Triton serve)."""
+    upstream_model_name: str | None = None
+    """The model's name on a v2 upstream (the model directory's name if unset)."""
     api_token: SecretStr | None = None
     api_token_file: Path | None = None
     allow_insecure_public_bind: bool = False

@@ -221,8 +221,14 @@ class UpstreamModelBackend:
 
     async def predict(self, frame: ModelInput) -> ModelOutput:
         rows = batch_rows(frame)
-        body = request_payload(frame, self._names)
-        endpoint = f"{self.url}/invocations"
+        answer = await self._post_json("/invocations", request_payload(frame, self._names))
+        return parse_answer(answer, rows, self._metadata)
+
+    async def _post_json(self, path: str, body: bytes) -> Any:
+        """POST ``body`` to ``<url><path>`` and return the decoded JSON answer, mapping every
+        failure to a ``BackendError`` (400/422: model, other statuses: upstream, no answer in
+        time: timeout)."""
+        endpoint = f"{self.url}{path}"
         try:
             with anyio.fail_after(self.timeout):
                 response = await self._client.post(
@@ -251,24 +257,28 @@ class UpstreamModelBackend:
                 f"{endpoint} answered {response.status_code}: {_error_message(response)}",
             )
         try:
-            answer = response.json()
+            return response.json()
         except ValueError as exc:
             raise _bad("not JSON") from exc
-        return parse_answer(answer, rows, self._metadata)
+
+    async def _get_ok(self, path: str) -> bool | None:
+        """Whether ``GET <url><path>`` answers 200 (``None`` for a 404: no such route)."""
+        probe_timeout = min(self.timeout, 2.0)
+        try:
+            with anyio.fail_after(probe_timeout):
+                response = await self._client.get(f"{self.url}{path}", timeout=probe_timeout)
+        except (TimeoutError, httpx.HTTPError):
+            return False
+        if response.status_code == 404:
+            return None
+        return response.status_code == 200
 
     async def ready(self) -> bool:
         """True if ``/ping`` (MLflow) or ``/health`` answers 200."""
-        probe_timeout = min(self.timeout, 2.0)
         for path in ("/ping", "/health"):
-            try:
-                with anyio.fail_after(probe_timeout):
-                    response = await self._client.get(f"{self.url}{path}", timeout=probe_timeout)
-            except (TimeoutError, httpx.HTTPError):
-                return False
-            if response.status_code == 200:
-                return True
-            if response.status_code != 404:
-                return False
+            ok = await self._get_ok(path)
+            if ok is not None:
+                return ok
         return False
 
     async def aclose(self) -> None:

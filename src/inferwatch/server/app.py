@@ -25,6 +25,7 @@ from inferwatch.server.alerts import alerts_router
 from inferwatch.server.dashboard import dashboard_router
 from inferwatch.server.feedback import feedback_router
 from inferwatch.server.history import HistoryRing
+from inferwatch.server.logmode import log_router
 from inferwatch.server.middleware import (
     BodyLimitMiddleware,
     HttpMetrics,
@@ -47,7 +48,7 @@ PRECOUNTED_ROUTES = MODEL_ROUTES | {"/feedback"}
 
 
 def _known_status_codes() -> tuple[int, ...]:
-    return (200, 400, 401, 404, 413, 422, 502, 503, 504)
+    return (200, 400, 401, 404, 409, 413, 422, 502, 503, 504)
 
 
 def create_app(
@@ -65,6 +66,7 @@ def create_app(
     registry = registry if registry is not None else CollectorRegistry()
     load_model = backend is None and settings.upstream_url is None
     bundle = load_model_dir(settings.model_dir, load_model=load_model)
+    load_model = load_model and bundle.model is not None
     if load_model:
         # a model promoted by retraining is served after a restart too
         promoted = ModelRegistry(settings.data_dir / "registry").load_current(bundle.metadata.name)
@@ -133,6 +135,7 @@ def create_app(
     app.state.service = state
     app.include_router(predict_router())
     app.include_router(feedback_router())
+    app.include_router(log_router())
     app.include_router(ops_router())
     assert state.alerts is not None
     retrainer = Retrainer(state, settings, registry)

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import choose_encoder
 
 from inferwatch.core.snapshot import FeatureDrift, MonitorSnapshot
 from inferwatch.server.predict import json_response
@@ -97,8 +97,11 @@ def ops_router() -> APIRouter:
 
     @router.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
     def metrics(request: Request) -> Response:
+        """The text format, or OpenMetrics when the scraper's ``Accept`` header asks for it
+        (as Prometheus does)."""
         state: ServiceState = request.app.state.service
-        return Response(generate_latest(state.registry), media_type=CONTENT_TYPE_LATEST)
+        encode, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encode(state.registry), headers={"content-type": content_type})
 
     @router.get("/api/snapshot", summary="The monitor's current view plus service figures")
     def snapshot(request: Request) -> Response:
