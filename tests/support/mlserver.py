@@ -2,10 +2,10 @@
 
 MLServer's pins fight ours, so it lives in its own virtualenv, ``.venv-mlserver`` at the repo
 root (``make mlserver-env`` builds it; ``ensure_mlserver_venv`` builds it on first use too).
-``MLServerProcess(model_file, name)`` writes a model repository (``model-settings.json`` with
-the scikit-learn runtime and the joblib file) and starts ``mlserver start`` on 127.0.0.1
-with free HTTP, gRPC and metrics ports; ``stop()`` ends it, ``start()`` brings it back on the
-same HTTP port.
+``MLServerProcess({name: model_file}, workdir)`` writes a model repository (one
+``model-settings.json`` with the scikit-learn runtime and the joblib file per model) and
+starts ``mlserver start`` on 127.0.0.1 with free HTTP, gRPC and metrics ports; ``stop()``
+ends it, ``start()`` brings it back on the same HTTP port.
 """
 
 from __future__ import annotations
@@ -39,23 +39,24 @@ def ensure_mlserver_venv() -> Path:
 
 
 class MLServerProcess:
-    """``mlserver start`` for one scikit-learn model named ``name``."""
+    """``mlserver start`` for scikit-learn models by name."""
 
-    def __init__(self, model_file: Path, name: str, workdir: Path) -> None:
+    def __init__(self, models: dict[str, Path], workdir: Path) -> None:
         self.exe = ensure_mlserver_venv()
-        self.name = name
+        self.names = list(models)
         self.workdir = workdir
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
-        model_dir = workdir / "models" / name
-        model_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copy(model_file, model_dir / "model.joblib")
-        settings = {
-            "name": name,
-            "implementation": "mlserver_sklearn.SKLearnModel",
-            "parameters": {"uri": "./model.joblib"},
-        }
-        (model_dir / "model-settings.json").write_text(json.dumps(settings))
+        for name, model_file in models.items():
+            model_dir = workdir / "models" / name
+            model_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copy(model_file, model_dir / "model.joblib")
+            settings = {
+                "name": name,
+                "implementation": "mlserver_sklearn.SKLearnModel",
+                "parameters": {"uri": "./model.joblib"},
+            }
+            (model_dir / "model-settings.json").write_text(json.dumps(settings))
 
     @property
     def url(self) -> str:
@@ -86,12 +87,12 @@ class MLServerProcess:
         )
         log.close()
         deadline = time.monotonic() + timeout
-        ready = f"{self.url}/v2/models/{self.name}/ready"
+        ready = [f"{self.url}/v2/models/{name}/ready" for name in self.names]
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"mlserver exited: {self.log_tail()}")
             try:
-                if httpx.get(ready, timeout=1.0).status_code == 200:
+                if all(httpx.get(url, timeout=1.0).status_code == 200 for url in ready):
                     return self
             except httpx.HTTPError:
                 pass
