@@ -12,8 +12,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from inferwatch.core.monitor import Monitor, MonitorConfig
 from inferwatch.core.profile import ReferenceProfile
+from inferwatch.core.quality import QUALITY_CHECKS
 from inferwatch.core.schema import FeatureSchema
-from inferwatch.core.snapshot import QUALITY_CHECKS, MonitorSnapshot
+from inferwatch.core.snapshot import MonitorSnapshot
 from inferwatch.exporter import ModelInfo, MonitorCollector, ServiceTotals, ValueHistogram
 from inferwatch.system import SystemCollector
 

@@ -229,3 +229,31 @@ def test_reference_performance_against_sklearn() -> None:
     got = reference_performance("regression", yr, pr)
     assert got["mae"] == pytest.approx(mean_absolute_error(yr, pr))
     assert got["rmse"] == pytest.approx(np.sqrt(np.mean((yr - pr) ** 2)))
+
+
+def test_infer_task_is_one_answer_for_estimators_and_loaded_models() -> None:
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+
+    from inferwatch.bring import LoadedModel, loaded_task
+    from inferwatch.modeldir import infer_task
+
+    class ProbabilitiesOnly:  # no classes_, no estimator type: class probabilities decide
+        def predict(self, x: object) -> object:
+            return x
+
+        def predict_proba(self, x: object) -> object:
+            return x
+
+    class ValuesOnly:
+        def predict(self, x: object) -> object:
+            return x
+
+    cases = {
+        LogisticRegression(): "classification",
+        LinearRegression(): "regression",
+        ProbabilitiesOnly(): "classification",
+        ValuesOnly(): "regression",
+    }
+    for model, task in cases.items():
+        assert infer_task(model) == task
+        assert loaded_task(LoadedModel(model, "test", "sklearn")) == task

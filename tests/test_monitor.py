@@ -364,12 +364,21 @@ def test_absent_optional_columns_count_as_missing_at_every_size() -> None:
         assert sum(mon.snapshot(0.0).totals.bin_observations["a"]) == n
 
 
-def test_single_rows_across_buckets_match_the_vectorised_path(
-    setup: tuple[FeatureSchema, ReferenceProfile, np.random.Generator],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import inferwatch.core.monitor as monitor_module
+def _same_bucket_runs(
+    times: list[float], start: int, end: int, bucket: float
+) -> list[tuple[int, int]]:
+    runs: list[tuple[int, int]] = []
+    for i in range(start, end):
+        if runs and times[i] // bucket == times[runs[-1][0]] // bucket and i == runs[-1][1]:
+            runs[-1] = (runs[-1][0], i + 1)
+        else:
+            runs.append((i, i + 1))
+    return runs
 
+
+def test_single_rows_across_buckets_match_one_batch_per_bucket(
+    setup: tuple[FeatureSchema, ReferenceProfile, np.random.Generator],
+) -> None:
     schema, profile, rng = setup
     cfg = MonitorConfig(window_buckets=3, bucket_seconds=10.0)
     rows, vectorised = Monitor(schema, profile, cfg), Monitor(schema, profile, cfg)
@@ -380,10 +389,11 @@ def test_single_rows_across_buckets_match_the_vectorised_path(
     for i, t in enumerate(times):
         batch, preds = _batch(schema, df.iloc[i : i + 1]), np.array(["pos"])
         rows.observe(batch, preds, probs[i : i + 1], t)
-        monkeypatch.setattr(monitor_module, "ROW_BATCH", 0)
-        vectorised.observe(batch, preds, probs[i : i + 1], t)
-        monkeypatch.setattr(monitor_module, "ROW_BATCH", 4)
-        if i % 3 == 2:  # read in between: pending rows must be visible
+        if i % 3 == 2:  # the same three rows as one batch per bucket, as the feed pools them
+            for lo, hi in _same_bucket_runs(times, i - 2, i + 1, 10.0):
+                part = _batch(schema, df.iloc[lo:hi])
+                vectorised.observe(part, np.array(["pos"] * (hi - lo)), probs[lo:hi], times[hi - 1])
+        if i % 3 == 2:  # read in between: every observed row must be visible
             a, b = rows.snapshot(t), vectorised.snapshot(t)
             seen.append(a.window_rows)
             assert a.window_rows == b.window_rows

@@ -31,7 +31,13 @@ import pandas as pd
 
 from inferwatch.core.profile import OUTPUT_NAME
 from inferwatch.core.schema import FeatureSchema, SchemaError
-from inferwatch.modeldir import ModelBundle, build_bundle, model_input, save_model_dir
+from inferwatch.modeldir import (
+    ModelBundle,
+    build_bundle,
+    infer_task,
+    model_input,
+    save_model_dir,
+)
 
 CONFIG_KEYS = frozenset(
     {
@@ -311,18 +317,11 @@ def _signature_names(signature: Any) -> tuple[str, ...] | None:
     return tuple(str(n) for n in names) if names and all(names) else None
 
 
-def infer_task(loaded: LoadedModel, outputs: np.ndarray | None = None) -> str:
-    """``classification`` for classifiers (``predict_proba`` or ``classes_``), else
-    ``regression``; for MLflow pyfunc models, from the outputs."""
-    model = loaded.model
+def loaded_task(loaded: LoadedModel, outputs: np.ndarray | None = None) -> str:
+    """The task of a loaded model: an estimator's as ``modeldir.infer_task`` decides; for
+    MLflow pyfunc models, from the outputs (numbers: regression)."""
     if loaded.flavor == "sklearn":
-        from sklearn.base import is_classifier, is_regressor
-
-        if is_classifier(model) or hasattr(model, "classes_"):
-            return "classification"
-        if is_regressor(model):
-            return "regression"
-        return "classification" if hasattr(model, "predict_proba") else "regression"
+        return infer_task(loaded.model)
     if outputs is not None:
         arr = np.asarray(outputs)
         if arr.dtype.kind in "fc":
@@ -542,7 +541,7 @@ def build_from(
     if loaded.flavor == "pyfunc":
         model = PyfuncModel(loaded.model, features)
     outputs = score(model, frame, features)
-    task = options.task or infer_task(loaded, outputs)
+    task = options.task or loaded_task(loaded, outputs)
     if task not in ("classification", "regression"):
         raise InitError(f"task must be classification or regression, got {task!r}")
     if isinstance(model, PyfuncModel) and task == "classification":
@@ -673,10 +672,10 @@ __all__ = [
     "default_name",
     "describe",
     "explain_failure",
-    "infer_task",
     "init_model_dir",
     "load_config",
     "load_model",
+    "loaded_task",
     "parse_thresholds",
     "read_table",
     "resolve_features",

@@ -22,7 +22,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from inferwatch.core.snapshot import QUALITY_CHECKS, MonitorSnapshot
+from inferwatch.core.quality import QUALITY_CHECKS
+from inferwatch.core.snapshot import MonitorSnapshot
 
 CONFIDENCE_BUCKETS: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 FEEDBACK_DELAY_BUCKETS: tuple[float, ...] = (

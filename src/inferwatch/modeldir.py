@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -191,14 +191,22 @@ def load_model_dir(path: str | Path, *, load_model: bool = True) -> ModelBundle:
 
 
 def infer_task(model: Any) -> Task:
-    """Classification when the estimator has ``classes_`` (or says it is a classifier)."""
+    """The task of an estimator: ``classification`` when it says it is a classifier or has
+    ``classes_``, ``regression`` when it says it is a regressor, else ``classification`` if
+    it has ``predict_proba`` (class probabilities) and ``regression`` otherwise."""
     from sklearn.base import is_classifier, is_regressor
 
-    if hasattr(model, "classes_") or is_classifier(model):
+    def says(check: Callable[[Any], bool]) -> bool:
+        try:
+            return bool(check(model))
+        except (AttributeError, TypeError):  # not a scikit-learn estimator: no tags to read
+            return False
+
+    if says(is_classifier) or hasattr(model, "classes_"):
         return "classification"
-    if is_regressor(model):
+    if says(is_regressor):
         return "regression"
-    return "regression"
+    return "classification" if hasattr(model, "predict_proba") else "regression"
 
 
 def model_feature_names(model: Any, columns: Sequence[str] | None = None) -> list[str] | None:

@@ -7,10 +7,17 @@ values: ``Settings(port=0, data_dir=tmp_path)``; nothing else reads the environm
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _monitor_default(name: str) -> Any:
+    """The monitor's own default for ``name`` (imported on use: the core is heavy to load)."""
+    from inferwatch.core.monitor import MonitorConfig
+
+    return MonitorConfig.__dataclass_fields__[name].default
 
 
 class Settings(BaseSettings):
@@ -56,7 +63,9 @@ class Settings(BaseSettings):
     bucket_seconds: float = 60.0
     min_window_rows: int = 200
     psi_threshold: float = 0.2
-    min_labels: int = 50
+    min_labels: int = Field(default_factory=lambda: _monitor_default("min_labels"))
+    """Labels a window needs before accuracy is reported (default: the monitor's,
+    ``inferwatch.core.monitor.MIN_LABELS``)."""
 
     # --- retraining
     retrain_on_alerts: list[str] = []

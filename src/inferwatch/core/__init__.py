@@ -26,6 +26,7 @@ from inferwatch.core.performance import (
     confusion_metrics,
 )
 from inferwatch.core.profile import OTHER, OUTPUT_NAME, BinnedFeature, ReferenceProfile
+from inferwatch.core.quality import QUALITY_CHECKS, Check
 from inferwatch.core.report import DriftReport, FeatureReport, drift_report
 from inferwatch.core.schema import (
     Batch,
@@ -37,7 +38,6 @@ from inferwatch.core.schema import (
 )
 from inferwatch.core.snapshot import (
     DRIFT_METHODS,
-    QUALITY_CHECKS,
     ClassMetrics,
     FeatureDrift,
     MonitorSnapshot,
@@ -54,6 +54,7 @@ __all__ = [
     "QUALITY_CHECKS",
     "Batch",
     "BinnedFeature",
+    "Check",
     "ClassMetrics",
     "ConfidenceWindow",
     "ConfusionWindow",

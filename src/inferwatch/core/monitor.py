@@ -5,19 +5,19 @@ fine bins end to end, plus the output's bins and a row counter), counts quality 
 cumulative totals. ``record_outcomes`` feeds labels into the performance windows. ``snapshot``
 turns the window into drift scores and decisions: a plain frozen ``MonitorSnapshot``.
 
-One lock guards the state: ``observe`` runs on a background thread while ``snapshot`` may be
-called from the event loop.
+Like river's estimators it has two verbs, ``observe`` and ``snapshot``, and no hidden buffer:
+what ``observe`` returned from is in the window. Pooling small batches is the caller's business
+(the service's monitor feed). One lock guards the state: ``observe`` runs on a background
+thread while ``snapshot`` may be called from the event loop.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 import threading
-from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -34,21 +34,12 @@ from inferwatch.core.schema import (
     encode_categories,
 )
 from inferwatch.core.snapshot import (
-    QUALITY_CHECKS,
     FeatureDrift,
     MonitorSnapshot,
     Performance,
     Totals,
 )
 from inferwatch.core.window import CountWindow, Layout
-
-_F64 = np.dtype(np.float64)
-ROW_BATCH = 4
-_PENDING_MAX = 1 << 16
-"""Up to this many rows, ``observe`` walks the values in plain Python (a binary search per
-numeric value, a dict lookup per category): for one row that is several times cheaper than
-the twenty-odd numpy calls of the vectorised path, whose fixed cost only pays off on more
-rows. Both paths give the same bins and quality counts (tests check it)."""
 
 
 def _as_list(values: Any) -> list[Any]:
@@ -69,6 +60,26 @@ def _lookup_slots(
     return slots
 
 
+MIN_LABELS = 50
+"""Labels a window needs before accuracy is reported (``INFERWATCH_MIN_LABELS``)."""
+
+
+class MonitorSettings(Protocol):
+    """The settings ``MonitorConfig.from_settings`` reads (``inferwatch.settings.Settings``
+    has them)."""
+
+    @property
+    def window_buckets(self) -> int: ...
+    @property
+    def bucket_seconds(self) -> float: ...
+    @property
+    def min_window_rows(self) -> int: ...
+    @property
+    def psi_threshold(self) -> float: ...
+    @property
+    def min_labels(self) -> int: ...
+
+
 @dataclass(frozen=True)
 class MonitorConfig:
     """Window and decision settings (the ``Settings`` fields of the same names).
@@ -83,17 +94,21 @@ class MonitorConfig:
     min_window_rows: int = 200
     psi_threshold: float = 0.2
     per_feature_thresholds: Mapping[str, float] = field(default_factory=dict)
-    min_labels: int = 50
+    min_labels: int = MIN_LABELS
     share_threshold: float = 0.10
     alpha: float = 1e-4
 
     @classmethod
-    def from_settings(cls, settings: Any, **overrides: Any) -> MonitorConfig:
-        """Build from any object with the ``Settings`` attribute names."""
-        names = ("window_buckets", "bucket_seconds", "min_window_rows", "psi_threshold")
-        values: dict[str, Any] = {n: getattr(settings, n) for n in names}
-        for name, default in (("min_labels", 50), ("share_threshold", 0.10), ("alpha", 1e-4)):
-            values[name] = getattr(settings, name, default)
+    def from_settings(cls, settings: MonitorSettings, **overrides: Any) -> MonitorConfig:
+        """Build from the service's ``Settings`` (or anything with the same window fields);
+        ``overrides`` set the other fields."""
+        values: dict[str, Any] = {
+            "window_buckets": settings.window_buckets,
+            "bucket_seconds": settings.bucket_seconds,
+            "min_window_rows": settings.min_window_rows,
+            "psi_threshold": settings.psi_threshold,
+            "min_labels": settings.min_labels,
+        }
         values.update(overrides)
         return cls(**values)
 
@@ -158,7 +173,7 @@ class Monitor:
                 raise SchemaError(spec.name, "profile and schema disagree on this feature")
         self._scorer = DriftScorer([*feats, profile.output])
         self._ref_ratios = {id(f): tuple(f.ratios.tolist()) for f in (*feats, profile.output)}
-        self._quality = np.zeros((len(feats), len(QUALITY_CHECKS)), dtype=np.int64)
+        self._quality = schema.quality_kernel.table()
         self._rows_with_issues = 0
         self._classes = profile.classes
         self._confusion = ConfusionWindow(self._classes, cfg.window_buckets, cfg.bucket_seconds)
@@ -175,18 +190,8 @@ class Monitor:
         """Everything ``observe`` needs per feature, computed once: slots, edges, ranges and
         category lookups that map straight to window slots."""
         feats, offsets = profile.features, self._offsets
-        _, _, lo, hi = schema._layout
+        self._kernel = kernel = schema.quality_kernel
         self._num_names = [feats[i].name for i in self._num]
-        self._num_rows = [
-            (i, feats[i].name, feats[i].edges.tolist(), int(offsets[i]), float(a), float(b))
-            for i, a, b in zip(self._num, lo.tolist(), hi.tolist(), strict=True)
-        ]
-        self._lo, self._hi = lo, hi
-        big = float(np.finfo(np.float64).max)  # finite bounds: +-inf must fail the range test
-        self._num_fast = [
-            (i, name, edges, off, max(a, -big), min(b, big))
-            for i, name, edges, off, a, b in self._num_rows
-        ]
         self._binner = GridBinner(
             [feats[i].edges for i in self._num], [int(offsets[i]) for i in self._num]
         )
@@ -195,22 +200,13 @@ class Monitor:
             f = feats[i]
             lookup: dict[Any, int] = {c: int(offsets[i]) + j for j, c in enumerate(f.categories)}
             self._cat_rows.append((i, f.name, lookup, int(offsets[i]) + len(f.categories)))
-        self._num_idx = np.asarray(self._num, dtype=np.intp)
-        self._cat_idx = np.asarray(self._cat, dtype=np.intp)
+        if kernel.numeric.tolist() != self._num or kernel.categorical.tolist() != self._cat:
+            raise SchemaError("profile", "profile and schema disagree on the feature kinds")
         self._cat_other = np.array([[r[3]] for r in self._cat_rows], dtype=np.intp)
         out = profile.output
         self._out_lookup = {c: self._out_offset + j for j, c in enumerate(out.categories)}
         self._out_other = self._out_offset + len(out.categories)
-        self._out_edges = out.edges.tolist()
         self._out_binner = GridBinner([out.edges], [self._out_offset])
-        self._position = {f.name: i for i, f in enumerate(feats)}
-        self._no_issues = np.zeros((len(feats), len(QUALITY_CHECKS)), dtype=np.int64)
-        self._no_issues.flags.writeable = False
-        self._no_issues_view = schema.quality_view(self._no_issues)
-        self._pending: list[int] = []
-        self._pending_bucket: int | None = None
-        self._pending_time = 0.0
-        self._pending_top = [0.0, 0.0]  # confidence: rows, sum of top-class probabilities
 
     def _category_slots(self, columns: Mapping[str, np.ndarray], n: int) -> npt.NDArray[np.intp]:
         """Window slot of every categorical value (features x rows): the category's slot, the
@@ -270,9 +266,8 @@ class Monitor:
         if len(lengths) > 1:
             raise SchemaError("batch", f"columns of different lengths {sorted(lengths)}")
         n = lengths.pop() if lengths else 0
-        if n <= ROW_BATCH:
-            return self._observe_rows(batch, columns, n, predictions, probabilities, timestamp)
-        table = np.zeros((len(self._feats), len(QUALITY_CHECKS)), dtype=np.int64)
+        kernel = self._kernel
+        table = kernel.table()
         parts: list[npt.NDArray[np.intp]] = []
         mask = np.zeros(n, dtype=bool)
         if self._num:
@@ -280,40 +275,22 @@ class Monitor:
             for col, name in enumerate(self._num_names):
                 values = columns.get(name)
                 x[:, col] = np.nan if values is None else values
-            nan = np.isnan(x)
-            finite = np.isfinite(x)
-            inside = x >= self._lo
-            inside &= x <= self._hi
-            clean = finite & inside
-            oor = finite > inside  # finite and outside the range
-            n_nan = nan.sum(axis=0)
-            table[self._num_idx, 0] = n_nan
-            table[self._num_idx, 1] = n - finite.sum(axis=0) - n_nan
-            table[self._num_idx, 2] = oor.sum(axis=0)
-            mask |= ~clean.all(axis=1)
+            mask |= ~kernel.numeric_issues(table, x).all(axis=1)
             slots = self._binner.slots(x)
-            slots[nan] = self._trash
+            slots[np.isnan(x)] = self._trash
             parts.append(slots.ravel(order="K"))
         if self._cat:
             codes = self._category_slots(columns, n)  # categorical features x rows
-            missing = codes == self._trash
-            unknown = codes == self._cat_other
-            table[self._cat_idx, 0] = missing.sum(axis=1)
-            table[self._cat_idx, 3] = unknown.sum(axis=1)
-            missing |= unknown
-            mask |= missing.any(axis=0)
+            mask |= kernel.categorical_issues(table, codes == self._trash, codes == self._cat_other)
             parts.append(codes.ravel())
-        if isinstance(batch, Batch):
-            for name in batch.coerced_names:
-                coerced = batch.coerced[name]
-                table[self._position[name], 4] = coerced.sum()
-                mask |= coerced
+        if isinstance(batch, Batch) and batch.coerced_names:
+            coerced = {name: batch.coerced[name] for name in batch.coerced_names}
+            mask |= kernel.coerced_issues(table, coerced, n)
         parts.append(self._output_slots(predictions, n))
         counts = np.bincount(np.concatenate(parts), minlength=self._trash + 1)[: self._trash]
         counts[self._rows_slot] = n
-        quality = QualityCounts(n, self.schema.quality_view(table), mask, table)
+        quality = QualityCounts(n, kernel.view(table), mask, table)
         with self._lock:
-            self._flush()
             self._window.add_counts(counts, timestamp)
             self._cum += counts
             self._quality += table
@@ -321,118 +298,6 @@ class Monitor:
             if probabilities is not None and self.task == "classification":
                 self._confidence.update_many(probabilities, timestamp)
         return quality
-
-    def _observe_rows(
-        self,
-        batch: Mapping[str, np.ndarray],
-        columns: Mapping[str, np.ndarray],
-        n: int,
-        predictions: npt.ArrayLike,
-        probabilities: npt.ArrayLike | None,
-        timestamp: float,
-    ) -> QualityCounts:
-        """``observe`` for a few rows, value by value (same results as the vectorised path)."""
-        slots: list[int] = []
-        add = slots.append
-        issues: list[tuple[int, int, int]] = []  # (feature, check, row)
-        inf = math.inf
-        get = columns.get
-        for i, name, edges, off, lo, hi in self._num_fast:
-            col = get(name)
-            if col is None:
-                issues += [(i, 0, r) for r in range(n)]
-                continue
-            if getattr(col, "dtype", None) is not _F64:
-                col = np.asarray(col, dtype=np.float64)
-            for r, v in enumerate((col.item(),) if n == 1 else col.tolist()):
-                if lo <= v <= hi:  # the common case: in range (the bounds are finite)
-                    add(off + bisect_left(edges, v))
-                elif v != v:
-                    issues.append((i, 0, r))
-                else:
-                    issues.append((i, 1 if v == inf or v == -inf else 2, r))
-                    add(off + bisect_left(edges, v))
-        for i, name, lookup, other in self._cat_rows:
-            col = get(name)
-            if col is None:
-                issues += [(i, 0, r) for r in range(n)]
-                continue
-            if not isinstance(col, np.ndarray):
-                col = np.asarray(col, dtype=object)
-            for r, v in enumerate((col.item(),) if n == 1 else col.tolist()):
-                s = lookup.get(v, other)
-                if s == other:
-                    if v is None or v != v:
-                        issues.append((i, 0, r))
-                        continue
-                    issues.append((i, 3, r))
-                add(s)
-        if isinstance(batch, Batch):
-            for name in batch.coerced_names:
-                i = self._position[name]
-                issues += [(i, 4, r) for r, c in enumerate(batch.coerced[name].tolist()) if c]
-        out = self.profile.output
-        if out.kind == "numeric":
-            pred = np.asarray(predictions, dtype=np.float64).ravel().tolist()
-            if len(pred) != n:
-                raise SchemaError("predictions", f"expected {n} predictions, got {len(pred)}")
-            off = self._out_offset
-            slots += [off + bisect_left(self._out_edges, v) for v in pred if v == v]
-        else:
-            lookup, other = self._out_lookup, self._out_other
-            for v in self._output_values(predictions, n):
-                s = lookup.get(v, other)
-                if s != other or not (v is None or v != v):
-                    add(s)
-        top: list[float] = []
-        if probabilities is not None and self.task == "classification":
-            p = np.asarray(probabilities, dtype=np.float64)
-            rows = p.tolist() if p.ndim == 2 else [[v] for v in p.ravel().tolist()]
-            for row in rows:  # as numpy: a row with NaN has no top value, nor one with +inf
-                if row and not any(v != v for v in row):
-                    m = max(row)
-                    if m < inf:
-                        top.append(m)
-        if issues:
-            table = np.zeros((len(self._feats), len(QUALITY_CHECKS)), dtype=np.int64)
-            mask = np.zeros(n, dtype=bool)
-            for i, c, r in issues:
-                table[i, c] += 1
-                mask[r] = True
-        else:
-            table = self._no_issues
-            mask = np.zeros(n, dtype=bool)
-        view = self._no_issues_view if table is self._no_issues else self.schema.quality_view(table)
-        quality = QualityCounts(n, view, mask, table)
-        bad = int(mask.sum()) if issues else 0
-        slots += [self._rows_slot] * n
-        bucket = math.floor(timestamp / self._window.bucket_seconds)
-        with self._lock:
-            if bucket != self._pending_bucket or len(self._pending) > _PENDING_MAX:
-                self._flush()
-                self._pending_bucket, self._pending_time = bucket, timestamp
-            self._pending += slots
-            if issues:
-                self._quality += table
-                self._rows_with_issues += bad
-            if top:
-                self._pending_top[0] += len(top)
-                self._pending_top[1] += sum(top)
-        return quality
-
-    def _flush(self) -> None:
-        """Add the slots pending from small batches to the window and the totals (lock held).
-        Small batches of one time bucket only append to a list; one ``bincount`` adds them
-        when the bucket changes, the list grows long, or anything reads or resets the state."""
-        if self._pending:
-            counts = np.bincount(self._pending, minlength=self._layout.width)
-            self._window.add_counts(counts, self._pending_time)
-            self._cum += counts
-            self._pending = []
-        if self._pending_top[0]:
-            self._confidence.window.add_counts(self._pending_top, self._pending_time)
-            self._pending_top = [0.0, 0.0]
-        self._pending_bucket = None
 
     def record_outcomes(
         self,
@@ -455,7 +320,6 @@ class Monitor:
     def reset(self) -> None:
         """Clear the windows (not the cumulative totals)."""
         with self._lock:
-            self._flush()
             self._window.reset()
             self._confusion.reset()
             self._regression.reset()
@@ -513,7 +377,7 @@ class Monitor:
         return Totals(
             rows=int(self._cum[self._rows_slot]),
             bin_observations=bins,
-            quality_issues=self.schema.quality_dict(self._quality),
+            quality_issues=self._kernel.as_dict(self._quality),
             predictions=predictions,
             labeled=labeled,
             rows_with_issues=self._rows_with_issues,
@@ -522,7 +386,6 @@ class Monitor:
     def snapshot(self, timestamp: float) -> MonitorSnapshot:
         """The window at ``timestamp`` plus cumulative totals, as plain frozen data."""
         with self._lock:
-            self._flush()
             counts = self._window.counts(timestamp)
             perf = self._performance(timestamp)
             estimate = self._confidence.get(timestamp) if self.task == "classification" else None
@@ -549,4 +412,4 @@ class Monitor:
         )
 
 
-__all__ = ["Monitor", "MonitorConfig"]
+__all__ = ["MIN_LABELS", "Monitor", "MonitorConfig", "MonitorSettings"]

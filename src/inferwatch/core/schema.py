@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from inferwatch.core.snapshot import QUALITY_CHECKS, FeatureKind
+from inferwatch.core.quality import QualityKernel, QualityTable
+from inferwatch.core.snapshot import FeatureKind
 
 SCHEMA_FORMAT_VERSION = 1
 
@@ -121,33 +122,6 @@ class QualityCounts:
 
     def nonzero(self) -> dict[tuple[str, str], int]:
         return {k: v for k, v in self.counts.items() if v}
-
-
-class QualityTable(Mapping[tuple[str, str], int]):
-    """``(feature, check)`` to count over a features x ``QUALITY_CHECKS`` table; the plain dict
-    is built on first read (most batches' counts are never looked at one by one)."""
-
-    def __init__(self, keys: Sequence[tuple[str, str]], table: npt.NDArray[np.int64]) -> None:
-        self._keys = keys
-        self._table = table
-        self._dict: dict[tuple[str, str], int] | None = None
-
-    def _data(self) -> dict[tuple[str, str], int]:
-        if self._dict is None:
-            self._dict = dict(zip(self._keys, self._table.ravel().tolist(), strict=True))
-        return self._dict
-
-    def __getitem__(self, key: tuple[str, str]) -> int:
-        return self._data()[key]
-
-    def __iter__(self) -> Iterator[tuple[str, str]]:
-        return iter(self._keys)
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    def __repr__(self) -> str:
-        return repr(self._data())
 
 
 class Batch(Mapping[str, np.ndarray]):
@@ -470,29 +444,22 @@ class FeatureSchema:
 
     # ------------------------------------------------------------------ quality
     @cached_property
-    def _layout(self) -> tuple[IntpArray, IntpArray, FloatArray, FloatArray]:
-        num = np.array([i for i, f in enumerate(self.features) if f.kind == "numeric"], np.intp)
-        cat = np.array([i for i, f in enumerate(self.features) if f.kind != "numeric"], np.intp)
-        lo = np.array(
-            [-np.inf if self.features[i].min is None else self.features[i].min for i in num]
-        )
-        hi = np.array(
-            [np.inf if self.features[i].max is None else self.features[i].max for i in num]
-        )
-        return num, cat, lo.astype(np.float64), hi.astype(np.float64)
+    def quality_kernel(self) -> QualityKernel:
+        """The quality checks of this schema (shared with the monitor)."""
+        return QualityKernel.of(self.features)
 
     def encode(self, batch: Mapping[str, np.ndarray]) -> tuple[FloatArray, list[IntpArray]]:
         """The numeric columns as one rows x numeric-features float64 matrix, and each
         categorical column's category codes (``encode_categories``). Absent columns are
         all missing."""
         n = _batch_len(batch)
-        num, cat, _, _ = self._layout
-        x = np.empty((n, num.size), dtype=np.float64, order="F")  # contiguous columns
-        for col, i in enumerate(num.tolist()):
+        kernel = self.quality_kernel
+        x = np.empty((n, kernel.numeric.size), dtype=np.float64, order="F")  # contiguous columns
+        for col, i in enumerate(kernel.numeric.tolist()):
             values = batch.get(self.features[i].name)
             x[:, col] = np.nan if values is None else values
         codes = []
-        for i in cat.tolist():
+        for i in kernel.categorical.tolist():
             spec = self.features[i]
             values = batch.get(spec.name)
             if values is None:
@@ -505,46 +472,29 @@ class FeatureSchema:
         self, x: FloatArray, codes: Sequence[IntpArray], batch: Mapping[str, np.ndarray]
     ) -> QualityCounts:
         """Quality counts from ``encode``'s output (``batch`` supplies the coerced masks)."""
-        num, cat, lo, hi = self._layout
+        kernel = self.quality_kernel
         n = x.shape[0]
-        table = np.zeros((len(self.features), len(QUALITY_CHECKS)), dtype=np.int64)
-        nan = np.isnan(x)
-        inf = np.isinf(x)
-        oor = (x < lo) | (x > hi)
-        oor &= ~inf
-        table[num, 0] = nan.sum(axis=0)
-        table[num, 1] = inf.sum(axis=0)
-        table[num, 2] = oor.sum(axis=0)
-        bad = nan | inf | oor
-        mask: BoolArray = np.asarray(bad.any(axis=1)) if num.size else np.zeros(n, dtype=bool)
-        for i, c in zip(cat.tolist(), codes, strict=True):
-            miss = c < 0
-            unknown = c == len(self.features[i].categories)
-            table[i, 0] = miss.sum()
-            table[i, 3] = unknown.sum()
-            mask |= miss | unknown
-        if isinstance(batch, Batch):
-            for name in batch.coerced_names:
-                coerced = batch.coerced[name]
-                table[self._position[name], 4] = coerced.sum()
-                mask |= coerced
-        return QualityCounts(rows=n, counts=self.quality_view(table), row_mask=mask, table=table)
+        table = kernel.table()
+        mask = np.zeros(n, dtype=bool)
+        if kernel.numeric.size:
+            mask |= ~kernel.numeric_issues(table, x).all(axis=1)
+        if codes:
+            sizes = [len(self.features[i].categories) for i in kernel.categorical.tolist()]
+            missing = np.array([c < 0 for c in codes])
+            unknown = np.array([c == k for c, k in zip(codes, sizes, strict=True)])
+            mask |= kernel.categorical_issues(table, missing, unknown)
+        if isinstance(batch, Batch) and batch.coerced_names:
+            coerced = {name: batch.coerced[name] for name in batch.coerced_names}
+            mask |= kernel.coerced_issues(table, coerced, n)
+        return QualityCounts(rows=n, counts=kernel.view(table), row_mask=mask, table=table)
 
     def quality_dict(self, table: npt.NDArray[np.int64]) -> dict[tuple[str, str], int]:
-        """``(feature, check)`` to count from a features x ``QUALITY_CHECKS`` table."""
-        return dict(zip(self._quality_keys, table.ravel().tolist(), strict=True))
+        """``(feature, check)`` to count from a features x ``Check`` table."""
+        return self.quality_kernel.as_dict(table)
 
     def quality_view(self, table: npt.NDArray[np.int64]) -> Mapping[tuple[str, str], int]:
         """The same mapping as ``quality_dict``, built only when first read."""
-        return QualityTable(self._quality_keys, table)
-
-    @cached_property
-    def _quality_keys(self) -> list[tuple[str, str]]:
-        return [(f.name, c) for f in self.features for c in QUALITY_CHECKS]
-
-    @cached_property
-    def _position(self) -> dict[str, int]:
-        return {f.name: i for i, f in enumerate(self.features)}
+        return self.quality_kernel.view(table)
 
     def check(self, batch: Mapping[str, np.ndarray]) -> QualityCounts:
         """Count quality issues per ``(feature, check)`` and mark the rows that have any."""

@@ -13,13 +13,6 @@ from typing import Literal
 
 Task = Literal["classification", "regression"]
 FeatureKind = Literal["numeric", "categorical"]
-QUALITY_CHECKS: tuple[str, ...] = (
-    "missing",
-    "non_finite",
-    "out_of_range",
-    "unknown_category",
-    "wrong_type",
-)
 DRIFT_METHODS: tuple[str, ...] = ("psi", "js", "ks", "wasserstein", "chi2")
 
 

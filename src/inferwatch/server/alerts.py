@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.params import Depends
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, Metric
@@ -21,7 +22,6 @@ from prometheus_client.registry import Collector
 from pydantic import ValidationError
 
 from inferwatch.alerts import AlertBook, WebhookAlert, WebhookPayload
-from inferwatch.server.security import TokenCheck
 
 AlertListener = Callable[[Sequence[WebhookAlert]], None]
 """Called after a notification was applied, with its alerts (e.g. to trigger retraining)."""
@@ -79,23 +79,25 @@ def alerts_router(
     registry: CollectorRegistry | None = None,
     clock: Callable[[], float] = time.time,
     listeners: Sequence[AlertListener] = (),
-    token: TokenCheck | None = None,
+    webhook_dependencies: Sequence[Depends] = (),
 ) -> APIRouter:
     """Routes for the Alertmanager webhook and the alert list.
 
     ``registry`` receives the ``AlertBookCollector``; ``listeners`` run after each accepted
-    notification (keep them quick: the webhook answers only after they return). With a
-    ``token``, the webhook needs it as a bearer token (Alertmanager's ``http_config``), since
-    an alert can start retraining.
+    notification (keep them quick: the webhook answers only after they return).
+    ``webhook_dependencies`` guard the webhook (the service passes its token check, since an
+    alert can start retraining: Alertmanager sends the token from its ``http_config``).
     """
     if registry is not None:
         registry.register(AlertBookCollector(book))
     router = APIRouter(tags=["alerts"])
 
-    @router.post("/alerts", summary="Alertmanager webhook (payload version 4)")
+    @router.post(
+        "/alerts",
+        summary="Alertmanager webhook (payload version 4)",
+        dependencies=list(webhook_dependencies),
+    )
     async def receive_alerts(request: Request) -> JSONResponse:
-        if token is not None:
-            token.enforce(request)
         body = await request.body()
         try:
             data: Any = json.loads(body)

@@ -1,8 +1,8 @@
 """The FastAPI application: ``create_app(settings)``.
 
-Routers of other parts are included here, one line each, and read the running service
-from ``request.app.state.service`` (a ``ServiceState``). Protected routers add
-``dependencies=[Depends(require_token)]``.
+Routers of other parts are included here, one line each. A route receives the running
+service as ``state: inferwatch.server.deps.Service`` (a ``ServiceState``); protected routers
+add ``dependencies=[Depends(inferwatch.server.deps.require_token)]``.
 """
 
 from __future__ import annotations
@@ -10,19 +10,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry, ProcessCollector
 
 from inferwatch.alerts import AlertBook
 from inferwatch.backends import ModelBackend, backend_from_settings
-from inferwatch.core.monitor import Monitor, MonitorConfig
-from inferwatch.exporter import ModelInfo, MonitorCollector
+from inferwatch.core.monitor import MonitorConfig
+from inferwatch.exporter import MonitorCollector, ServiceTotals
 from inferwatch.modeldir import load_model_dir
 from inferwatch.retrain import ModelRegistry
 from inferwatch.server.alerts import alerts_router
+from inferwatch.server.background import HistorySampler, retention_loop
 from inferwatch.server.dashboard import dashboard_router
+from inferwatch.server.deps import require_token
+from inferwatch.server.feed import MonitorFeed
 from inferwatch.server.feedback import feedback_router
 from inferwatch.server.history import HistoryRing
 from inferwatch.server.logmode import log_router
@@ -36,7 +40,8 @@ from inferwatch.server.ops import ops_router
 from inferwatch.server.predict import predict_router
 from inferwatch.server.retraining import Retrainer, retraining_router
 from inferwatch.server.security import TokenCheck
-from inferwatch.server.state import InferenceMetrics, ServiceState
+from inferwatch.server.served import InferenceFamilies, ServedModel
+from inferwatch.server.state import ServiceState
 from inferwatch.settings import Settings
 from inferwatch.store import PredictionStore
 from inferwatch.system import SystemCollector
@@ -74,38 +79,33 @@ def create_app(
     if backend is None:
         backend = backend_from_settings(settings, bundle)
     meta = bundle.metadata
-    info = ModelInfo(
-        meta.name,
-        meta.version,
-        settings.model_stage,
-        reference_performance=dict(meta.reference_performance),
-    )
     config = MonitorConfig.from_settings(settings, per_feature_thresholds=dict(meta.thresholds))
-    monitor = Monitor(
-        bundle.schema, bundle.profile, config, model=meta.name, model_version=meta.version
+    families = InferenceFamilies(registry)
+    served = ServedModel.build(
+        bundle,
+        backend,
+        stage=settings.model_stage,
+        config=config,
+        families=families,
+        accepts_missing=settings.accept_missing_values,
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = PredictionStore(settings.store_path)
 
     http = HttpMetrics(registry)
+    totals = ServiceTotals()
     state = ServiceState(
         settings=settings,
-        schema=bundle.schema,
-        monitor=monitor,
-        backend=backend,
+        served=served,
         store=store,
         registry=registry,
         http=http,
-        inference=InferenceMetrics(registry, meta.name, meta.version),
+        families=families,
         token=TokenCheck(settings.resolved_api_token()),
-        info=info,
-        task=meta.task,
-        metadata=meta,
-        accepts_missing=settings.accept_missing_values,
+        feed=MonitorFeed(totals, time.time, linger=settings.monitor_linger_seconds),
         alerts=AlertBook(),
-        bundle=bundle,
+        totals=totals,
         history=HistoryRing(settings.history_points),
-        monitor_linger=settings.monitor_linger_seconds,
     )
     registry.register(MonitorCollector(state))
     registry.register(SystemCollector(settings.data_dir))
@@ -115,8 +115,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await state.start()
         tasks = [
-            asyncio.create_task(state.history_loop()),
-            asyncio.create_task(state.retention_loop()),
+            asyncio.create_task(HistorySampler(state).run()),
+            asyncio.create_task(retention_loop(state)),
         ]
         try:
             yield
@@ -137,11 +137,13 @@ def create_app(
     app.include_router(feedback_router())
     app.include_router(log_router())
     app.include_router(ops_router())
-    assert state.alerts is not None
     retrainer = Retrainer(state, settings, registry)
     app.include_router(
         alerts_router(
-            state.alerts, registry=registry, listeners=[retrainer.on_alerts], token=state.token
+            state.alerts,
+            registry=registry,
+            listeners=[retrainer.on_alerts],
+            webhook_dependencies=[Depends(require_token)],
         )
     )
     app.include_router(retraining_router(retrainer))

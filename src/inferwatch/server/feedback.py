@@ -8,16 +8,17 @@ is answered 404 for an unknown id and 422 when invalid, so a simple client sees 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
+from inferwatch.server.deps import Service, require_token
 from inferwatch.server.flusher import FlusherStopped
 from inferwatch.server.inputs import Rejected, loads
 from inferwatch.server.models import FEEDBACK_BODY, FeedbackResponse
 from inferwatch.server.predict import json_response
 from inferwatch.server.records import label_item
-from inferwatch.server.state import ServiceState
 
 MAX_ID_LENGTH = 128
 
@@ -43,8 +44,15 @@ def _check_item(item: Any, where: str, task: str) -> tuple[str, Any] | tuple[Non
     return pid, str(label)
 
 
+def _count(outcomes: Iterable[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
+
+
 def feedback_router() -> APIRouter:
-    router = APIRouter(tags=["model"])
+    router = APIRouter(tags=["model"], dependencies=[Depends(require_token)])
 
     @router.post(
         "/feedback",
@@ -52,9 +60,8 @@ def feedback_router() -> APIRouter:
         response_model=FeedbackResponse,
         openapi_extra=FEEDBACK_BODY,
     )
-    async def feedback(request: Request) -> Response:
-        state: ServiceState = request.app.state.service
-        state.token.enforce(request)
+    async def feedback(request: Request, state: Service) -> Response:
+        served = state.served
         try:
             data = loads(await request.body())
         except Rejected as exc:
@@ -73,7 +80,7 @@ def feedback_router() -> APIRouter:
             detail = f"labels: {len(items)} is over the limit of {state.settings.max_batch_rows}"
             return json_response({"detail": detail, "field": "labels"}, 413)
 
-        task = state.task
+        task = served.task
         now = state.clock()
         results: list[dict[str, Any]] = []
         valid: list[tuple[int, Any]] = []
@@ -98,17 +105,16 @@ def feedback_router() -> APIRouter:
         if valid:
             try:
                 flusher = state.flusher_or_raise()
-                outcomes = await flusher.submit_labels([lab for _, lab in valid])
+                outcomes = await flusher.submit_labels([lab for _, lab in valid], served)
             except (FlusherStopped, Exception) as exc:  # store down: nothing is acknowledged
                 return json_response({"detail": f"prediction store unavailable: {exc}"}, 503)
+            state.totals.add_feedback(_count(o.outcome for o in outcomes))
             for (i, _), outcome in zip(valid, outcomes, strict=True):
                 results[i]["outcome"] = outcome.outcome
                 if outcome.delay_seconds is not None:
                     results[i]["delay_seconds"] = outcome.delay_seconds
 
-        counts: dict[str, int] = {}
-        for r in results:
-            counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
+        counts = _count(r["outcome"] for r in results)
         if single:
             only = results[0]
             if only["outcome"] == "invalid":

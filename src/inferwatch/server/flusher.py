@@ -2,11 +2,11 @@
 
 A request puts a job (its prediction records or labels and an asyncio future) on the
 queue and awaits the future. The writer thread takes *everything* queued, writes it in
-one store transaction, resolves the futures on their event loop, then hands the batch to
-``after_commit`` (the monitor). There is no fixed interval: while one transaction is being
-written the next requests pile up and share the next one, so the batch size follows the
-load. ``after_commit`` may hold work back for a bigger batch by returning True; the writer
-then calls ``on_idle`` once the queue has stayed empty for ``linger`` seconds.
+one store transaction, resolves the futures on their event loop, then hands what it
+committed to ``handover`` (the monitor feed). There is no fixed interval: while one
+transaction is being written the next requests pile up and share the next one, so the batch
+size follows the load. The writer keeps nothing back: pooling for the monitor is the feed's
+business.
 """
 
 from __future__ import annotations
@@ -19,11 +19,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from inferwatch.store import LabelItem, LabelOutcome, PredictionBatch, PredictionStore
+
+if TYPE_CHECKING:
+    from inferwatch.server.served import ServedModel
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,8 @@ class PredictionJob:
 
     rows: PredictionBatch
     future: asyncio.Future[None]
+    served: ServedModel
+    """The model version that scored the rows: its monitor observes them."""
     coerced: Mapping[str, np.ndarray] | None = None
     """Per column, the rows whose value was coerced (e.g. ``"5.1"`` for a number): the
     monitor counts them as ``wrong_type``. ``None`` when nothing was coerced."""
@@ -61,16 +66,18 @@ class LabelJob:
 
     labels: Sequence[LabelItem]
     future: asyncio.Future[list[LabelOutcome]]
+    served: ServedModel
+    """The model version the request read: its monitor records the matched labels."""
 
 
 @dataclass
 class Flushed:
-    """What one transaction carried, handed to ``after_commit`` once it is durable."""
+    """What one transaction carried, handed over once it is durable."""
 
     timestamp: float
     predictions: list[PredictionJob] = field(default_factory=list)
-    labels: list[LabelItem] = field(default_factory=list)
-    outcomes: list[LabelOutcome] = field(default_factory=list)
+    outcomes: list[tuple[LabelJob, list[LabelOutcome]]] = field(default_factory=list)
+    """Each label job with the outcomes of its labels."""
 
 
 def _resolve_all(results: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
@@ -89,17 +96,12 @@ class Flusher:
     def __init__(
         self,
         store: PredictionStore,
-        after_commit: Callable[[Flushed], bool],
-        on_idle: Callable[[], None] | None = None,
-        linger: float = 0.1,
+        handover: Callable[[Flushed], None],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
-        self.after_commit = after_commit
-        self.on_idle = on_idle
-        self.linger = linger
+        self.handover = handover
         self.clock = clock
-        self._pending = False
         self._queue: queue.SimpleQueue[list[PredictionJob | LabelJob] | None] = queue.SimpleQueue()
         self._outbox: list[PredictionJob | LabelJob] = []
         self._handoff_scheduled = False
@@ -157,17 +159,23 @@ class Flusher:
             self._queue.put(jobs)
 
     def submit_predictions(
-        self, rows: PredictionBatch, coerced: Mapping[str, np.ndarray] | None = None
+        self,
+        rows: PredictionBatch,
+        served: ServedModel,
+        coerced: Mapping[str, np.ndarray] | None = None,
     ) -> asyncio.Future[None]:
-        """Queue predictions; the future resolves once they are committed."""
+        """Queue predictions scored by ``served``; the future resolves once they are
+        committed."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._submit(PredictionJob(rows, future, coerced))
+        self._submit(PredictionJob(rows, future, served, coerced))
         return future
 
-    def submit_labels(self, labels: Sequence[LabelItem]) -> asyncio.Future[list[LabelOutcome]]:
+    def submit_labels(
+        self, labels: Sequence[LabelItem], served: ServedModel
+    ) -> asyncio.Future[list[LabelOutcome]]:
         """Queue labels; the future resolves to their outcomes once they are committed."""
         future: asyncio.Future[list[LabelOutcome]] = asyncio.get_running_loop().create_future()
-        self._submit(LabelJob(labels, future))
+        self._submit(LabelJob(labels, future, served))
         return future
 
     # --- writer thread
@@ -175,12 +183,7 @@ class Flusher:
     def _run(self) -> None:
         get, get_nowait = self._queue.get, self._queue.get_nowait
         while True:
-            try:
-                # With monitor work held back, wait at most ``linger`` for more requests.
-                first = get(timeout=self.linger) if self._pending else get()
-            except queue.Empty:
-                self._idle()
-                continue
+            first = get()
             jobs: list[PredictionJob | LabelJob] = []
             stop = first is None
             if first is not None:
@@ -197,17 +200,7 @@ class Flusher:
             if jobs:
                 self._flush(jobs)
             if stop:
-                if self._pending:
-                    self._idle()
                 return
-
-    def _idle(self) -> None:
-        self._pending = False
-        if self.on_idle is not None:
-            try:
-                self.on_idle()
-            except Exception:  # monitoring must never stop the writer
-                log.exception("deferred monitor update failed")
 
     def _flush(self, jobs: list[PredictionJob | LabelJob]) -> None:
         prediction_jobs = [j for j in jobs if isinstance(j, PredictionJob)]
@@ -226,18 +219,20 @@ class Flusher:
             return
         self.transactions += 1
         start = 0
+        committed = Flushed(now, prediction_jobs)
         for ljob in label_jobs:
             end = start + len(ljob.labels)
-            loop = ljob.future.get_loop()
-            results.setdefault(loop, []).append((ljob.future, list(outcomes[start:end]), None))
+            mine = list(outcomes[start:end])
+            committed.outcomes.append((ljob, mine))
+            results.setdefault(ljob.future.get_loop(), []).append((ljob.future, mine, None))
             start = end
         for pjob in prediction_jobs:
             results.setdefault(pjob.future.get_loop(), []).append((pjob.future, None, None))
         self._deliver(results)
         try:
-            self._pending = self.after_commit(Flushed(now, prediction_jobs, labels, list(outcomes)))
+            self.handover(committed)
         except Exception:  # monitoring must never stop the writer
-            log.exception("monitor update failed")
+            log.exception("monitor handover failed")
 
     @staticmethod
     def _deliver(results: dict[asyncio.AbstractEventLoop, list[Any]]) -> None:

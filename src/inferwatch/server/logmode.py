@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from inferwatch.backends import BackendError
 from inferwatch.backends.oip import parse_infer_answer
@@ -24,29 +24,36 @@ from inferwatch.backends.upstream import parse_answer
 from inferwatch.core.schema import Batch, SchemaError
 from inferwatch.kserve import PendingHalves, event_half, request_rows
 from inferwatch.logged import LogRejected, check_ids, check_outputs
+from inferwatch.server.deps import Service, require_token
 from inferwatch.server.flusher import FlusherStopped
 from inferwatch.server.inputs import Rejected, instances_batch, loads, reject_missing
 from inferwatch.server.predict import json_response, rejected_response
+from inferwatch.server.served import ServedModel
 from inferwatch.server.state import ServiceState
 from inferwatch.store import PredictionBatch, new_ids
 
 
-def _rejected(state: ServiceState, field: str, detail: str) -> Response:
-    return rejected_response(state, Rejected(422, field, detail))
+def _rejected(state: ServiceState, served: ServedModel, field: str, detail: str) -> Response:
+    return rejected_response(state, served, Rejected(422, field, detail))
+
+
+def _logged(served: ServedModel, ids: list[str]) -> Response:
+    return json_response({"ids": ids, "model": served.info.model, "rows": len(ids)})
 
 
 async def log_batch(
     state: ServiceState,
+    served: ServedModel,
     batch: Batch,
     predictions: np.ndarray,
     probabilities: np.ndarray | None,
     ids: list[str] | None,
 ) -> list[str] | Response:
-    """Store the logged rows (durable before the answer) and count them; the flusher feeds
-    the monitor. Returns the ids, or the error response."""
+    """Store the logged rows for ``served`` (durable before the answer) and count them; the
+    monitor feed takes them from there. Returns the ids, or the error response."""
     n = len(predictions)
     chosen = ids or new_ids(n)
-    info = state.info
+    info = served.info
     rows = PredictionBatch(
         chosen,
         state.clock(),
@@ -58,90 +65,104 @@ async def log_batch(
     )
     try:
         coerced = batch.coerced if batch.coerced_names else None
-        await state.flusher_or_raise().submit_predictions(rows, coerced)
+        await state.flusher_or_raise().submit_predictions(rows, served, coerced)
     except (FlusherStopped, Exception) as exc:  # the store failed: nothing is acknowledged
-        state.inference.error("store")
+        served.inference.error("store")
         return json_response({"detail": f"prediction store unavailable: {exc}"}, 503)
-    state.inference.rows.inc(n)
+    served.inference.rows.inc(n)
     return chosen
 
 
-async def _log_body(state: ServiceState, data: Any) -> Response:
+async def log_body(state: ServiceState, served: ServedModel, data: Any) -> Response:
+    """``{"rows", "predictions", "probabilities"?, "ids"?}`` for ``served``."""
     if not isinstance(data, dict):
-        return _rejected(state, "body", 'body: expected {"rows": [...], "predictions": [...]}')
+        detail = 'body: expected {"rows": [...], "predictions": [...]}'
+        return _rejected(state, served, "body", detail)
     key = "rows" if "rows" in data else "instances"
     try:
-        batch = instances_batch(state.schema, data.get(key), state.settings.max_batch_rows, key)
+        batch = instances_batch(served.schema, data.get(key), state.settings.max_batch_rows, key)
+        if not served.accepts_missing:
+            reject_missing(served.schema, batch)
         n = len(next(iter(batch.columns.values())))
         preds, probs = check_outputs(
-            state.metadata, n, data.get("predictions"), data.get("probabilities")
+            served.metadata, n, data.get("predictions"), data.get("probabilities")
         )
         ids = check_ids(data.get("ids"), n)
     except Rejected as exc:
-        return rejected_response(state, exc)
+        return rejected_response(state, served, exc)
     except LogRejected as exc:
-        return _rejected(state, exc.field, exc.detail)
-    logged = await log_batch(state, batch, preds, probs, ids)
-    if isinstance(logged, Response):
-        return logged
-    return json_response({"ids": logged, "model": state.info.model, "rows": len(logged)})
+        return _rejected(state, served, exc.field, exc.detail)
+    logged = await log_batch(state, served, batch, preds, probs, ids)
+    return logged if isinstance(logged, Response) else _logged(served, logged)
 
 
-async def _joined(state: ServiceState, ce_id: str, request_body: Any, answer: Any) -> Response:
+async def _joined(
+    state: ServiceState, served: ServedModel, ce_id: str, request_body: Any, answer: Any
+) -> Response:
+    schema = served.schema
     try:
-        rows = request_rows(request_body, state.schema.names)
+        rows = request_rows(request_body, schema.names)
         if isinstance(rows, list):
-            batch = state.schema.columns_from_records(rows)
+            batch = schema.columns_from_records(rows)
         else:
-            batch = state.schema.columns_from_split(*rows)
-        if not state.accepts_missing:
-            reject_missing(state.schema, batch)
+            batch = schema.columns_from_split(*rows)
+        if not served.accepts_missing:
+            reject_missing(schema, batch)
         n = len(next(iter(batch.columns.values())))
-        parse = parse_infer_answer if isinstance(answer, dict) and "outputs" in answer else None
-        output = (parse or parse_answer)(answer, n, state.metadata)
+        v2 = isinstance(answer, dict) and "outputs" in answer
+        output = (parse_infer_answer if v2 else parse_answer)(answer, n, served.metadata)
     except Rejected as exc:
-        return rejected_response(state, exc)
+        return rejected_response(state, served, exc)
     except SchemaError as exc:
-        return _rejected(state, exc.field, str(exc))
+        return _rejected(state, served, exc.field, str(exc))
     except (ValueError, BackendError) as exc:
-        return _rejected(state, "body", str(exc))
+        return _rejected(state, served, "body", str(exc))
     ids = [ce_id] if n == 1 else [f"{ce_id}-{i}" for i in range(n)]
-    logged = await log_batch(state, batch, output.predictions, output.probabilities, ids)
-    if isinstance(logged, Response):
-        return logged
-    return json_response({"ids": logged, "model": state.info.model, "rows": len(logged)})
+    logged = await log_batch(state, served, batch, output.predictions, output.probabilities, ids)
+    return logged if isinstance(logged, Response) else _logged(served, logged)
+
+
+class LogEndpoint:
+    """What ``/log`` does for one served model: a plain body, or a KServe CloudEvent half
+    (joined with its partner by ``ce-id``)."""
+
+    def __init__(self, pending: PendingHalves | None = None) -> None:
+        self.halves = pending or PendingHalves()
+
+    async def __call__(
+        self, request: Request, state: ServiceState, served: ServedModel
+    ) -> Response:
+        try:
+            data = loads(await request.body())
+        except Rejected as exc:
+            return rejected_response(state, served, exc)
+        ce_type = request.headers.get("ce-type")
+        if ce_type is None:
+            return await log_body(state, served, data)
+        half = event_half(ce_type)
+        ce_id = request.headers.get("ce-id", "")
+        if half is None or not ce_id or len(ce_id) > 120:
+            detail = "ce-type: not a KServe inference request or response event with a ce-id"
+            return _rejected(state, served, "ce-type", detail)
+        both = self.halves.add(ce_id, half, data, state.clock())
+        if both is None:
+            waiting = "response" if half == "request" else "request"
+            return json_response({"id": ce_id, "waiting_for": waiting}, 202)
+        return await _joined(state, served, ce_id, *both)
 
 
 def log_router(pending: PendingHalves | None = None) -> APIRouter:
-    router = APIRouter(tags=["model"])
-    halves = pending or PendingHalves()
+    router = APIRouter(tags=["model"], dependencies=[Depends(require_token)])
+    endpoint = LogEndpoint(pending)
 
     @router.post(
         "/log",
         summary="Log predictions made elsewhere (or a KServe inference logger CloudEvent)",
     )
-    async def log_predictions(request: Request) -> Response:
-        state: ServiceState = request.app.state.service
-        state.token.enforce(request)
-        try:
-            data = loads(await request.body())
-        except Rejected as exc:
-            return rejected_response(state, exc)
-        ce_type = request.headers.get("ce-type")
-        if ce_type is None:
-            return await _log_body(state, data)
-        half = event_half(ce_type)
-        ce_id = request.headers.get("ce-id", "")
-        if half is None or not ce_id or len(ce_id) > 120:
-            return _rejected(state, "ce-type", "ce-type/ce-id: not a KServe inference event")
-        both = halves.add(ce_id, half, data, state.clock())
-        if both is None:
-            return json_response(
-                {"id": ce_id, "waiting_for": "response" if half == "request" else "request"}, 202
-            )
-        return await _joined(state, ce_id, *both)
+    async def log_predictions(request: Request, state: Service) -> Response:
+        return await endpoint(request, state, state.served)
 
     return router
 
 
-__all__ = ["log_batch", "log_router"]
+__all__ = ["LogEndpoint", "log_batch", "log_body", "log_router"]

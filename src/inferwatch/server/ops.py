@@ -11,8 +11,8 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client.exposition import choose_encoder
 
 from inferwatch.core.snapshot import FeatureDrift, MonitorSnapshot
+from inferwatch.server.deps import Service
 from inferwatch.server.predict import json_response
-from inferwatch.server.state import ServiceState
 
 
 def _num(x: float | None) -> float | None:
@@ -85,8 +85,7 @@ def ops_router() -> APIRouter:
         return json_response({"status": "ok"})
 
     @router.get("/readyz", summary="Readiness: model reachable, store writable")
-    async def readyz(request: Request) -> Response:
-        state: ServiceState = request.app.state.service
+    async def readyz(state: Service) -> Response:
         checks = await state.readiness()
         ready = all(ok for ok, _ in checks.values())
         body = {
@@ -96,29 +95,25 @@ def ops_router() -> APIRouter:
         return json_response(body, 200 if ready else 503)
 
     @router.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
-    def metrics(request: Request) -> Response:
+    def metrics(state: Service, request: Request) -> Response:
         """The text format, or OpenMetrics when the scraper's ``Accept`` header asks for it
         (as Prometheus does)."""
-        state: ServiceState = request.app.state.service
         encode, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encode(state.registry), headers={"content-type": content_type})
 
     @router.get("/api/snapshot", summary="The monitor's current view plus service figures")
-    def snapshot(request: Request) -> Response:
-        state: ServiceState = request.app.state.service
+    def snapshot(state: Service) -> Response:
         out = snapshot_dict(state.snapshot())
         out["service"] = state.service_figures()
-        if state.alerts is not None:
-            out["alerts"] = state.alerts.to_dict()
+        out["alerts"] = state.alerts.to_dict()
         return json_response(out)
 
     @router.get("/api/history", summary="Recent history (about 30 min), oldest first")
-    async def history(request: Request, since: float = 0.0) -> Response:
-        state: ServiceState = request.app.state.service
+    async def history(state: Service, since: float = 0.0) -> Response:
         points = state.history.since(since)
         return json_response(
             {
-                "interval_seconds": state.history_interval,
+                "interval_seconds": state.settings.history_interval_seconds,
                 "points": [p.to_dict() for p in points],
             }
         )

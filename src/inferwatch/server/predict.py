@@ -13,10 +13,11 @@ from typing import Any
 
 import numpy as np
 import orjson
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from inferwatch.backends import BackendError
 from inferwatch.core.schema import Batch, FeatureSchema
+from inferwatch.server.deps import Service, require_token
 from inferwatch.server.flusher import FlusherStopped
 from inferwatch.server.inputs import (
     Rejected,
@@ -26,6 +27,7 @@ from inferwatch.server.inputs import (
     reject_missing,
 )
 from inferwatch.server.models import INVOCATIONS_BODY, PREDICT_BODY, PredictResponse
+from inferwatch.server.served import ServedModel
 from inferwatch.server.state import ServiceState
 from inferwatch.store import PredictionBatch, new_ids
 
@@ -39,10 +41,10 @@ def json_response(
     return Response(orjson.dumps(content, option=_NUMPY), status, headers, media_type=JSON)
 
 
-def rejected_response(state: ServiceState, exc: Rejected) -> Response:
+def rejected_response(state: ServiceState, served: ServedModel, exc: Rejected) -> Response:
     """Count a refused request and answer it (4xx naming the field)."""
-    state.inference.error("validation")
-    if exc.check is not None and exc.field in state.schema.names:
+    served.inference.error("validation")
+    if exc.check is not None and exc.field in served.schema.names:
         state.totals.add_rejected(exc.field, exc.check)
     return json_response(exc.body(), exc.status)
 
@@ -52,46 +54,51 @@ def _as_list(values: np.ndarray) -> list[Any]:
 
 
 async def _score(
-    state: ServiceState, request: Request, parse: Callable[[FeatureSchema, Any, int], Batch]
+    state: ServiceState,
+    served: ServedModel,
+    request: Request,
+    parse: Callable[[FeatureSchema, Any, int], Batch],
 ) -> tuple[list[str], np.ndarray, np.ndarray | None] | Response:
-    state.token.enforce(request)
+    """Validate, score and commit the rows of ``request`` with ``served`` alone (the request
+    read it once: a promotion meanwhile does not change which version answers)."""
     try:
         data = loads(await request.body())
-        batch = parse(state.schema, data, state.settings.max_batch_rows)
-        if not state.accepts_missing:
-            reject_missing(state.schema, batch)
+        batch = parse(served.schema, data, state.settings.max_batch_rows)
+        if not served.accepts_missing:
+            reject_missing(served.schema, batch)
     except Rejected as exc:
-        return rejected_response(state, exc)
+        return rejected_response(state, served, exc)
 
     frame = batch.columns
+    inference = served.inference
     start = time.perf_counter()
     try:
-        output = await state.backend.predict(frame)
+        output = await served.backend.predict(frame)
     except BackendError as exc:
-        state.inference.error(exc.error_type)
+        inference.error(exc.error_type)
         return json_response({"detail": str(exc), "error_type": exc.error_type}, exc.status_code)
-    state.inference.duration.observe(time.perf_counter() - start)
+    inference.duration.observe(time.perf_counter() - start)
     n = len(output.predictions)
-    state.inference.rows.inc(n)
+    inference.rows.inc(n)
 
     predictions = np.asarray(output.predictions)
     probabilities = None if output.probabilities is None else np.asarray(output.probabilities)
     ids = new_ids(n)
-    info = state.info
+    info = served.info
     rows = PredictionBatch(
         ids, state.clock(), info.model, info.model_version, frame, predictions, probabilities
     )
     try:
         coerced = batch.coerced if batch.coerced_names else None
-        await state.flusher_or_raise().submit_predictions(rows, coerced)
+        await state.flusher_or_raise().submit_predictions(rows, served, coerced)
     except (FlusherStopped, Exception) as exc:  # the store failed: nothing is acknowledged
-        state.inference.error("store")
+        inference.error("store")
         return json_response({"detail": f"prediction store unavailable: {exc}"}, 503)
     return ids, predictions, probabilities
 
 
 def predict_router() -> APIRouter:
-    router = APIRouter(tags=["model"])
+    router = APIRouter(tags=["model"], dependencies=[Depends(require_token)])
 
     @router.post(
         "/predict",
@@ -99,13 +106,13 @@ def predict_router() -> APIRouter:
         response_model=PredictResponse,
         openapi_extra=PREDICT_BODY,
     )
-    async def predict(request: Request) -> Response:
-        state: ServiceState = request.app.state.service
-        scored = await _score(state, request, predict_batch)
+    async def predict(request: Request, state: Service) -> Response:
+        served = state.served
+        scored = await _score(state, served, request, predict_batch)
         if isinstance(scored, Response):
             return scored
         ids, predictions, probabilities = scored
-        info = state.info
+        info = served.info
         content = {
             "ids": ids,
             "predictions": predictions if predictions.dtype != object else _as_list(predictions),
@@ -121,9 +128,8 @@ def predict_router() -> APIRouter:
         summary="MLflow scoring protocol (dataframe_split, dataframe_records, instances, inputs)",
         openapi_extra=INVOCATIONS_BODY,
     )
-    async def invocations(request: Request) -> Response:
-        state: ServiceState = request.app.state.service
-        scored = await _score(state, request, invocations_batch)
+    async def invocations(request: Request, state: Service) -> Response:
+        scored = await _score(state, state.served, request, invocations_batch)
         if isinstance(scored, Response):
             return scored
         ids, predictions, _ = scored

@@ -1,14 +1,22 @@
-"""Translation between request batches and the store's rows (both directions)."""
+"""Translation between request batches and the store's rows (both directions), and the
+replay of the stored window into a fresh monitor."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from inferwatch.core.schema import Batch, FeatureSchema, SchemaError
-from inferwatch.store import LabelItem, PredictionRecord, StoredLabel
+from inferwatch.store import LabelItem, PredictionRecord, PredictionStore, StoredLabel
+
+if TYPE_CHECKING:
+    from inferwatch.server.served import ServedModel
+    from inferwatch.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def label_item(pid: str, label: str | float, timestamp: float) -> LabelItem:
@@ -79,9 +87,38 @@ def rebuild_labels(
         )
 
 
+def rebuild_monitor(
+    served: ServedModel, store: PredictionStore, settings: Settings, now: float
+) -> tuple[int, int]:
+    """Replay the last window span of ``served``'s predictions and labels from the store into
+    its monitor, so a restart does not blind drift and accuracy; returns ``(predictions,
+    labels)`` replayed."""
+    since = now - settings.window_buckets * settings.bucket_seconds
+    info, bucket, task = served.info, settings.bucket_seconds, served.task
+    stored = store.recent_predictions(since, model=info.model, model_version=info.model_version)
+    rows = labels = 0
+    for timestamp, batch, predictions, probabilities in rebuild_batches(
+        served.schema, stored, task, bucket
+    ):
+        served.monitor.observe(batch, predictions, probabilities, timestamp)
+        rows += len(predictions)
+    stored_labels = [
+        x
+        for x in store.recent_labels(since, model=info.model)
+        if x.model_version == info.model_version
+    ]
+    for timestamp, predicted, actual, delays in rebuild_labels(stored_labels, task, bucket):
+        served.monitor.record_outcomes(predicted, actual, timestamp, delays=delays)
+        labels += len(predicted)
+    if rows or labels:
+        log.info("rebuilt the window from the store: %s predictions, %s labels", rows, labels)
+    return rows, labels
+
+
 __all__ = [
     "label_item",
     "outcome_array",
     "rebuild_batches",
     "rebuild_labels",
+    "rebuild_monitor",
 ]

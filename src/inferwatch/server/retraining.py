@@ -3,8 +3,9 @@ one of ``INFERWATCH_RETRAIN_ON_ALERTS`` firing.
 
 A run reads the labelled predictions of the last ``retrain_lookback_seconds`` from the store,
 fits a candidate (``inferwatch.retrain.retrain``) in a worker thread and, when it wins,
-saves it in the model registry and swaps it in: the backend, the schema and a fresh monitor
-whose reference is the candidate's training rows. Runs are counted in
+saves it in the model registry and promotes it (``ServiceState.promote``: one new
+``ServedModel`` with the backend, the schema and a fresh monitor whose reference is the
+candidate's training rows). Runs are counted in
 ``inferwatch_retraining_runs_total{model,trigger,outcome}``; one runs at a time, and alert
 triggers respect a cool-down.
 """
@@ -33,7 +34,9 @@ from inferwatch.retrain import (
     RetrainResult,
     retrain,
 )
-from inferwatch.server.security import require_token
+from inferwatch.server.deps import require_token
+from inferwatch.server.served import ServedModel
+from inferwatch.server.state import ServiceState
 from inferwatch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,7 +47,7 @@ class Retrainer:
 
     def __init__(
         self,
-        state: Any,
+        state: ServiceState,
         settings: Settings,
         registry: CollectorRegistry,
         *,
@@ -65,7 +68,7 @@ class Retrainer:
             ("model", "trigger", "outcome"),
             registry=registry,
         )
-        name = state.metadata.name
+        name = state.served.metadata.name
         for trigger in TRIGGERS:
             for outcome in OUTCOMES:
                 self.runs.labels(name, trigger, outcome)
@@ -78,10 +81,15 @@ class Retrainer:
     def running(self) -> bool:
         return self._lock.locked()
 
-    def training_rows(self) -> tuple[pd.DataFrame, pd.Series[Any]]:
+    def training_rows(
+        self, served: ServedModel | None = None
+    ) -> tuple[pd.DataFrame, pd.Series[Any]]:
+        """The labelled rows of the lookback period for ``served`` (the current model by
+        default)."""
         since = self.clock() - self.settings.retrain_lookback_seconds
-        rows = self.state.store.labelled_features(since, model=self.state.metadata.name)
-        names = self.state.metadata.feature_names
+        meta = (served or self.state.served).metadata
+        rows = self.state.store.labelled_features(since, model=meta.name)
+        names = meta.feature_names
         features = pd.DataFrame([r[0] for r in rows], columns=names)
         return features, pd.Series([r[1] for r in rows], dtype=object)
 
@@ -91,15 +99,16 @@ class Retrainer:
             return None
         started = self.clock()
         try:
-            bundle = self.state.bundle
+            served = self.state.served
+            bundle = served.bundle
             try:
-                features, labels = self.training_rows()
+                features, labels = self.training_rows(served)
                 result, promoted = retrain(
                     bundle, features, labels, trigger=trigger, policy=self.policy
                 )
                 if promoted is not None:
                     self.models.promote(promoted)
-                    self.state.swap_model(promoted)
+                    self.state.promote(promoted)
             except Exception as exc:  # a broken run is counted and reported, never raised
                 log.exception("retraining failed")
                 meta = bundle.metadata
@@ -150,7 +159,7 @@ def retraining_router(retrainer: Retrainer) -> APIRouter:
 
     @router.get("/api/retraining", summary="Recent retraining runs and the serving version")
     async def runs() -> JSONResponse:
-        meta = retrainer.state.metadata
+        meta = retrainer.state.served.metadata
         return JSONResponse(
             {
                 "model": meta.name,

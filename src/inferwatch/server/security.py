@@ -74,17 +74,10 @@ class TokenCheck:
             )
 
 
-def require_token(request: Request) -> None:
-    """FastAPI dependency for protected routers: ``dependencies=[Depends(require_token)]``."""
-    check: TokenCheck = request.app.state.service.token
-    check.enforce(request)
-
-
 __all__ = [
     "BEARER_SCHEME",
     "InsecureBindError",
     "TokenCheck",
     "check_bind",
     "is_loopback",
-    "require_token",
 ]

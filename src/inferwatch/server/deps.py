@@ -1,0 +1,33 @@
+"""Typed FastAPI dependencies: the running service and the token check.
+
+A route takes ``state: Service`` to receive the ``ServiceState``; a protected router (or
+route) adds ``dependencies=[Depends(require_token)]``, the one way the token is checked.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from inferwatch.server.state import ServiceState
+
+
+def service_state(request: Request) -> ServiceState:
+    """The ``ServiceState`` of the app serving ``request``."""
+    state = request.app.state.service
+    if not isinstance(state, ServiceState):
+        raise RuntimeError("the app has no ServiceState (build it with create_app)")
+    return state
+
+
+Service = Annotated[ServiceState, Depends(service_state)]
+"""A route parameter of this type receives the running service."""
+
+
+def require_token(request: Request, state: Service) -> None:
+    """Raise 401 unless the request carries the configured bearer token."""
+    state.token.enforce(request)
+
+
+__all__ = ["Service", "require_token", "service_state"]

@@ -1,0 +1,207 @@
+"""The monitor feed: committed rows and labels, pooled, into the monitor of their version.
+
+The flusher hands over every committed transaction (``put``); the feed's thread pools them
+until ``max_rows`` rows (or labels) are waiting or nothing new has come for ``linger``
+seconds, then feeds each served model's monitor in one ``observe`` and one
+``record_outcomes`` call. The pool is the only buffer between the store and the monitor, so
+its two knobs are the only ones: the monitor's fixed cost per call is paid once per pool
+rather than once per request, and a row reaches the snapshot at most ``linger`` seconds
+after a quiet moment.
+
+Rows go to the monitor of the ``ServedModel`` that scored them, labels to the one the
+feedback request read when it made the labelled prediction: a promotion never moves pooled
+rows or labels of one version into another's windows.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from inferwatch.core.schema import Batch
+from inferwatch.exporter import ServiceTotals
+from inferwatch.server.flusher import Flushed, PredictionJob
+from inferwatch.server.records import outcome_array
+from inferwatch.server.served import ServedModel
+from inferwatch.store import LabelOutcome
+
+log = logging.getLogger(__name__)
+
+MAX_ROWS = 256
+"""Rows (or labels) pooled before the monitor is fed without waiting for a quiet moment."""
+
+
+@dataclass
+class _Pool:
+    jobs: list[PredictionJob] = field(default_factory=list)
+    labels: list[tuple[ServedModel, LabelOutcome]] = field(default_factory=list)
+    rows: int = 0
+
+    def add(self, flushed: Flushed) -> None:
+        self.jobs += flushed.predictions
+        self.rows += sum(len(j.rows) for j in flushed.predictions)
+        self.labels += [(job.served, o) for job, outs in flushed.outcomes for o in outs]
+
+    def full(self, max_rows: int) -> bool:
+        return self.rows >= max_rows or len(self.labels) >= max_rows
+
+    def __bool__(self) -> bool:
+        return bool(self.jobs or self.labels)
+
+
+class MonitorFeed:
+    """Pools committed transactions for the monitors, on its own thread.
+
+    ``totals`` receives the service figures the feed alone writes: the histograms of top-class
+    confidence and of label delay. ``clock`` stamps each feed (the monitor's window time).
+    """
+
+    def __init__(
+        self,
+        totals: ServiceTotals,
+        clock: Callable[[], float],
+        *,
+        max_rows: int = MAX_ROWS,
+        linger: float = 0.1,
+    ) -> None:
+        self.totals = totals
+        self.clock = clock
+        self.max_rows = max_rows
+        self.linger = linger
+        self._queue: queue.SimpleQueue[Flushed | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self.feeds = 0
+        """Monitor feeds so far (one per pool)."""
+
+    # --- lifecycle
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="inferwatch-feed", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Feed what is pooled, then stop the thread."""
+        self._queue.put(None)
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def put(self, flushed: Flushed) -> None:
+        """Hand over one committed transaction (the flusher's ``handover``)."""
+        self._queue.put(flushed)
+
+    # --- feed thread
+
+    def _run(self) -> None:
+        pool = _Pool()
+        while True:
+            try:
+                item = self._queue.get(timeout=self.linger) if pool else self._queue.get()
+            except queue.Empty:  # quiet for ``linger`` seconds: feed what waits
+                pool = self._drain(pool)
+                continue
+            if item is None:
+                self._drain(pool)
+                return
+            pool.add(item)
+            if pool.full(self.max_rows):
+                pool = self._drain(pool)
+
+    def _drain(self, pool: _Pool) -> _Pool:
+        if pool:
+            try:
+                self.feed(pool.jobs, pool.labels)
+            except Exception:  # monitoring must never stop the feed
+                log.exception("monitor update failed")
+        return _Pool()
+
+    def feed(
+        self,
+        jobs: Sequence[PredictionJob],
+        labels: Sequence[tuple[ServedModel, LabelOutcome]] = (),
+    ) -> None:
+        """Feed rows and labels to the monitors of their versions, now."""
+        now = self.clock()
+        self.feeds += 1
+        for served, group in _by_served(jobs, lambda j: j.served):
+            self._observe(served, group, now)
+        for served, pairs in _by_served(labels, lambda p: p[0]):
+            self._record(served, [o for _, o in pairs], now)
+
+    def _observe(self, served: ServedModel, jobs: Sequence[PredictionJob], now: float) -> None:
+        columns: dict[str, np.ndarray] = {
+            name: np.concatenate([j.rows.features[name] for j in jobs])
+            for name in jobs[0].rows.features
+        }
+        predictions = np.concatenate([j.rows.predictions for j in jobs])
+        probs = [j.rows.probabilities for j in jobs]
+        probabilities = (
+            np.concatenate([p for p in probs if p is not None])
+            if all(p is not None for p in probs)
+            else None
+        )
+        batch: Mapping[str, np.ndarray] | Batch = columns
+        if any(j.coerced for j in jobs):
+            batch = Batch(columns, coerced_masks(jobs))
+        served.monitor.observe(batch, predictions, probabilities, now)
+        if probabilities is not None and probabilities.ndim == 2 and probabilities.size:
+            with self.totals.lock:
+                self.totals.confidence.update_many(probabilities.max(axis=1))
+
+    def _record(self, served: ServedModel, outcomes: Sequence[LabelOutcome], now: float) -> None:
+        """Matched labels of predictions ``served`` made go to its accuracy window (a label
+        for another version's prediction measures that version, not this one); the delay of
+        every matched label goes to the delay histogram."""
+        matched = [o for o in outcomes if o.outcome == "matched"]
+        if not matched:
+            return
+        delays = np.asarray([o.delay_seconds or 0.0 for o in matched], dtype=np.float64)
+        version = served.info.model_version
+        mine = [o for o in matched if o.model_version in (None, version)]
+        if mine:
+            served.monitor.record_outcomes(
+                outcome_array([o.prediction for o in mine], served.task),
+                outcome_array([o.label for o in mine], served.task),
+                now,
+            )
+        with self.totals.lock:
+            self.totals.feedback_delay.update_many(delays)
+
+
+def _by_served(items: Sequence[Any], key: Callable[[Any], ServedModel]) -> list[tuple[Any, Any]]:
+    """``items`` grouped by served model (by identity), in order of first appearance."""
+    groups: dict[int, tuple[ServedModel, list[Any]]] = {}
+    for item in items:
+        served = key(item)
+        groups.setdefault(id(served), (served, []))[1].append(item)
+    return list(groups.values())
+
+
+def coerced_masks(jobs: Sequence[PredictionJob]) -> dict[str, np.ndarray]:
+    """The jobs' coerced-value masks, concatenated in job order (all ``False`` for a job
+    without coerced values)."""
+    names = {name for job in jobs if job.coerced for name in job.coerced}
+    return {
+        name: np.concatenate(
+            [
+                job.coerced[name]
+                if job.coerced and name in job.coerced
+                else np.zeros(len(job.rows), dtype=bool)
+                for job in jobs
+            ]
+        )
+        for name in names
+    }
+
+
+__all__ = ["MAX_ROWS", "MonitorFeed", "coerced_masks"]
