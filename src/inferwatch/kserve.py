@@ -77,7 +77,7 @@ class PendingHalves:
         return None
 
 
-def _tensor_rows(tensors: Sequence[Any], names: Sequence[str]) -> tuple[list[str], list[Any]]:
+def tensor_rows(tensors: Sequence[Any], names: Sequence[str]) -> tuple[list[str], list[Any]]:
     """v2 input tensors to ``(columns, rows)``: one tensor per feature, or one 2-D tensor
     whose columns are the features in order."""
     if not all(isinstance(t, Mapping) and isinstance(t.get("data"), list) for t in tensors):
@@ -119,7 +119,7 @@ def request_rows(body: Any, names: Sequence[str]) -> tuple[list[str], list[Any]]
             return rows
         return list(names), rows
     if "inputs" in body and isinstance(body["inputs"], list):
-        return _tensor_rows(body["inputs"], names)
+        return tensor_rows(body["inputs"], names)
     raise ValueError('body: expected {"instances": [...]} or {"inputs": [tensors]}')
 
 
@@ -130,4 +130,5 @@ __all__ = [
     "PendingHalves",
     "event_half",
     "request_rows",
+    "tensor_rows",
 ]

@@ -42,6 +42,7 @@ from inferwatch.server.retraining import Retrainer, retraining_router
 from inferwatch.server.security import TokenCheck
 from inferwatch.server.served import InferenceFamilies, ServedModel
 from inferwatch.server.state import ServiceState
+from inferwatch.server.v2 import v2_router
 from inferwatch.settings import Settings
 from inferwatch.store import PredictionStore
 from inferwatch.system import SystemCollector
@@ -136,6 +137,7 @@ def create_app(
     app.include_router(predict_router())
     app.include_router(feedback_router())
     app.include_router(log_router())
+    app.include_router(v2_router())
     app.include_router(ops_router())
     retrainer = Retrainer(state, settings, registry)
     app.include_router(

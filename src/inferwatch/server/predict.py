@@ -143,4 +143,7 @@ def predict_router() -> APIRouter:
     return router
 
 
-__all__ = ["json_response", "predict_router", "rejected_response"]
+score_request = _score
+"""Validate, score and commit a request's rows (for routes of other protocols, e.g. v2)."""
+
+__all__ = ["json_response", "predict_router", "rejected_response", "score_request"]
