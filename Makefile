@@ -75,6 +75,7 @@ bench: system-deps system-deps-bench venv bench-env
 	$(PY) bench/drift_quality.py
 	$(PY) bench/drift_speed.py
 	$(PY) bench/serving_overhead.py
+	$(PY) bench/log_throughput.py
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) $(MLSERVER_VENV) .inferwatch .pytest_cache .mypy_cache .ruff_cache
