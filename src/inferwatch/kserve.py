@@ -41,7 +41,21 @@ class _Waiting:
 
 
 class PendingHalves:
-    """First halves waiting for their partner, by ``ce-id``."""
+    """First halves waiting for their partner, by ``ce-id``.
+
+    >>> halves = PendingHalves(max_pending=2, ttl=60.0)
+    >>> halves.add("a", "response", {"predictions": [1]}, now=0.0) is None
+    True
+    >>> halves.add("a", "request", {"instances": [[1.0]]}, now=1.0)
+    ({'instances': [[1.0]]}, {'predictions': [1]})
+    >>> for i, t in enumerate((2.0, 3.0, 4.0)):
+    ...     _ = halves.add(f"b{i}", "request", {}, now=t)
+    >>> len(halves), halves.dropped          # bounded: the oldest went
+    (2, 1)
+    >>> halves.expire(now=100.0)             # expired: older than ttl
+    >>> len(halves), halves.dropped
+    (0, 3)
+    """
 
     def __init__(self, max_pending: int = 10_000, ttl: float = 300.0) -> None:
         self.max_pending = max_pending
