@@ -160,3 +160,32 @@ def test_a_log_only_model_directory_serves_log_and_refuses_predict(
     assert svc.client.get("/readyz").status_code == 200
     logged = svc.client.post("/log", json={"rows": [ROW], "predictions": ["setosa"]})
     assert logged.status_code == 200
+
+
+def test_hostile_log_bodies_and_events_get_a_4xx(service: Callable[..., Any]) -> None:
+    svc = service()
+    bodies: list[Any] = [
+        [],
+        {"rows": 5, "predictions": []},
+        {"rows": [ROW], "predictions": None},
+        {"rows": [ROW], "predictions": [["setosa"]]},
+        {"rows": [ROW], "predictions": ["setosa"], "probabilities": "x"},
+        {"rows": [ROW], "predictions": ["setosa"], "probabilities": [{"setosa": 1}]},
+        {"rows": [ROW], "predictions": ["setosa"], "ids": [7]},
+    ]
+    for body in bodies:
+        answer = svc.client.post("/log", json=body)
+        assert 400 <= answer.status_code < 500, (body, answer.text)
+    halves: list[tuple[Any, Any]] = [
+        ({"instances": "x"}, {"predictions": ["setosa"]}),
+        ({"instances": [[1.0]]}, {"predictions": ["setosa"]}),
+        ({"inputs": [{"name": "input-0", "shape": [None], "data": [1]}]}, {"predictions": [1]}),
+        ({"instances": [ROW]}, {"predictions": ["setosa", "setosa"]}),
+        ({"instances": [ROW]}, {"outputs": [{"name": "predict", "data": "x"}]}),
+        ({"instances": [ROW]}, [1, 2]),
+    ]
+    for i, (request, response) in enumerate(halves):
+        assert event(svc, f"h{i}", REQUEST, request).status_code == 202
+        answer = event(svc, f"h{i}", RESPONSE, response)
+        assert 400 <= answer.status_code < 500, (request, response, answer.text)
+    assert window_rows(svc) == 0

@@ -84,3 +84,25 @@ def test_an_inferwatch_in_front_of_another_speaking_v2(service: Callable[..., An
     fronted = front.client.post("/predict", json={"instances": ROWS}).json()
     assert fronted["predictions"] == direct["predictions"]
     assert fronted["probabilities"] == direct["probabilities"]
+
+
+HOSTILE = [
+    {},
+    {"inputs": "x"},
+    {"inputs": [1, 2]},
+    {"inputs": [{"name": "input-0", "shape": [None], "data": [1.0]}]},
+    {"inputs": [{"name": "input-0", "shape": {"a": 1}, "data": [1.0, 2.0]}]},
+    {"inputs": [{"name": "input-0", "shape": [1, 4], "data": [[1, 2], [3]]}]},
+    {"inputs": [{"name": "input-0", "shape": [1, 4], "data": [{"a": 1}]}]},
+    {"inputs": [{"name": n, "shape": [1], "data": [[1.0, 2.0]]} for n in ROWS[0]]},
+    {"inputs": [{"name": n, "shape": [1], "data": ["a"]} for n in ROWS[0]]},
+    {"inputs": [{"name": n, "shape": [2], "data": [1.0]} for n in ROWS[0]], "outputs": 3},
+]
+
+
+def test_hostile_v2_bodies_get_a_4xx(service: Callable[..., Any]) -> None:
+    svc = service()
+    for body in HOSTILE:
+        answer = svc.client.post("/v2/models/iris/infer", json=body)
+        assert 400 <= answer.status_code < 500, (body, answer.status_code, answer.text)
+        assert answer.json()["error"]

@@ -96,6 +96,13 @@ def tensor_rows(tensors: Sequence[Any], names: Sequence[str]) -> tuple[list[str]
     whose columns are the features in order."""
     if not all(isinstance(t, Mapping) and isinstance(t.get("data"), list) for t in tensors):
         raise ValueError("inputs: expected tensors with a data list")
+    try:
+        return _rows(tensors, names)
+    except (TypeError, KeyError, IndexError) as exc:
+        raise ValueError(f"inputs: tensors do not fit their shapes ({exc})") from None
+
+
+def _rows(tensors: Sequence[Any], names: Sequence[str]) -> tuple[list[str], list[Any]]:
     by_name = {str(t.get("name")): t for t in tensors}
     if len(tensors) == 1 and tensors[0].get("name") not in names:
         t = tensors[0]

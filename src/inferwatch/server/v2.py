@@ -26,8 +26,8 @@ from inferwatch import __version__
 from inferwatch.core.schema import Batch, FeatureSchema, SchemaError
 from inferwatch.kserve import tensor_rows
 from inferwatch.server.deps import Service, require_token
-from inferwatch.server.inputs import Rejected
-from inferwatch.server.predict import json_response, score_request
+from inferwatch.server.inputs import Rejected, loads
+from inferwatch.server.predict import json_response, rejected_response, score_request
 from inferwatch.server.served import ServedModel
 from inferwatch.server.state import ServiceState
 
@@ -88,13 +88,36 @@ def _with_error_field(response: Response) -> Response:
     return json_response(body, response.status_code)
 
 
+OUTPUT_NAMES = ("predict", "predict_proba")
+
+
+def wanted_outputs(data: Any) -> list[str]:
+    """The output names a request asks for (empty: all)."""
+    if not isinstance(data, dict) or data.get("outputs") is None:
+        return []
+    outputs = data["outputs"]
+    if not isinstance(outputs, list):
+        raise Rejected(422, "outputs", "outputs: expected a list of {name}")
+    names = []
+    for i, item in enumerate(outputs):
+        name = item.get("name") if isinstance(item, dict) else None
+        if name not in OUTPUT_NAMES:
+            detail = f"outputs[{i}].name: expected one of {', '.join(OUTPUT_NAMES)}"
+            raise Rejected(422, f"outputs[{i}].name", detail)
+        names.append(name)
+    return names
+
+
 async def infer(request: Request, state: ServiceState, served: ServedModel) -> Response:
+    try:
+        data: Any = loads(await request.body())
+        wanted = wanted_outputs(data)
+    except Rejected as exc:
+        return _with_error_field(rejected_response(state, served, exc))
     scored = await score_request(state, served, request, v2_batch)
     if isinstance(scored, Response):
         return _with_error_field(scored)
     ids, predictions, probabilities = scored
-    data: Any = orjson.loads(await request.body())
-    wanted = [o.get("name") for o in data.get("outputs") or [] if isinstance(o, dict)]
     n = len(ids)
     tensors = [
         {
@@ -183,4 +206,4 @@ def v2_router() -> APIRouter:
     return router
 
 
-__all__ = ["model_metadata", "v2_batch", "v2_router"]
+__all__ = ["OUTPUT_NAMES", "model_metadata", "v2_batch", "v2_router", "wanted_outputs"]
