@@ -49,7 +49,15 @@ from inferwatch.system import SystemCollector
 
 log = logging.getLogger(__name__)
 
-MODEL_ROUTES = frozenset({"/predict", "/invocations"})
+MODEL_ROUTES = frozenset(
+    {
+        "/predict",
+        "/invocations",
+        "/log",
+        "/v2/models/{name}/infer",
+        "/v2/models/{name}/versions/{version}/infer",
+    }
+)
 PRECOUNTED_ROUTES = MODEL_ROUTES | {"/feedback"}
 
 
