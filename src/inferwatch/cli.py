@@ -34,6 +34,9 @@ def serve(
     from inferwatch.server.run import run_server
     from inferwatch.settings import Settings
 
+    if upstream_protocol not in (None, "mlflow", "v2"):
+        typer.echo("error: --upstream-protocol must be mlflow or v2", err=True)
+        raise typer.Exit(2)
     overrides: dict[str, object] = {
         "host": host,
         "port": port,
