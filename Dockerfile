@@ -7,14 +7,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY constraints.txt pyproject.toml README.md ./
 COPY src ./src
-RUN pip install '.[server]' \
+# Every dependency at the version constraints.txt pins (the image is reproducible).
+RUN pip install --constraint constraints.txt '.[server]' \
  && inferwatch train --example iris --out /opt/inferwatch/models/iris \
  && useradd --system --uid 10001 --home-dir /data inferwatch \
  && mkdir -p /data && chown inferwatch /data
 
-USER inferwatch
+# Numeric, so Kubernetes' runAsNonRoot can verify it (deploy/kubernetes runs it as 10001).
+USER 10001
 # Inside the container the service listens on all interfaces of its own network
 # namespace; docker-compose.yml publishes the port on the host's loopback only.
 ENV INFERWATCH_HOST=0.0.0.0 \

@@ -52,6 +52,11 @@ GAUGES = {
     "inferwatch_system_cpu_usage_ratio",
     "inferwatch_system_memory_usage_ratio",
     "inferwatch_system_disk_usage_ratio",
+    "inferwatch_container_cpu_usage_ratio",
+    "inferwatch_container_cpu_limit_cores",
+    "inferwatch_container_memory_working_set_bytes",
+    "inferwatch_container_memory_limit_bytes",
+    "inferwatch_container_memory_usage_ratio",
 }
 HISTOGRAMS = {
     "inferwatch_http_request_duration_seconds",

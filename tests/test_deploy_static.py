@@ -4,6 +4,7 @@ command they run is a real command (run here, natively), and the pieces point at
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -14,11 +15,13 @@ import typer
 import yaml
 
 from inferwatch.cli import app
+from inferwatch.grafana import SCHEMA_VERSION
 from inferwatch.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
 K8S_DIR = ROOT / "deploy" / "kubernetes"
+DASHBOARDS = ROOT / "deploy" / "grafana" / "dashboards"
 SETTING_ENV = {f"INFERWATCH_{name.upper()}" for name in Settings.model_fields}
 
 
@@ -33,14 +36,22 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
     return out
 
 
-def k8s_documents() -> dict[str, dict[str, Any]]:
-    docs = {}
+def k8s_objects() -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
     for path in sorted(K8S_DIR.glob("*.yaml")):
-        if path.name == "kustomization.yaml":
-            continue
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        docs[doc["kind"]] = doc
-    return docs
+        if path.name != "kustomization.yaml":
+            out.extend(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+    return out
+
+
+def k8s_documents() -> dict[str, dict[str, Any]]:
+    """One object per kind (the last one of a kind; the ConfigMaps have their own test)."""
+    return {doc["kind"]: doc for doc in k8s_objects()}
+
+
+def kustomization() -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load((K8S_DIR / "kustomization.yaml").read_text("utf-8"))
+    return doc
 
 
 def cli_commands() -> set[str]:
@@ -152,9 +163,40 @@ def test_dockerfile_healthcheck_and_entrypoint_use_real_endpoints() -> None:
 
 
 def test_kustomization_lists_existing_files() -> None:
-    kustomization = yaml.safe_load((K8S_DIR / "kustomization.yaml").read_text(encoding="utf-8"))
-    for resource in kustomization["resources"]:
+    listed = kustomization()["resources"]
+    for resource in listed:
         assert (K8S_DIR / resource).exists(), resource
+    on_disk = {p.name for p in K8S_DIR.glob("*.yaml")} - {"kustomization.yaml"}
+    assert on_disk == set(listed)
+
+
+def test_prometheus_operator_objects_get_the_release_label() -> None:
+    """kube-prometheus-stack ignores ServiceMonitors and PrometheusRules without `release`."""
+    [patch] = [p for p in kustomization()["patches"] if "release" in p["patch"]]
+    assert patch["target"] == {"group": "monitoring.coreos.com"}
+    [op] = yaml.safe_load(patch["patch"])
+    assert op["op"] == "add" and op["path"] == "/metadata/labels/release" and op["value"]
+    operator_kinds = {
+        doc["kind"]
+        for doc in k8s_objects()
+        if doc["apiVersion"].startswith("monitoring.coreos.com/")
+    }
+    assert operator_kinds == {"ServiceMonitor", "PrometheusRule"}
+
+
+def test_api_token_secret_is_generated_and_mounted() -> None:
+    """The Secret comes from the secretGenerator (a git-ignored file), under the name the
+    Deployment mounts (kustomize adds the content hash to both)."""
+    [generator] = kustomization()["secretGenerator"]
+    key, _, source = generator["files"][0].partition("=")
+    assert key == "token" and f"deploy/kubernetes/{source}" in (ROOT / ".gitignore").read_text()
+    volumes = k8s_documents()["Deployment"]["spec"]["template"]["spec"]["volumes"]
+    [secret] = [v["secret"] for v in volumes if "secret" in v]
+    assert secret["secretName"] == generator["name"]
+    container = k8s_documents()["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "api-token")
+    assert env["INFERWATCH_API_TOKEN_FILE"] == f"{mount['mountPath']}/{key}"
 
 
 def test_k8s_selectors_ports_and_probes_fit_together() -> None:
@@ -193,3 +235,37 @@ def test_prometheusrule_is_in_sync_with_the_rule_files() -> None:
         text=True,
     )
     assert result.returncode == 0, result.stdout
+
+
+# --- Grafana
+
+
+def test_dashboards_ship_as_configmaps_for_the_grafana_sidecar() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "render_dashboard_configmaps.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout
+    maps = [doc for doc in k8s_objects() if doc["kind"] == "ConfigMap"]
+    shipped = {}
+    for cm in maps:
+        assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+        [(name, text)] = cm["data"].items()
+        shipped[name] = json.loads(text)
+    files = {p.name: json.loads(p.read_text("utf-8")) for p in DASHBOARDS.glob("*.json")}
+    assert shipped == files
+
+
+# The dashboard schemaVersion each Grafana release writes when it saves a dashboard.
+GRAFANA_SCHEMA = {"11.5": 40, "11.6": 41}
+
+
+def test_dashboards_schema_version_matches_the_pinned_grafana() -> None:
+    image = COMPOSE["services"]["grafana"]["image"]
+    version = image.rpartition(":")[2]
+    release = ".".join(version.split(".")[:2])
+    assert release in GRAFANA_SCHEMA, f"add the schemaVersion of Grafana {release}"
+    for path in DASHBOARDS.glob("*.json"):
+        schema = json.loads(path.read_text("utf-8"))["schemaVersion"]
+        assert schema == GRAFANA_SCHEMA[release] == SCHEMA_VERSION, path.name

@@ -1,7 +1,10 @@
 """Render deploy/prometheus/rules/*.yml into one Prometheus Operator ``PrometheusRule``.
 
-Usage: ``python tools/render_prometheusrule.py [--check]``. With ``--check`` it exits 1 when
-deploy/kubernetes/prometheusrule.yaml is out of date instead of writing it.
+Usage: ``python tools/render_prometheusrule.py [--check] [--runbook-base-url URL]``. With
+``--check`` it exits 1 when deploy/kubernetes/prometheusrule.yaml is out of date instead of
+writing it. ``--runbook-base-url`` puts every ``runbook_url`` on your runbook page (the file
+in the repository keeps the default base of deploy/prometheus/rules). The ``release`` label
+kube-prometheus-stack selects on is set by deploy/kubernetes/kustomization.yaml.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ from typing import Any
 
 import yaml
 
+from inferwatch.settings import DEFAULT_RUNBOOK_BASE_URL
+from inferwatch.stack import rebase_runbooks
+
 ROOT = Path(__file__).resolve().parent.parent
 RULES_DIR = ROOT / "deploy" / "prometheus" / "rules"
 TARGET = ROOT / "deploy" / "kubernetes" / "prometheusrule.yaml"
@@ -21,10 +27,11 @@ HEADER = (
 )
 
 
-def render(rules_dir: Path = RULES_DIR) -> str:
+def render(rules_dir: Path = RULES_DIR, runbook_base_url: str = DEFAULT_RUNBOOK_BASE_URL) -> str:
     groups: list[Any] = []
     for path in sorted(rules_dir.glob("*.yml")):
-        groups.extend(yaml.safe_load(path.read_text(encoding="utf-8"))["groups"])
+        text = rebase_runbooks(path.read_text(encoding="utf-8"), runbook_base_url)
+        groups.extend(yaml.safe_load(text)["groups"])
     document = {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
@@ -37,11 +44,16 @@ def render(rules_dir: Path = RULES_DIR) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--check", action="store_true", help="fail if the file is out of date")
+    parser.add_argument(
+        "--runbook-base-url",
+        default=DEFAULT_RUNBOOK_BASE_URL,
+        help="absolute URL of your runbooks page (each alert links to URL#alertname)",
+    )
     args = parser.parse_args(argv)
-    text = render()
+    text = render(runbook_base_url=args.runbook_base_url)
     if args.check:
         current = TARGET.read_text(encoding="utf-8") if TARGET.exists() else ""
-        if current != text:
+        if current != render():
             print(f"{TARGET.relative_to(ROOT)} is out of date; run {Path(__file__).name}")
             return 1
         return 0

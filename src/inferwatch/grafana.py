@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 DATASOURCE_UID = "inferwatch-prometheus"
+# The dashboard schema Grafana 11.6 (the version docker-compose.yml pins) writes: a
+# provisioned dashboard needs no migration when it loads.
 SCHEMA_VERSION = 41
 DATASOURCE = {"type": "prometheus", "uid": DATASOURCE_UID}
 TAG = "inferwatch"
@@ -477,6 +479,11 @@ def model_overview() -> Panel:
             [
                 target(accuracy, "labelled {{model}}"),
                 target(estimated, "estimated {{model}}", "B"),
+                target(
+                    f"model:inferwatch_model_accuracy:baseline_floor{{{mod}}}",
+                    "baseline - margin {{model}}",
+                    "C",
+                ),
             ],
             unit="percentunit",
             lo=0,
@@ -484,7 +491,8 @@ def model_overview() -> Panel:
             threshold_line=0.8,
             description=CLASSIFIERS_ONLY
             + "A gap between the two means the model's confidence is no longer "
-            "calibrated, or labels lag behind.",
+            "calibrated, or labels lag behind. Under the baseline line (the accuracy on "
+            "the reference data minus the margin) the baseline-relative alerts fire.",
         ),
         timeseries(
             "Precision, recall and F1",

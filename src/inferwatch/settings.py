@@ -12,6 +12,10 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEFAULT_RUNBOOK_BASE_URL = "https://git.example.org/inferwatch/blob/main/docs/runbooks.md"
+"""The runbook page the rules in ``deploy/prometheus/rules`` link to (each alert's
+``runbook_url`` is this base, ``#``, the alert's name in lower case)."""
+
 
 def _monitor_default(name: str) -> Any:
     """The monitor's own default for ``name`` (imported on use: the core is heavy to load)."""
@@ -92,6 +96,8 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password_file: Path | None = None
     smtp_require_tls: bool = True
+    runbook_base_url: str = DEFAULT_RUNBOOK_BASE_URL
+    """Absolute URL of the runbooks page; `stack up` renders it into every ``runbook_url``."""
 
     # --- the data lake ingestion worker
     source_url: str | None = None
@@ -102,6 +108,13 @@ class Settings(BaseSettings):
     def _port_in_range(cls, v: int) -> int:
         if not 0 <= v <= 65535:
             raise ValueError("port must be between 0 and 65535")
+        return v
+
+    @field_validator("runbook_base_url")
+    @classmethod
+    def _absolute_url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")) or "#" in v:
+            raise ValueError("runbook_base_url must be an absolute http(s) URL without '#'")
         return v
 
     def resolved_api_token(self) -> str | None:

@@ -36,7 +36,7 @@ import httpx
 import psutil
 import yaml
 
-from inferwatch.settings import Settings
+from inferwatch.settings import DEFAULT_RUNBOOK_BASE_URL, Settings
 
 INSTALL_HINT = "sudo apt-get install prometheus prometheus-alertmanager"
 PROMETHEUS_BINARIES = ("prometheus",)
@@ -155,22 +155,27 @@ def shorten_rule_ranges(text: str, at_most: float) -> str:
 
 
 def render_rules(
-    src_dir: Path, dst_dir: Path, fast_for: float | None, range_at_most: float | None = None
+    src_dir: Path,
+    dst_dir: Path,
+    fast_for: float | None,
+    range_at_most: float | None = None,
+    runbook_base_url: str = DEFAULT_RUNBOOK_BASE_URL,
 ) -> list[Path]:
-    """Copy every ``*.yml`` rule file; with ``fast_for``, shorten each alert's ``for:``; with
-    ``range_at_most``, cut every range selector of the expressions to at most that many
-    seconds (a demo compresses minutes into seconds; recording-rule names keep their ``10m``
-    so the alerts still find them)."""
+    """Copy every ``*.yml`` rule file with each ``runbook_url`` on ``runbook_base_url``; with
+    ``fast_for``, shorten each alert's ``for:``; with ``range_at_most``, cut every range
+    selector of the expressions to at most that many seconds (a demo compresses minutes into
+    seconds; recording-rule names keep their ``10m`` so the alerts still find them)."""
     dst_dir.mkdir(parents=True, exist_ok=True)
     for old in dst_dir.glob("*.yml"):
         old.unlink()
     written = []
     for src in sorted(src_dir.glob("*.yml")):
         dst = dst_dir / src.name
+        text = rebase_runbooks(src.read_text(encoding="utf-8"), runbook_base_url)
         if fast_for is None and range_at_most is None:
-            shutil.copyfile(src, dst)
+            dst.write_text(text, encoding="utf-8")
         else:
-            doc = yaml.safe_load(src.read_text(encoding="utf-8"))
+            doc = yaml.safe_load(text)
             for group in doc.get("groups", []):
                 for rule in group.get("rules", []):
                     if fast_for is not None and "for" in rule:
@@ -186,6 +191,15 @@ def render_rules(
             dst.write_text(header + yaml.safe_dump(doc, sort_keys=False, width=200))
         written.append(dst)
     return written
+
+
+def rebase_runbooks(text: str, base_url: str) -> str:
+    """Rule file text with every runbook link of the deploy rules moved to ``base_url``.
+
+    >>> rebase_runbooks(f'runbook_url: "{DEFAULT_RUNBOOK_BASE_URL}#x"', "https://wiki/rb")
+    'runbook_url: "https://wiki/rb#x"'
+    """
+    return text.replace(f'"{DEFAULT_RUNBOOK_BASE_URL}#', f'"{base_url}#')
 
 
 def prometheus_config(
@@ -430,6 +444,7 @@ class LocalStack:
             paths.rules_dir,
             self.fast_for if self.fast else None,
             self.rule_range_seconds,
+            self.settings.runbook_base_url,
         )
         prom = prometheus_config(
             self.settings,
@@ -611,6 +626,7 @@ __all__ = [
     "find_binary",
     "parse_duration",
     "prometheus_config",
+    "rebase_runbooks",
     "render_rules",
     "render_templates",
     "shorten_duration",

@@ -68,7 +68,7 @@ def test_routes_send_each_severity_to_its_receivers(labels: list[str], receivers
 
 def test_routes_group_by_alertname_and_model_with_production_timers() -> None:
     route = yaml.safe_load(CONFIG.read_text())["route"]
-    assert route["group_by"] == ["alertname", "model"]
+    assert route["group_by"] == ["alertname", "cluster", "namespace", "job", "model"]
     assert (route["group_wait"], route["repeat_interval"]) == ("30s", "4h")
 
 
@@ -80,7 +80,7 @@ def _sample(status: str) -> dict[str, Any]:
         "annotations": {
             "summary": "Feature petal_length of model iris drifted (PSI 0.35)",
             "description": "PSI 0.35 (threshold 0.2, at least 200 rows in the window).",
-            "runbook_url": "docs/runbooks.md#featuredriftdetected",
+            "runbook_url": "https://runbooks.example.org/inferwatch.html#featuredriftdetected",
         },
         "startsAt": "2026-01-01T00:00:00Z",
         "endsAt": "0001-01-01T00:00:00Z" if status == "firing" else "2026-01-01T00:10:00Z",
@@ -137,7 +137,8 @@ def test_every_template_renders(tmp_path: Path, name: str, kind: str, status: st
         assert out.strip() == ("warning" if status == "firing" else "good")
     elif name.startswith("inferwatch.slack") or name.startswith("inferwatch.email"):
         assert "drifted (PSI 0.35)" in out and "iris" in out
-        assert "/dashboard" in out and "docs/runbooks.md#featuredriftdetected" in out
+        assert "/dashboard" in out
+        assert "https://runbooks.example.org/inferwatch.html#featuredriftdetected" in out
         assert "http://127.0.0.1:9090/graph" in out
 
 

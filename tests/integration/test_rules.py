@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from inferwatch.core.drift import psi
+from inferwatch.settings import DEFAULT_RUNBOOK_BASE_URL
 
 pytestmark = pytest.mark.integration
 
@@ -25,8 +26,11 @@ RUNBOOKS = REPO / "docs" / "runbooks.md"
 # The alert catalogue of the design (names are a contract with dashboards and runbooks).
 CATALOGUE = {
     "InferwatchTargetDown": "critical",
+    "InferwatchTargetMissing": "critical",
     "ModelAccuracyLow": "warning",
     "ModelAccuracyCritical": "critical",
+    "ModelAccuracyBelowBaseline": "warning",
+    "ModelEstimatedAccuracyBelowBaseline": "warning",
     "FeatureDriftDetected": "warning",
     "PredictionDriftDetected": "warning",
     "DataQualityDegraded": "warning",
@@ -104,8 +108,26 @@ def test_every_alert_has_annotations_and_a_runbook_section() -> None:
         assert ann["summary"] and "$value" in ann["description"], name
         assert "model" not in rule["expr"] or "$labels.model" in ann["summary"], name
         page, _, anchor = ann["runbook_url"].partition("#")
-        assert page == "docs/runbooks.md" and anchor == name.lower(), name
+        assert page == DEFAULT_RUNBOOK_BASE_URL and anchor == name.lower(), name
         assert anchor in anchors, f"docs/runbooks.md has no section for {name}"
+
+
+def test_every_alert_waits_before_it_fires() -> None:
+    """A `for:` on every alert: one bad scrape or one 503 never pages."""
+    for name, rule in alert_rules().items():
+        assert "for" in rule and rule["for"] not in ("0s", "0m"), name
+
+
+_GROUPING = re.compile(r"\b(by|on)\s*\(([^)]*)\)")
+
+
+def test_every_aggregation_keeps_the_target_labels() -> None:
+    """`by (...)`/`on (...)` keep cluster, namespace and job (absent labels cost nothing), so
+    two deployments of a model with the same name never merge into one series or alert."""
+    for rule in rules():
+        for keyword, labels in _GROUPING.findall(rule["expr"]):
+            kept = {label.strip() for label in labels.split(",")}
+            assert {"cluster", "namespace", "job"} <= kept, (rule.get("record"), keyword, labels)
 
 
 def _unit_tests() -> list[dict[str, Any]]:
@@ -181,7 +203,12 @@ def test_cross_replica_psi_rule_matches_the_core(tmp_path: Path, seed: int) -> N
                         ),
                         "eval_time": "10m",
                         "exp_samples": [
-                            {"labels": '{model="m",model_version="1",feature="x"}', "value": 1}
+                            {
+                                "labels": (
+                                    '{job="inferwatch",model="m",model_version="1",feature="x"}'
+                                ),
+                                "value": 1,
+                            }
                         ],
                     }
                 ],

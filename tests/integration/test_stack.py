@@ -19,6 +19,8 @@ from tests.support.waiting import free_port, wait_until
 from inferwatch.settings import Settings
 from inferwatch.stack import INSTALL_HINT, LocalStack, MissingBinaryError
 
+RUNBOOKS = "https://wiki.example.net/ml/inferwatch-runbooks"  # an installation's own page
+
 pytestmark = pytest.mark.integration
 
 
@@ -89,7 +91,7 @@ def test_stack_up_scrapes_and_down_stops(tmp_path: Path, metrics_target: str) ->
 def test_stack_fires_an_alert_into_alertmanager(tmp_path: Path) -> None:
     """A service that is down: Prometheus fires InferwatchTargetDown, Alertmanager has it."""
     closed = f"127.0.0.1:{free_port()}"
-    settings = stack_settings(tmp_path)
+    settings = stack_settings(tmp_path, runbook_base_url=RUNBOOKS)
     with LocalStack(settings, fast=True, fast_for=2, scrape_target=closed) as stack:
 
         def received() -> list[dict[str, Any]]:
@@ -99,7 +101,7 @@ def test_stack_fires_an_alert_into_alertmanager(tmp_path: Path) -> None:
         [alert] = wait_until(received, 60, "InferwatchTargetDown in Alertmanager")
         assert alert["labels"]["severity"] == "critical"
         assert alert["labels"]["instance"] == closed
-        assert alert["annotations"]["runbook_url"] == "docs/runbooks.md#inferwatchtargetdown"
+        assert alert["annotations"]["runbook_url"] == RUNBOOKS + "#inferwatchtargetdown"
 
 
 def test_deploy_files_keep_production_delays(tmp_path: Path) -> None:
@@ -113,7 +115,7 @@ def test_deploy_files_keep_production_delays(tmp_path: Path) -> None:
 
     assert delays(deployed)["ModelAccuracyLow"] == "5m"
     assert delays(rendered)["ModelAccuracyLow"] == "10s"
-    assert delays(rendered)["RetrainingFailed"] == "0s"
+    assert delays(rendered)["RetrainingFailed"] == "10s"
     assert [g["rules"][0].get("expr") for g in rendered["groups"]] == [
         g["rules"][0].get("expr") for g in deployed["groups"]
     ]
