@@ -21,6 +21,9 @@ def serve(
     host: str | None = typer.Option(None, help="Address to listen on [env INFERWATCH_HOST]."),
     port: int | None = typer.Option(None, help="Port to listen on [env INFERWATCH_PORT]."),
     model_dir: Path | None = typer.Option(None, help="Model directory to serve."),
+    models_dir: Path | None = typer.Option(
+        None, help="Serve every model directory under this one (/models/NAME/...)."
+    ),
     upstream: str | None = typer.Option(None, help="Front this model server (its base URL)."),
     upstream_protocol: str | None = typer.Option(
         None,
@@ -41,6 +44,7 @@ def serve(
         "host": host,
         "port": port,
         "model_dir": model_dir,
+        "models_dir": models_dir,
         "upstream_url": upstream,
         "upstream_protocol": upstream_protocol,
         "data_dir": data_dir,

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     upstream_url: str | None = None
     """Front an MLflow-protocol model server at this URL instead of loading a local model."""
     upstream_timeout_seconds: float = 5.0
+    models_dir: Path | None = None
+    """Serve every model directory under this directory (``/models/<name>/...``) instead of
+    the one ``model_dir``."""
     upstream_protocol: Literal["mlflow", "v2"] = "mlflow"
     """How to talk to the upstream: MLflow scoring (``/invocations``) or the Open Inference
     Protocol (KServe v2: ``/v2/models/<name>/infer``, as MLServer, KServe and Triton serve)."""

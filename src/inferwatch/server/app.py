@@ -77,6 +77,10 @@ def create_app(
     upstream URL); ``registry`` receives every metric (a fresh one by default, never the
     global registry).
     """
+    if settings.models_dir is not None:
+        from inferwatch.server.multi import create_multi_app
+
+        return create_multi_app(settings, registry=registry)
     registry = registry if registry is not None else CollectorRegistry()
     load_model = backend is None and settings.upstream_url is None
     bundle = load_model_dir(settings.model_dir, load_model=load_model)

@@ -16,6 +16,7 @@ protocol's ``error`` field beside ``detail``. JSON tensors only (no binary exten
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from inferwatch import __version__
 from inferwatch.core.schema import Batch, FeatureSchema, SchemaError
 from inferwatch.kserve import tensor_rows
-from inferwatch.server.deps import Service, require_token
+from inferwatch.server.deps import require_token
 from inferwatch.server.inputs import Rejected, loads
 from inferwatch.server.predict import json_response, rejected_response, score_request
 from inferwatch.server.served import ServedModel
@@ -149,12 +150,32 @@ async def infer(request: Request, state: ServiceState, served: ServedModel) -> R
     return json_response(body)
 
 
-def _named(state: ServiceState, name: str) -> ServedModel | None:
+Lookup = Callable[[Request, str], "tuple[ServiceState, ServedModel] | None"]
+"""The service and served model answering for a model name (``None``: no such model)."""
+AllStates = Callable[[Request], "list[ServiceState]"]
+
+
+def _single(request: Request, name: str) -> tuple[ServiceState, ServedModel] | None:
+    state: ServiceState = request.app.state.service
     served = state.served
-    return served if served.info.model == name else None
+    return (state, served) if served.info.model == name else None
 
 
-def v2_router() -> APIRouter:
+def _single_states(request: Request) -> list[ServiceState]:
+    return [request.app.state.service]
+
+
+def _no_model(name: str) -> Response:
+    return _error(404, f"name: no model named {name!r}")
+
+
+def v2_router(
+    lookup: Lookup = _single,
+    states: AllStates = _single_states,
+    guard: Callable[..., None] = require_token,
+) -> APIRouter:
+    """The v2 routes; ``lookup`` finds the model of a name (the one served model by
+    default; the service's models with ``--models-dir``), ``guard`` checks the token."""
     router = APIRouter(tags=["open inference protocol"])
 
     @router.get("/v2", summary="Server metadata")
@@ -166,44 +187,50 @@ def v2_router() -> APIRouter:
         return json_response({"live": True})
 
     @router.get("/v2/health/ready", summary="Readiness (model, store and writer)")
-    async def ready(state: Service) -> Response:
-        checks = await state.readiness()
-        ok = all(good for good, _ in checks.values())
+    async def ready(request: Request) -> Response:
+        ok = True
+        for state in states(request):
+            checks = await state.readiness()
+            ok = ok and all(good for good, _ in checks.values())
         return json_response({"ready": ok}, 200 if ok else 503)
 
     @router.get("/v2/models/{name}", summary="Model metadata")
-    def metadata(name: str, state: Service) -> Response:
-        served = _named(state, name)
-        if served is None:
-            return _error(404, f"name: no model named {name!r}")
-        return json_response(model_metadata(served))
+    def metadata(name: str, request: Request) -> Response:
+        found = lookup(request, name)
+        return _no_model(name) if found is None else json_response(model_metadata(found[1]))
 
     @router.get("/v2/models/{name}/ready", summary="Model readiness")
-    async def model_ready(name: str, state: Service) -> Response:
-        served = _named(state, name)
-        if served is None:
-            return _error(404, f"name: no model named {name!r}")
-        ok = await served.backend.ready()
+    async def model_ready(name: str, request: Request) -> Response:
+        found = lookup(request, name)
+        if found is None:
+            return _no_model(name)
+        ok = await found[1].backend.ready()
         return json_response({"name": name, "ready": ok}, 200 if ok else 503)
 
-    scoring = APIRouter(dependencies=[Depends(require_token)])
+    scoring = APIRouter(dependencies=[Depends(guard)])
 
     @scoring.post("/v2/models/{name}/infer", summary="Score named input tensors")
-    async def model_infer(name: str, request: Request, state: Service) -> Response:
-        served = _named(state, name)
-        if served is None:
-            return _error(404, f"name: no model named {name!r}")
-        return await infer(request, state, served)
+    async def model_infer(name: str, request: Request) -> Response:
+        found = lookup(request, name)
+        return _no_model(name) if found is None else await infer(request, *found)
 
     @scoring.post("/v2/models/{name}/versions/{version}/infer", summary="Score (a version)")
-    async def version_infer(name: str, version: str, request: Request, state: Service) -> Response:
-        served = _named(state, name)
-        if served is None or served.info.model_version != version:
+    async def version_infer(name: str, version: str, request: Request) -> Response:
+        found = lookup(request, name)
+        if found is None or found[1].info.model_version != version:
             return _error(404, f"version: model {name!r} has no version {version!r} served")
-        return await infer(request, state, served)
+        return await infer(request, *found)
 
     router.include_router(scoring)
     return router
 
 
-__all__ = ["OUTPUT_NAMES", "model_metadata", "v2_batch", "v2_router", "wanted_outputs"]
+__all__ = [
+    "OUTPUT_NAMES",
+    "AllStates",
+    "Lookup",
+    "model_metadata",
+    "v2_batch",
+    "v2_router",
+    "wanted_outputs",
+]
