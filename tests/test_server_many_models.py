@@ -98,3 +98,8 @@ def test_two_models_in_one_service(
     assert rows_iris == 3
     assert metric(text, "inferwatch_feedback_total", model="iris", outcome="matched") == 2
     assert metric(text, "inferwatch_feedback_total", model="cancer", outcome="matched") == 2
+    for model in ("iris", "cancer"):
+        requests = metric(
+            text, "inferwatch_http_requests_total", model=model, route="/predict", status_code="200"
+        )
+        assert requests == 1

@@ -9,7 +9,8 @@ work as in the single-model case. The service itself answers:
 - ``POST /feedback``: labels by prediction id, whichever model made the prediction (each
   label goes to the model whose store holds its id; ids no model knows are ``unknown_id``);
 - ``/v2/...``: the Open Inference Protocol, models by name;
-- ``GET /metrics``: every model's families in one exposition (each labelled by model);
+- ``GET /metrics``: every model's families in one exposition, each sample labelled by model
+  (the HTTP and system families get the ``model`` label of the model service they come from);
 - ``GET /api/models``: the models (the dashboard's model picker); ``GET /dashboard`` opens the
   first model's dashboard; ``/healthz`` and ``/readyz`` over all models.
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 import httpx
@@ -40,23 +41,27 @@ from inferwatch.settings import Settings
 
 
 class MergedCollector(Collector):
-    """The families of several registries as one exposition: samples of a family name are
-    gathered under one family; a sample repeated with the same labels (the process figures
-    every service reports) is kept once."""
+    """The families of several models' registries as one exposition: samples of a family
+    name are gathered under one family. An ``inferwatch_`` sample without a ``model`` label
+    (HTTP and system figures) gets its model's; any other sample repeated with the same labels
+    (the process figures every model's registry reports) is kept once."""
 
-    def __init__(self, registries: Sequence[CollectorRegistry]) -> None:
-        self.registries = list(registries)
+    def __init__(self, registries: Mapping[str, CollectorRegistry]) -> None:
+        self.registries = dict(registries)
 
     def collect(self) -> Iterable[Metric]:
         families: dict[str, Metric] = {}
         seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
-        for registry in self.registries:
+        for model, registry in self.registries.items():
             for family in registry.collect():
                 merged = families.get(family.name)
                 if merged is None:
                     merged = Metric(family.name, family.documentation, family.type, family.unit)
                     families[family.name] = merged
+                ours = family.name.startswith("inferwatch_")
                 for sample in family.samples:
+                    if ours and "model" not in sample.labels:
+                        sample = sample._replace(labels={**sample.labels, "model": model})
                     key = (sample.name, tuple(sorted(sample.labels.items())))
                     if key not in seen:
                         seen.add(key)
@@ -162,7 +167,7 @@ def create_multi_app(settings: Settings, *, registry: CollectorRegistry | None =
     apps = load_models(settings)
     states = {name: app.state.service for name, app in apps.items()}
     registry = registry if registry is not None else CollectorRegistry()
-    registry.register(MergedCollector([s.registry for s in states.values()]))
+    registry.register(MergedCollector({name: s.registry for name, s in states.items()}))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
