@@ -10,7 +10,7 @@ WORKDIR /app
 COPY constraints.txt pyproject.toml README.md ./
 COPY src ./src
 # Every dependency at the version constraints.txt pins (the image is reproducible).
-RUN pip install --constraint constraints.txt '.[server]' \
+RUN pip install --constraint constraints.txt '.[server,postgres]' \
  && inferwatch train --example iris --out /opt/inferwatch/models/iris \
  && useradd --system --uid 10001 --home-dir /data inferwatch \
  && mkdir -p /data && chown inferwatch /data

@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_TEST := prometheus prometheus-alertmanager chromium
+APT_TEST := prometheus prometheus-alertmanager chromium postgresql
 APT_BENCH := wrk
 
 .PHONY: demo test lint typecheck pytest mlserver-env system-deps system-deps-bench venv bench bench-env clean
@@ -25,6 +25,7 @@ system-deps:
 	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
 	{ command -v alertmanager >/dev/null || command -v prometheus-alertmanager >/dev/null; } || missing="$$missing prometheus-alertmanager"; \
 	{ command -v chromium >/dev/null || [ "$(MAKECMDGOALS)" = demo ]; } || missing="$$missing chromium"; \
+	{ command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ "$(MAKECMDGOALS)" = demo ]; } || missing="$$missing postgresql"; \
 	python3 -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
@@ -38,7 +39,7 @@ system-deps-bench:
 $(VENV)/.installed: pyproject.toml
 	[ -x $(PY) ] || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[server,dev,mlflow]'
+	$(PIP) install -q -e '.[server,dev,mlflow,postgres]'
 	touch $@
 
 venv: $(VENV)/.installed
@@ -76,6 +77,7 @@ bench: system-deps system-deps-bench venv bench-env
 	$(PY) bench/drift_speed.py
 	$(PY) bench/serving_overhead.py
 	$(PY) bench/log_throughput.py
+	$(PY) bench/store_throughput.py
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) $(MLSERVER_VENV) .inferwatch .pytest_cache .mypy_cache .ruff_cache

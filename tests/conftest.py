@@ -185,3 +185,16 @@ def serve_process(tmp_path: Path) -> Iterator[Callable[..., RunningProcess]]:
     yield start
     for running in procs:
         running.terminate()
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Any]:
+    """A throw-away PostgreSQL cluster on 127.0.0.1 for the session (``PostgresCluster``);
+    ``new_database()`` gives each test a database of its own."""
+    from tests.support.postgres import PostgresCluster, available
+
+    if not available():
+        pytest.fail("PostgreSQL is not installed: `make system-deps` (Debian package postgresql)")
+    cluster = PostgresCluster.create()
+    yield cluster
+    cluster.destroy()

@@ -18,7 +18,7 @@ from inferwatch.modeldir import load_model_dir
 from inferwatch.server.feed import MonitorFeed
 from inferwatch.server.flusher import Flushed, Flusher, LabelJob, PredictionJob
 from inferwatch.server.served import InferenceFamilies, ServedModel
-from inferwatch.store import LabelItem, LabelOutcome, PredictionBatch, PredictionStore, new_ids
+from inferwatch.store import LabelItem, LabelOutcome, PredictionBatch, SQLiteStore, new_ids
 
 FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 
@@ -58,7 +58,7 @@ def test_flusher_commits_one_transaction_for_a_burst_and_hands_it_over(
     tmp_path: Path, versions: tuple[ServedModel, ServedModel]
 ) -> None:
     served = versions[0]
-    store = PredictionStore(tmp_path / "p.db")
+    store = SQLiteStore(tmp_path / "p.db")
     handed: list[Flushed] = []
     flusher = Flusher(store, handed.append, clock=lambda: 200.0)
     flusher.start()
@@ -86,7 +86,7 @@ def test_flusher_commits_one_transaction_for_a_burst_and_hands_it_over(
 def test_flusher_store_failure_reaches_every_request_and_hands_nothing_over(
     tmp_path: Path, versions: tuple[ServedModel, ServedModel]
 ) -> None:
-    store = PredictionStore(tmp_path / "p.db")
+    store = SQLiteStore(tmp_path / "p.db")
     handed: list[Flushed] = []
     flusher = Flusher(store, handed.append)
     flusher.start()

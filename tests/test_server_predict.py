@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from inferwatch.store import PredictionStore
+from inferwatch.store import SQLiteStore
 
 ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 ROW2 = {"sepal_length": 6.7, "sepal_width": 3.0, "petal_length": 5.2, "petal_width": 2.3}
@@ -37,7 +37,7 @@ def test_predict_batch_is_durable_when_answered(service: Callable[..., Any]) -> 
     assert body["predictions"] == ["setosa", "virginica", "setosa"]
     assert len(set(body["ids"])) == 3 and "x-prediction-id" not in r.headers
     # answered means committed: a second connection to the database sees every row
-    with PredictionStore(svc.settings.store_path) as store:
+    with SQLiteStore(svc.settings.store_path) as store:
         for pid, pred in zip(body["ids"], body["predictions"], strict=True):
             stored = store.get(pid)
             assert stored is not None and stored.prediction == pred
@@ -105,7 +105,7 @@ def test_concurrent_requests_share_commits(service: Callable[..., Any]) -> None:
     assert all(a.status_code == 200 for a in answers)
     ids = {a.json()["ids"][0] for a in answers}
     assert len(ids) == 200
-    with PredictionStore(svc.settings.store_path) as store:
+    with SQLiteStore(svc.settings.store_path) as store:
         assert store.stats().predictions == 200
     # the writer grouped concurrent requests: fewer transactions than requests
     assert svc.state.flusher.transactions < 200

@@ -9,6 +9,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +21,10 @@ from inferwatch.store import (
     PredictionBatch,
     PredictionRecord,
     PredictionStore,
+    SQLiteStore,
     StoreError,
     new_ids,
+    open_store,
 )
 
 FEATURES = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
@@ -42,10 +45,15 @@ def record(
     return PredictionRecord(pid, ts, **fields)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> PredictionStore:
-    s = PredictionStore(tmp_path / "data" / "predictions.sqlite3")
-    yield s  # type: ignore[misc]
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PredictionStore]:
+    """The same contract tests against each engine (PostgreSQL: a fresh database)."""
+    if request.param == "sqlite":
+        s = open_store(f"sqlite:///{tmp_path / 'data' / 'predictions.sqlite3'}")
+    else:
+        cluster = request.getfixturevalue("postgres_cluster")
+        s = open_store(cluster.new_database(), password_file=cluster.password_file)
+    yield s
     s.close()
 
 
@@ -170,9 +178,9 @@ def test_store_purge_in_chunks(store: PredictionStore) -> None:
 
 def test_store_reopens_with_its_data(tmp_path: Path) -> None:
     path = tmp_path / "p.sqlite3"
-    with PredictionStore(path) as s:
+    with SQLiteStore(path) as s:
         s.write([record("a", 1.0)], [LabelItem("a", "setosa", 2.0)], now=2.0)
-    with PredictionStore(path) as s:
+    with SQLiteStore(path) as s:
         got = s.get("a")
         assert got is not None and got.label == "setosa"
         assert s.writable()
@@ -180,13 +188,13 @@ def test_store_reopens_with_its_data(tmp_path: Path) -> None:
 
 def test_store_uses_wal_and_the_chosen_sync_level(tmp_path: Path) -> None:
     path = tmp_path / "p.sqlite3"
-    with PredictionStore(path, synchronous="FULL") as s:
+    with SQLiteStore(path, synchronous="FULL") as s:
         s.write([record("a", 1.0)], [], now=1.0)
         conn = s._conn
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     with pytest.raises(ValueError, match="synchronous"):
-        PredictionStore(path, synchronous="SOMETIMES")  # type: ignore[arg-type]
+        SQLiteStore(path, synchronous="SOMETIMES")  # type: ignore[arg-type]
 
 
 def test_store_checkpoints_the_log_into_the_file_in_the_background(tmp_path: Path) -> None:
@@ -203,7 +211,7 @@ def test_store_checkpoints_the_log_into_the_file_in_the_background(tmp_path: Pat
         finally:
             conn.close()
 
-    with PredictionStore(path, checkpoint_seconds=0.05) as s:
+    with SQLiteStore(path, checkpoint_seconds=0.05) as s:
         s.write([record(i, 1.0) for i in new_ids(30)], [], now=1.0)
         wait_until(lambda: rows_in_main_file() == 30, 10, "rows copied into the database file")
 
@@ -212,7 +220,7 @@ def test_store_rejects_a_file_that_is_not_a_database(tmp_path: Path) -> None:
     path = tmp_path / "p.sqlite3"
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError, match=r"p\.sqlite3"):
-        PredictionStore(path)
+        SQLiteStore(path)
 
 
 def test_store_rejects_a_newer_schema(tmp_path: Path) -> None:
@@ -221,7 +229,7 @@ def test_store_rejects_a_newer_schema(tmp_path: Path) -> None:
     conn.execute("PRAGMA user_version=99")
     conn.close()
     with pytest.raises(StoreError, match="schema 99"):
-        PredictionStore(path)
+        SQLiteStore(path)
 
 
 _SCHEMA_1 = """
@@ -254,7 +262,7 @@ def test_store_migrates_a_file_of_schema_1(tmp_path: Path) -> None:
     conn.execute("INSERT INTO labels VALUES ('b', 'setosa', 30.0, 31.0, 21.0)")
     conn.commit()
     conn.close()
-    with PredictionStore(path) as s:
+    with SQLiteStore(path) as s:
         assert [r.id for r in s.recent_predictions(0.0)] == ["a", "b", "c"]
         b = s.get("b")
         assert b is not None and math.isnan(b.features["x"]) and b.features["c"] is None
@@ -268,7 +276,7 @@ def test_store_migrates_a_file_of_schema_1(tmp_path: Path) -> None:
         assert c is not None and (c.prediction, c.confidence, c.probabilities) == (2.5, None, None)
         assert [lab.id for lab in s.recent_labels(0.0)] == ["b"]
         assert s.stats().predictions == 3
-    with PredictionStore(path) as s:  # opens as schema 2 from now on
+    with SQLiteStore(path) as s:  # opens as schema 2 from now on
         assert s._conn.execute("PRAGMA user_version").fetchone()[0] == 2
         assert s.get("a") is not None
 
@@ -396,9 +404,9 @@ def test_new_ids_are_unique_and_time_ordered() -> None:
 _WRITER = textwrap.dedent(
     """
     import sys
-    from inferwatch.store import PredictionRecord, PredictionStore, new_ids
+    from inferwatch.store import PredictionRecord, SQLiteStore, new_ids
 
-    store = PredictionStore(sys.argv[1])
+    store = SQLiteStore(sys.argv[1])
     features = {"x": 1.0, "c": "a"}
     for n in range(100_000):
         ids = new_ids(20)
@@ -442,7 +450,7 @@ def test_store_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
             proc.stdout.close()
     assert proc.returncode == -signal.SIGKILL
 
-    with PredictionStore(path) as s:
+    with SQLiteStore(path) as s:
         stored = {r.id for r in s.recent_predictions(0.0)}
     missing = [i for i in acknowledged if i not in stored]
     assert not missing, f"{len(missing)} acknowledged predictions lost"

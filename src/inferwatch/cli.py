@@ -32,6 +32,9 @@ def serve(
     ),
     data_dir: Path | None = typer.Option(None, help="Where the prediction store lives."),
     access_log: bool = typer.Option(False, help="Log every request."),
+    workers: int | None = typer.Option(
+        None, min=1, help="Worker processes on the one port [env INFERWATCH_WORKERS]."
+    ),
 ) -> None:
     """Serve the model over HTTP with monitoring (/predict, /invocations, /feedback, /metrics)."""
     from inferwatch.server.run import run_server
@@ -48,6 +51,7 @@ def serve(
         "upstream_url": upstream,
         "upstream_protocol": upstream_protocol,
         "data_dir": data_dir,
+        "workers": workers,
     }
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]  # values are validated by pydantic
     raise typer.Exit(run_server(settings, access_log=access_log))

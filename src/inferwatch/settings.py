@@ -55,6 +55,15 @@ class Settings(BaseSettings):
     """Longest a committed prediction waits to be pooled with others before the monitor sees
     it (the store write itself has no interval: each request waits only for its commit)."""
     retention_days: float = 30.0
+    workers: int = 1
+    """Worker processes behind the one port (``serve --workers``); each is a whole service
+    sharing the store, and ``/metrics`` adds their counters up."""
+    store_url: SecretStr | None = None
+    """Where predictions and labels are kept: ``sqlite:///path`` (default: a file in
+    ``data_dir``) or ``postgresql://user@host:port/db``, one database every replica and worker
+    shares. Secret because a URL may carry a password; it is never printed in full."""
+    store_password_file: Path | None = None
+    """A file holding the PostgreSQL password (else libpq's ``PGPASSWORD`` / ``.pgpass``)."""
     log_level: str = "info"
     model_stage: str = "production"
     """The ``stage`` label of ``inferwatch_model_info`` for the served model."""
@@ -131,7 +140,14 @@ class Settings(BaseSettings):
 
     @property
     def store_path(self) -> Path:
+        """The SQLite file used when ``store_url`` is not set."""
         return self.data_dir / "predictions.sqlite3"
+
+    def resolved_store_url(self) -> str:
+        """``store_url``, or else the SQLite file in ``data_dir``."""
+        if self.store_url is not None and self.store_url.get_secret_value():
+            return self.store_url.get_secret_value()
+        return f"sqlite:///{self.store_path}"
 
 
 __all__ = ["Settings"]

@@ -12,7 +12,7 @@ import pytest
 from tests.support.waiting import wait_until
 
 from inferwatch.examples import load_example_frame
-from inferwatch.store import PredictionStore
+from inferwatch.store import SQLiteStore
 
 pytestmark = pytest.mark.integration
 
@@ -78,7 +78,7 @@ def test_acknowledged_predictions_and_labels_survive_kill_9(
 
     with lock:
         acked_now, labelled_now = dict(acked), dict(labelled)
-    with PredictionStore(data_dir / "predictions.sqlite3") as store:
+    with SQLiteStore(data_dir / "predictions.sqlite3") as store:
         missing = [pid for pid in acked_now if store.get(pid) is None]
         assert missing == []
         for pid, label in labelled_now.items():

@@ -44,7 +44,7 @@ from inferwatch.server.served import InferenceFamilies, ServedModel
 from inferwatch.server.state import ServiceState
 from inferwatch.server.v2 import v2_router
 from inferwatch.settings import Settings
-from inferwatch.store import PredictionStore
+from inferwatch.store import open_store
 from inferwatch.system import SystemCollector
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ def create_app(
         accepts_missing=settings.accept_missing_values,
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = PredictionStore(settings.store_path)
+    store = open_store(settings.resolved_store_url(), password_file=settings.store_password_file)
 
     http = HttpMetrics(registry)
     totals = ServiceTotals()

@@ -43,8 +43,25 @@ def run_server(settings: Settings, *, access_log: bool = False) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
     )
+    if settings.workers > 1:
+        return _run_workers(settings, access_log=access_log)
     app = create_app(settings)
     uvicorn.run(app, **uvicorn_options(settings, access_log=access_log))  # type: ignore[arg-type]  # options are typed per key by uvicorn
+    return 0
+
+
+def _run_workers(settings: Settings, *, access_log: bool) -> int:
+    """``settings.workers`` processes on one port (uvicorn's supervisor), with
+    prometheus_client's multiprocess mode for metrics that add up across them."""
+    import uvicorn
+
+    from inferwatch.server import workers
+
+    workers.prepare_directory()
+    workers.export_settings(settings)
+    options = uvicorn_options(settings, access_log=access_log)
+    options["workers"] = settings.workers
+    uvicorn.run("inferwatch.server.workers:app_from_env", factory=True, **options)  # type: ignore[arg-type]  # options are typed per key by uvicorn
     return 0
 
 

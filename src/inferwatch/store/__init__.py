@@ -1,7 +1,13 @@
-"""The prediction store: every prediction and ground-truth label, durable before 2xx."""
+"""The prediction store: every prediction and ground-truth label, durable before 2xx.
+
+``PredictionStore`` is the interface; ``SQLiteStore`` (embedded, the default) and
+``PostgresStore`` (``inferwatch.store.postgres``, shared by replicas) implement it;
+``open_store`` opens the one a store URL names.
+"""
 
 from __future__ import annotations
 
+from inferwatch.store.base import PredictionStore, StoreError, StoreUnavailable
 from inferwatch.store.ids import new_id, new_ids
 from inferwatch.store.records import (
     OUTCOMES,
@@ -14,7 +20,8 @@ from inferwatch.store.records import (
     StoredPrediction,
     StoreStats,
 )
-from inferwatch.store.sqlite import PredictionStore, StoreError, Synchronous
+from inferwatch.store.sqlite import SQLiteStore, Synchronous
+from inferwatch.store.url import open_store, redact
 
 __all__ = [
     "OUTCOMES",
@@ -24,11 +31,15 @@ __all__ = [
     "PredictionBatch",
     "PredictionRecord",
     "PredictionStore",
+    "SQLiteStore",
     "StoreError",
     "StoreStats",
+    "StoreUnavailable",
     "StoredLabel",
     "StoredPrediction",
     "Synchronous",
     "new_id",
     "new_ids",
+    "open_store",
+    "redact",
 ]

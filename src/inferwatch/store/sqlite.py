@@ -1,4 +1,4 @@
-"""``PredictionStore``: predictions and their ground-truth labels in one SQLite file.
+"""``SQLiteStore``: predictions and their ground-truth labels in one SQLite file.
 
 The server's single writer thread calls ``write`` with everything queued since the last call
 (group commit): one transaction, a few multi-row inserts, no per-row commits. Other threads
@@ -18,7 +18,7 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import chain, repeat
 from pathlib import Path
@@ -27,6 +27,15 @@ from typing import Any, Literal
 import numpy as np
 import orjson
 
+from inferwatch.store.base import StoreError
+from inferwatch.store.codec import (
+    Blobs,
+    encode_features,
+    encode_probabilities,
+    groups,
+    plain,
+)
+from inferwatch.store.migrations import SCHEMA_VERSION, pending, statements
 from inferwatch.store.records import (
     LabelItem,
     LabelOutcome,
@@ -39,43 +48,7 @@ from inferwatch.store.records import (
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
-
-# A ``batches`` row holds the predictions written together: their ids (a JSON array, row
-# order) and their features (and probabilities) as one columnar JSON blob. A ``predictions``
-# row is slim: id, its batch and row in it, prediction, confidence; the id is its only index
-# (a batch finds its predictions through its id list), so inserting a row touches one
-# b-tree. ``prediction`` and ``label`` have no declared type, so SQLite keeps str or float.
-_DDL = """
-CREATE TABLE IF NOT EXISTS batches (
-    id INTEGER PRIMARY KEY,
-    ts REAL NOT NULL,
-    model TEXT NOT NULL,
-    model_version TEXT NOT NULL,
-    rows INTEGER NOT NULL,
-    ids TEXT NOT NULL,
-    features BLOB NOT NULL,
-    probabilities BLOB
-);
-CREATE INDEX IF NOT EXISTS batches_ts ON batches (ts);
-CREATE TABLE IF NOT EXISTS predictions (
-    id TEXT PRIMARY KEY,
-    batch INTEGER NOT NULL,
-    row INTEGER NOT NULL,
-    prediction NOT NULL,
-    confidence REAL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS labels (
-    id TEXT PRIMARY KEY,
-    label NOT NULL,
-    ts REAL NOT NULL,
-    received REAL NOT NULL,
-    delay REAL NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS labels_received ON labels (received);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
-"""
 
 _INSERT_BATCH = (
     "INSERT INTO batches (ts, model, model_version, rows, ids, features, probabilities)"
@@ -88,164 +61,6 @@ _MAX_VALUES = 256  # rows per multi-row INSERT (5 variables each)
 _INSERT_LABEL = "INSERT INTO labels (id, label, ts, received, delay) VALUES (?, ?, ?, ?, ?)"
 _BATCH_IDS = "json_each((SELECT ids FROM batches WHERE id = ?1))"
 _CHUNK = 500  # ids per IN (...) lookup, well under SQLite's variable limit
-_NUMPY = orjson.OPT_SERIALIZE_NUMPY
-
-
-class StoreError(RuntimeError):
-    """The database file cannot be used (another program's file, a newer schema)."""
-
-
-# ---------------------------------------------------------------------- the columnar blob
-#
-# features: {"columns": {name: [values]}, "float64": [names]}. JSON has no NaN (orjson
-# writes null), so the names of float columns are kept: a null there reads back as NaN.
-
-
-def _column_value(values: Any) -> tuple[Any, bool]:
-    """A column as orjson takes it, and whether it is a float column."""
-    if isinstance(values, np.ndarray):
-        if values.dtype.kind in "fiub":
-            arr = values if values.flags.c_contiguous else np.ascontiguousarray(values)
-            return arr, values.dtype.kind == "f"
-        return values.tolist(), False
-    values = list(values)
-    return values, bool(values) and all(isinstance(v, float) for v in values)
-
-
-def _encode_features(columns: Mapping[str, Any]) -> bytes:
-    cols: dict[str, Any] = {}
-    floats: list[str] = []
-    for name, values in columns.items():
-        cols[name], is_float = _column_value(values)
-        if is_float:
-            floats.append(name)
-    return orjson.dumps({"columns": cols, "float64": floats}, option=_NUMPY)
-
-
-def _decode_features(blob: bytes | str) -> dict[str, list[Any]]:
-    data = orjson.loads(blob)
-    cols: dict[str, list[Any]] = data["columns"]
-    nan = float("nan")
-    for name in data["float64"]:
-        col = cols[name]
-        if None in col:
-            cols[name] = [nan if v is None else v for v in col]
-    return cols
-
-
-def _encode_probabilities(probs: Any) -> bytes | None:
-    if probs is None:
-        return None
-    if isinstance(probs, np.ndarray) and probs.dtype.kind == "f":
-        probs = probs if probs.flags.c_contiguous else np.ascontiguousarray(probs)
-    return orjson.dumps(probs, option=_NUMPY)
-
-
-class _Blobs:
-    """Decoded batches, each decoded once however many of its rows are read."""
-
-    def __init__(self) -> None:
-        self._cache: dict[int, tuple[dict[str, list[Any]], list[Any] | None]] = {}
-
-    def add(self, batch: int, features: bytes, probabilities: bytes | None) -> None:
-        if batch not in self._cache:
-            probs = None if probabilities is None else orjson.loads(probabilities)
-            self._cache[batch] = (_decode_features(features), probs)
-
-    def __contains__(self, batch: int) -> bool:
-        return batch in self._cache
-
-    def row(self, batch: int, row: int) -> tuple[dict[str, Any], list[float] | None]:
-        cols, probs = self._cache[batch]
-        return {k: v[row] for k, v in cols.items()}, None if probs is None else probs[row]
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
-
-
-# ---------------------------------------------------------------------- grouping writes
-
-
-def _record_key(r: PredictionRecord) -> tuple[Any, ...]:
-    width = None if r.probabilities is None else len(r.probabilities)
-    return (r.timestamp, r.model, r.model_version, tuple(r.features), width)
-
-
-def _batch_key(b: PredictionBatch) -> tuple[Any, ...]:
-    width = None if b.probabilities is None else b.probabilities.shape[-1]
-    return (b.model, b.model_version, tuple(b.features), width)
-
-
-def _from_records(records: Sequence[PredictionRecord]) -> PredictionBatch:
-    first = records[0]
-    columns = {name: [r.features[name] for r in records] for name in first.features}
-    preds = np.empty(len(records), dtype=object)
-    preds[:] = [_plain(r.prediction) for r in records]
-    probs = None
-    if first.probabilities is not None:
-        probs = np.asarray([list(r.probabilities or ()) for r in records], dtype=np.float64)
-    return PredictionBatch(
-        [r.id for r in records],
-        first.timestamp,
-        first.model,
-        first.model_version,
-        columns,  # type: ignore[arg-type]  # lists are encoded like arrays
-        preds,
-        probs,
-    )
-
-
-def _merge(batches: Sequence[PredictionBatch]) -> PredictionBatch:
-    if len(batches) == 1:
-        return batches[0]
-    first = batches[0]
-    parts = [b.probabilities for b in batches if b.probabilities is not None]
-    probs = np.concatenate(parts) if parts else None  # all or none: grouped by width
-    return PredictionBatch(
-        [i for b in batches for i in b.ids],
-        first.timestamp,
-        first.model,
-        first.model_version,
-        {n: np.concatenate([np.asarray(b.features[n]) for b in batches]) for n in first.features},
-        np.concatenate([np.asarray(b.predictions) for b in batches]),
-        probs,
-    )
-
-
-def _run(run: list[Any], records: bool) -> tuple[PredictionBatch, list[Any]]:
-    if records:
-        conf = [None if r.confidence is None else float(r.confidence) for r in run]
-        return _from_records(run), conf
-    batch = _merge(run)
-    probs = batch.probabilities
-    if probs is not None and probs.ndim == 2 and probs.shape[1]:
-        return batch, probs.max(axis=1).tolist()
-    return batch, [None] * len(batch.ids)
-
-
-def _groups(
-    items: Iterable[PredictionRecord | PredictionBatch],
-) -> Iterator[tuple[PredictionBatch, list[Any]]]:
-    """Runs of compatible items (same model, version, columns, probability width) as one
-    batch each, with the confidence of each row: a transaction of many small requests
-    stores one blob."""
-    run: list[Any] = []
-    key: tuple[Any, ...] | None = None
-    for item in items:
-        if isinstance(item, PredictionRecord):
-            k: tuple[Any, ...] = ("record", *_record_key(item))
-        else:
-            if not len(item):
-                continue
-            k = ("batch", *_batch_key(item))
-        if run and k != key:
-            yield _run(run, key is not None and key[0] == "record")
-            run = []
-        key = k
-        run.append(item)
-    if run:
-        yield _run(run, key is not None and key[0] == "record")
 
 
 @functools.cache
@@ -274,7 +89,7 @@ def _in_chunks(values: Sequence[Any]) -> Iterator[tuple[Sequence[Any], str]]:
         yield chunk, ",".join("?" * len(chunk))
 
 
-class PredictionStore:
+class SQLiteStore:
     """The SQLite prediction store at ``path`` (created with its parent directory)."""
 
     def __init__(
@@ -338,16 +153,17 @@ class PredictionStore:
         c.execute("BEGIN IMMEDIATE")
         try:
             version = c.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, 1, SCHEMA_VERSION):
+            if version > SCHEMA_VERSION:
                 raise StoreError(
                     f"{self.path}: store schema {version}, this version reads {SCHEMA_VERSION}"
                 )
-            if version == 1:
-                c.execute("ALTER TABLE predictions RENAME TO predictions_v1")
-            for statement in _statements(_DDL):
-                c.execute(statement)
-            if version == 1:
-                self._migrate_v1(c)
+            for step in pending(version):
+                if step.version == 2 and version == 1:
+                    c.execute("ALTER TABLE predictions RENAME TO predictions_v1")
+                for statement in statements(step.sqlite):
+                    c.execute(statement)
+                if step.version == 2 and version == 1:
+                    self._migrate_v1(c)
             c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             c.execute("COMMIT")
         except BaseException:
@@ -369,7 +185,7 @@ class PredictionStore:
                 )
                 for pid, ts, m, v, f, pred, conf, p in rows
             ]
-            for batch, confidence in _groups(records):
+            for batch, confidence in groups(records):
                 cls._insert_batch(c, batch, confidence)
         c.execute("DROP TABLE predictions_v1")
 
@@ -395,7 +211,7 @@ class PredictionStore:
         with self._lock:
             self._conn.close()
 
-    def __enter__(self) -> PredictionStore:
+    def __enter__(self) -> SQLiteStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -418,7 +234,7 @@ class PredictionStore:
         the same call.
         """
         with self._transaction() as c:
-            for batch, confidence in _groups(predictions):
+            for batch, confidence in groups(predictions):
                 self._insert_batch(c, batch, confidence)
             if not labels:
                 return []
@@ -435,8 +251,8 @@ class PredictionStore:
                 batch.model_version,
                 n,
                 orjson.dumps(list(batch.ids)).decode(),
-                _encode_features(batch.features),
-                _encode_probabilities(batch.probabilities),
+                encode_features(batch.features),
+                encode_probabilities(batch.probabilities),
             ),
         )
         ref = cur.lastrowid
@@ -483,7 +299,7 @@ class PredictionStore:
             )
             if kind == "matched":
                 taken.add(item.id)
-                inserts.append((item.id, _plain(item.label), item.timestamp, now, delay))
+                inserts.append((item.id, plain(item.label), item.timestamp, now, delay))
             outcomes.append(
                 LabelOutcome(item.id, kind, item.label, prediction, model, version, ts, delay)
             )
@@ -532,9 +348,9 @@ class PredictionStore:
 
     # ------------------------------------------------------------------ reading
 
-    def _blobs(self, refs: Iterable[int], into: _Blobs | None = None) -> _Blobs:
+    def _blobs(self, refs: Iterable[int], into: Blobs | None = None) -> Blobs:
         """The decoded blobs of the batches ``refs`` (call with the lock held)."""
-        blobs = into if into is not None else _Blobs()
+        blobs = into if into is not None else Blobs()
         todo = [r for r in dict.fromkeys(refs) if r not in blobs]
         for chunk, marks in _in_chunks(todo):
             rows = self._conn.execute(
@@ -653,8 +469,4 @@ class PredictionStore:
         return StoreStats(int(predictions), int(labels), oldest, newest, size)
 
 
-def _statements(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]
-
-
-__all__ = ["PredictionStore", "StoreError", "Synchronous"]
+__all__ = ["SQLiteStore", "Synchronous"]

@@ -1,0 +1,483 @@
+"""``PostgresStore``: the prediction store in a PostgreSQL database shared by every replica.
+
+Same tables and contract as ``SQLiteStore`` (see ``store.base``), so a label finds its
+prediction whichever replica or worker served it. The writer thread keeps one connection
+of its own and reconnects after a failure: with the database down, a write fails at once
+with ``StoreUnavailable`` (the service answers 503) and the next write after it comes back
+succeeds. Reads borrow connections from a small pool.
+
+Durability: a ``write`` returns after PostgreSQL committed it (``synchronous_commit`` as the
+server sets it; ``on`` by default, which survives a crash of the database server).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Literal
+
+import numpy as np
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from inferwatch.store.base import StoreError, StoreUnavailable
+from inferwatch.store.codec import Blobs, encode_features, encode_probabilities, groups, plain
+from inferwatch.store.migrations import SCHEMA_VERSION, pending, statements
+from inferwatch.store.records import (
+    LabelItem,
+    LabelOutcome,
+    PredictionBatch,
+    PredictionRecord,
+    StoredLabel,
+    StoredPrediction,
+    StoreStats,
+)
+from inferwatch.store.url import redact
+
+log = logging.getLogger(__name__)
+
+_MIGRATION_LOCK = 0x1F_E4_0001  # advisory lock key: one replica migrates at a time
+# The batch row and its prediction rows in one statement (one round trip); the arrays travel
+# in binary. A batch whose every id was stored before leaves no orphan row (see _ORPHAN).
+_INSERT_BATCH = (
+    "WITH b AS (INSERT INTO batches (ts, model, model_version, rows, ids, features,"
+    " probabilities) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id)"
+    " INSERT INTO predictions (id, batch, pos, prediction_text, prediction_num, confidence)"
+    " SELECT u.i, b.id, u.p, u.t, u.n, u.c FROM b, unnest(%s::text[], %s::int[], %s::text[],"
+    " %s::float8[], %s::float8[]) AS u(i, p, t, n, c) ON CONFLICT (id) DO NOTHING"
+)
+_ORPHAN = "DELETE FROM batches WHERE id = currval(pg_get_serial_sequence('batches', 'id'))"
+_INSERT_LABELS = (
+    "INSERT INTO labels (id, label_text, label_num, ts, received, delay)"
+    " SELECT * FROM unnest(%s::text[], %s::text[], %s::float8[], %s::float8[],"
+    " %s::float8[], %s::float8[]) ON CONFLICT (id) DO NOTHING RETURNING id"
+)
+_ROWS = (
+    "SELECT p.id, b.ts, b.model, b.model_version, p.batch, p.pos,"
+    " p.prediction_text, p.prediction_num, p.confidence"
+    " FROM batches AS b CROSS JOIN LATERAL unnest(b.ids) AS j(id)"
+    " JOIN predictions AS p ON p.id = j.id AND p.batch = b.id"
+)
+_TABLES = ("batches", "predictions", "labels", "meta")
+_CONNECT_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
+
+
+def _split(values: Iterable[Any]) -> tuple[list[str | None], list[float | None]]:
+    """A column of class labels (str) or values (float) as a text and a number column."""
+    text: list[str | None] = []
+    num: list[float | None] = []
+    for v in values:
+        v = plain(v)
+        if isinstance(v, str):
+            text.append(v)
+            num.append(None)
+        else:
+            text.append(None)
+            num.append(None if v is None else float(v))
+    return text, num
+
+
+def _value(text: str | None, num: float | None) -> str | float:
+    return text if text is not None else float(num)  # type: ignore[arg-type]  # one is set
+
+
+class PostgresStore:
+    """The prediction store in the PostgreSQL database at ``url`` (a libpq URL or
+    ``key=value`` string). ``password`` overrides libpq's (``PGPASSWORD``, ``.pgpass``)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        password: str | None = None,
+        pool_size: int = 4,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        self._url = url
+        self._kwargs: dict[str, Any] = {"connect_timeout": max(1, round(connect_timeout))}
+        if password is not None:
+            self._kwargs["password"] = password
+        self._lock = threading.Lock()
+        self._conn: psycopg.Connection[Any] | None = None
+        self._used = 0.0
+        try:
+            with self._transaction() as c:
+                self._migrate(c)
+        except BaseException as exc:
+            if self._conn is not None:
+                self._conn.close()
+            if isinstance(exc, StoreUnavailable):
+                raise StoreError(f"{self}: cannot open the prediction store ({exc})") from None
+            raise
+        self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            url,
+            kwargs=self._kwargs,
+            min_size=1,
+            max_size=max(1, pool_size),
+            timeout=connect_timeout,
+            open=False,
+            check=ConnectionPool.check_connection,  # after a database restart
+            name="inferwatch-store",
+        )
+        self._pool.open(wait=False)
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({redact(self._url)!r})"
+
+    __str__ = __repr__
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        """The writer's connection; one idle for a while is checked first (a database
+        restart drops it), so the first write after an outage does not fail on it."""
+        conn = self._conn
+        now = time.monotonic()
+        if conn is not None and not (conn.closed or conn.broken) and now - self._used > 1.0:
+            try:
+                ConnectionPool.check_connection(conn)
+            except psycopg.Error:
+                conn.close()
+        self._used = now
+        if conn is None or conn.closed or conn.broken:
+            if conn is not None:
+                conn.close()
+            self._conn = None
+            conn = self._conn = psycopg.connect(self._url, **self._kwargs)
+        return conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[psycopg.Connection[Any]]:
+        """One transaction on the writer's connection; a lost connection is dropped and
+        reported as ``StoreUnavailable`` (nothing of the transaction committed)."""
+        with self._lock:
+            try:
+                conn = self._connect()
+                with conn.transaction():
+                    yield conn
+            except _CONNECT_ERRORS as exc:
+                if self._conn is not None and (self._conn.broken or self._conn.closed):
+                    self._conn.close()
+                    self._conn = None
+                raise StoreUnavailable(f"prediction store unreachable: {_reason(exc)}") from exc
+
+    @contextmanager
+    def _reader(self) -> Iterator[psycopg.Connection[Any]]:
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except _CONNECT_ERRORS as exc:
+            raise StoreUnavailable(f"prediction store unreachable: {_reason(exc)}") from exc
+
+    def _migrate(self, c: psycopg.Connection[Any]) -> None:
+        c.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        c.execute("CREATE TABLE IF NOT EXISTS inferwatch_schema (version INTEGER NOT NULL)")
+        row = c.execute("SELECT max(version) FROM inferwatch_schema").fetchone()
+        version = int(row[0]) if row and row[0] is not None else 0
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self}: store schema {version}, this version reads {SCHEMA_VERSION}")
+        if version == 0:
+            taken = c.execute(
+                "SELECT table_name FROM information_schema.tables"
+                " WHERE table_schema = current_schema() AND table_name = ANY(%s)",
+                (list(_TABLES),),
+            ).fetchall()
+            if taken:
+                names = ", ".join(sorted(r[0] for r in taken))
+                raise StoreError(f"{self}: tables of another program in the way ({names})")
+        for step in pending(version):
+            for statement in statements(step.postgres):
+                c.execute(statement)
+            log.info("prediction store migrated to schema %s: %s", step.version, step.summary)
+        if version < SCHEMA_VERSION:
+            c.execute("DELETE FROM inferwatch_schema")
+            c.execute("INSERT INTO inferwatch_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
+
+    def close(self) -> None:
+        self._pool.close()
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ writing
+
+    def write(
+        self,
+        predictions: Sequence[PredictionRecord | PredictionBatch],
+        labels: Sequence[LabelItem],
+        now: float,
+    ) -> list[LabelOutcome]:
+        """Store ``predictions``, then join ``labels`` (to predictions any replica stored),
+        in one transaction; one outcome per label, in order."""
+        with self._transaction() as c:
+            for batch, confidence in groups(predictions):
+                self._insert_batch(c, batch, confidence)
+            if not labels:
+                return []
+            return self._join_labels(c, labels, now)
+
+    @staticmethod
+    def _insert_batch(c: psycopg.Connection[Any], batch: PredictionBatch, conf: list[Any]) -> None:
+        n = len(batch.ids)
+        ids = list(batch.ids)
+        preds = np.asarray(batch.predictions).tolist()
+        if len(preds) != n or len(conf) != n:
+            raise ValueError(f"a batch of {n} ids has {len(preds)} predictions")
+        text, num = _split(preds)
+        cur = c.execute(
+            _INSERT_BATCH,
+            (
+                float(batch.timestamp),
+                batch.model,
+                batch.model_version,
+                n,
+                ids,
+                encode_features(batch.features),
+                encode_probabilities(batch.probabilities),
+                ids,
+                list(range(n)),
+                text,
+                num,
+                conf,
+            ),
+        )
+        if cur.rowcount == 0:  # every id was stored before: keep no orphan blob
+            c.execute(_ORPHAN)
+
+    @staticmethod
+    def _join_labels(
+        c: psycopg.Connection[Any], labels: Sequence[LabelItem], now: float
+    ) -> list[LabelOutcome]:
+        ids = list(dict.fromkeys(item.id for item in labels))
+        found: dict[str, tuple[float, str, str, str | float]] = {}
+        rows = c.execute(
+            "SELECT p.id, b.ts, b.model, b.model_version, p.prediction_text, p.prediction_num"
+            " FROM predictions AS p JOIN batches AS b ON b.id = p.batch WHERE p.id = ANY(%s)",
+            (ids,),
+        ).fetchall()
+        for pid, ts, model, version, ptext, pnum in rows:
+            found[pid] = (ts, model, version, _value(ptext, pnum))
+        first: dict[str, LabelItem] = {}
+        for item in labels:
+            if item.id in found:
+                first.setdefault(item.id, item)
+        inserted: set[str] = set()
+        if first:
+            items = list(first.values())
+            text, num = _split(i.label for i in items)
+            cur = c.execute(
+                _INSERT_LABELS,
+                (
+                    [i.id for i in items],
+                    text,
+                    num,
+                    [float(i.timestamp) for i in items],
+                    [float(now)] * len(items),
+                    [now - found[i.id][0] for i in items],
+                ),
+            )
+            inserted = {r[0] for r in cur.fetchall()}
+        outcomes: list[LabelOutcome] = []
+        for item in labels:
+            hit = found.get(item.id)
+            if hit is None:
+                outcomes.append(LabelOutcome(item.id, "unknown_id", item.label))
+                continue
+            ts, model, version, prediction = hit
+            kind: Literal["matched", "duplicate"] = (
+                "matched" if first[item.id] is item and item.id in inserted else "duplicate"
+            )
+            outcomes.append(
+                LabelOutcome(item.id, kind, item.label, prediction, model, version, ts, now - ts)
+            )
+        return outcomes
+
+    def purge(self, older_than: float, *, chunk: int = 5000) -> int:
+        """Delete predictions older than ``older_than`` and their labels, in transactions
+        of about ``chunk`` rows; returns how many predictions went."""
+        removed = 0
+        while True:
+            with self._transaction() as c:
+                found = c.execute(
+                    "SELECT id, rows FROM batches WHERE ts < %s ORDER BY ts LIMIT %s",
+                    (older_than, chunk),
+                ).fetchall()
+                take: list[int] = []
+                rows = 0
+                for ref, n in found:
+                    if take and rows + n > chunk:
+                        break
+                    take.append(ref)
+                    rows += n
+                ids = "(SELECT unnest(ids) FROM batches WHERE id = ANY(%s))"
+                c.execute(f"DELETE FROM labels WHERE id IN {ids}", (take,))
+                cur = c.execute(
+                    f"DELETE FROM predictions WHERE id IN {ids} AND batch = ANY(%s)",
+                    (take, take),
+                )
+                removed += max(cur.rowcount, 0)
+                c.execute("DELETE FROM batches WHERE id = ANY(%s)", (take,))
+            if len(take) == len(found) and len(found) < chunk:
+                return removed
+
+    def writable(self) -> bool:
+        """Whether a write transaction commits now (for readiness checks)."""
+        try:
+            with self._transaction() as c:
+                c.execute(
+                    "INSERT INTO meta (key, value) VALUES ('probe', '1')"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+                )
+        except StoreError:
+            return False
+        return True
+
+    # ------------------------------------------------------------------ reading
+
+    @staticmethod
+    def _blobs(c: psycopg.Connection[Any], refs: Iterable[int]) -> Blobs:
+        blobs = Blobs()
+        todo = list(dict.fromkeys(refs))
+        if todo:
+            rows = c.execute(
+                "SELECT id, features, probabilities FROM batches WHERE id = ANY(%s)", (todo,)
+            ).fetchall()
+            for ref, features, probabilities in rows:
+                blobs.add(
+                    ref, bytes(features), None if probabilities is None else bytes(probabilities)
+                )
+        return blobs
+
+    def recent_predictions(
+        self,
+        since: float,
+        *,
+        model: str | None = None,
+        model_version: str | None = None,
+        limit: int | None = None,
+    ) -> list[PredictionRecord]:
+        """Predictions with ``timestamp >= since``, oldest first (optionally of one model or
+        version; ``limit`` keeps the newest ``limit``, still oldest first)."""
+        where = ["b.ts >= %s"]
+        args: list[Any] = [since]
+        if model is not None:
+            where.append("b.model = %s")
+            args.append(model)
+        if model_version is not None:
+            where.append("b.model_version = %s")
+            args.append(model_version)
+        sql = f"{_ROWS} WHERE {' AND '.join(where)}"
+        if limit is not None:
+            sql += " ORDER BY b.ts DESC, b.id DESC, p.pos DESC LIMIT %s"
+            args.append(int(limit))
+        else:
+            sql += " ORDER BY b.ts, b.id, p.pos"
+        with self._reader() as c:
+            rows = c.execute(sql, args).fetchall()
+            if limit is not None:
+                rows.reverse()
+            blobs = self._blobs(c, (r[4] for r in rows))
+        out = []
+        for pid, ts, m, v, ref, row, ptext, pnum, conf in rows:
+            features, probs = blobs.row(ref, row)
+            out.append(PredictionRecord(pid, ts, m, v, features, _value(ptext, pnum), conf, probs))
+        return out
+
+    def recent_labels(self, since: float, *, model: str | None = None) -> list[StoredLabel]:
+        """Labels written at or after ``since`` joined to their predictions, in write order."""
+        sql = (
+            "SELECT l.id, l.label_text, l.label_num, l.ts, l.received, p.prediction_text,"
+            " p.prediction_num, b.ts, b.model, b.model_version, l.delay FROM labels AS l"
+            " JOIN predictions AS p ON p.id = l.id JOIN batches AS b ON b.id = p.batch"
+            " WHERE l.received >= %s"
+        )
+        args: list[Any] = [since]
+        if model is not None:
+            sql += " AND b.model = %s"
+            args.append(model)
+        sql += " ORDER BY l.received, b.ts"
+        with self._reader() as c:
+            rows = c.execute(sql, args).fetchall()
+        return [
+            StoredLabel(pid, _value(lt, ln), ts, rec, _value(pt, pn), pts, m, v, delay)
+            for pid, lt, ln, ts, rec, pt, pn, pts, m, v, delay in rows
+        ]
+
+    def labelled_features(
+        self, since: float, *, model: str | None = None, limit: int = 100_000
+    ) -> list[tuple[dict[str, Any], str | float]]:
+        """``(features, label)`` of the newest labelled predictions made at or after ``since``
+        (at most ``limit``, oldest first): the training rows for retraining."""
+        sql = (
+            "SELECT p.batch, p.pos, l.label_text, l.label_num FROM labels AS l"
+            " JOIN predictions AS p ON p.id = l.id JOIN batches AS b ON b.id = p.batch"
+            " WHERE b.ts >= %s"
+        )
+        args: list[Any] = [since]
+        if model is not None:
+            sql += " AND b.model = %s"
+            args.append(model)
+        sql += " ORDER BY b.ts DESC, b.id DESC, p.pos DESC LIMIT %s"
+        args.append(int(limit))
+        with self._reader() as c:
+            rows = c.execute(sql, args).fetchall()
+            rows.reverse()
+            blobs = self._blobs(c, (r[0] for r in rows))
+        return [(blobs.row(ref, row)[0], _value(lt, ln)) for ref, row, lt, ln in rows]
+
+    def get(self, prediction_id: str) -> StoredPrediction | None:
+        """One prediction by id, with its label if it has one."""
+        with self._reader() as c:
+            row = c.execute(
+                "SELECT p.id, b.ts, b.model, b.model_version, p.batch, p.pos, p.prediction_text,"
+                " p.prediction_num, p.confidence, l.label_text, l.label_num, l.ts, l.delay"
+                " FROM predictions AS p JOIN batches AS b ON b.id = p.batch"
+                " LEFT JOIN labels AS l ON l.id = p.id WHERE p.id = %s",
+                (prediction_id,),
+            ).fetchone()
+            if row is None:
+                return None
+            pid, ts, m, v, ref, index, pt, pn, conf, lt, ln, label_ts, delay = row
+            features, probs = self._blobs(c, [ref]).row(ref, index)
+        label = None if lt is None and ln is None else _value(lt, ln)
+        return StoredPrediction(
+            pid, ts, m, v, features, _value(pt, pn), conf, probs, label, label_ts, delay
+        )
+
+    def stats(self) -> StoreStats:
+        """Row counts, the time span of the stored predictions and the tables' size."""
+        with self._reader() as c:
+            predictions = _scalar(c, "SELECT count(*) FROM predictions")
+            labels = _scalar(c, "SELECT count(*) FROM labels")
+            span = c.execute("SELECT min(ts), max(ts) FROM batches").fetchone()
+            size = _scalar(
+                c,
+                "SELECT sum(pg_total_relation_size(t::regclass)) FROM unnest(%s::text[]) t",
+                list(_TABLES),
+            )
+        oldest, newest = span if span is not None else (None, None)
+        return StoreStats(int(predictions or 0), int(labels or 0), oldest, newest, int(size or 0))
+
+
+def _scalar(c: psycopg.Connection[Any], sql: str, *args: Any) -> Any:
+    row = c.execute(sql, args or None).fetchone()
+    return None if row is None else row[0]
+
+
+def _reason(exc: BaseException) -> str:
+    """A short reason for a connection failure, without the connection string."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+__all__ = ["PostgresStore"]
