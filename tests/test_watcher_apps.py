@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.support.waiting import wait_until
 
 from inferwatch.examples import load_example_frame
-from inferwatch.store import PredictionStore
+from inferwatch.store import SQLiteStore
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "integrations.md"
 
@@ -73,7 +73,7 @@ def exercise(post: Any, get: Any, store: Path) -> None:
     )
     assert detected == 1.0
     assert metric(text, "inferwatch_model_accuracy_ratio", model="iris") == pytest.approx(0.5)
-    with PredictionStore(store) as kept:
+    with SQLiteStore(store) as kept:
         stored = kept.get(ids[3])
         assert stored is not None and stored.label == labels[3]
         assert stored.features["petal_length"] == pytest.approx(batch[3]["petal_length"])

@@ -31,18 +31,15 @@ from inferwatch.exporter import ModelInfo, MonitorCollector, ServiceTotals
 from inferwatch.logged import LogRejected, check_ids, check_outputs
 from inferwatch.modeldir import ModelBundle, load_model_dir
 from inferwatch.settings import Settings
-from inferwatch.store import LabelItem, PredictionBatch, PredictionStore, new_ids
+from inferwatch.store import LabelItem, PredictionBatch, PredictionStore, new_ids, open_store
+from inferwatch.store.url import sqlite_url
 
 
-def store_path(store_url: str | Path) -> Path:
-    """The SQLite file of ``store_url`` (``sqlite:///relative.db``, ``sqlite:////abs.db`` or a
-    plain path)."""
-    text = str(store_url)
-    if text.startswith("sqlite:///"):
-        return Path(text.removeprefix("sqlite:///"))
-    if "://" in text:
-        raise ValueError(f"unsupported store URL {text.split('://', 1)[0]}://: use sqlite:///")
-    return Path(text)
+def store_url_of(store: str | Path) -> str:
+    """A store URL (``sqlite:///file.db``, ``postgresql://...``); a plain path is a SQLite
+    file."""
+    text = str(store)
+    return text if "://" in text else sqlite_url(Path(text))
 
 
 class Watcher:
@@ -82,12 +79,13 @@ class Watcher:
         settings: Settings | None = None,
     ) -> Watcher:
         """A watcher for the model directory at ``path`` (the model file is not needed: only
-        schema, profile and metadata), storing into ``store_url`` (default:
-        ``<data_dir>/predictions.db`` of ``settings``)."""
+        schema, profile and metadata), storing into ``store_url`` (``sqlite:///file.db``,
+        ``postgresql://...`` or a path; default: the store ``settings`` name)."""
         settings = settings or Settings()
         bundle = load_model_dir(Path(path), load_model=False)
-        target = store_path(store_url) if store_url is not None else settings.store_path
-        return cls(bundle, PredictionStore(target), settings=settings)
+        url = store_url_of(store_url) if store_url is not None else settings.resolved_store_url()
+        store = open_store(url, password_file=settings.store_password_file)
+        return cls(bundle, store, settings=settings)
 
     # --- what the exporter reads
 
@@ -177,4 +175,4 @@ class Watcher:
         self.close()
 
 
-__all__ = ["Watcher", "store_path"]
+__all__ = ["Watcher", "store_url_of"]

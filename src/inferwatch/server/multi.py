@@ -118,9 +118,10 @@ def load_models(settings: Settings) -> dict[str, FastAPI]:
 async def _owner(states: dict[str, ServiceState], pid: Any) -> str | None:
     if not isinstance(pid, str):
         return None
-    for name, state in states.items():
-        if await asyncio.to_thread(state.store.get, pid) is not None:
-            return name
+    for name, state in states.items():  # one store per model, or one shared by all
+        stored = await asyncio.to_thread(state.store.get, pid)
+        if stored is not None:
+            return stored.model if stored.model in states else name
     return None
 
 
