@@ -51,6 +51,8 @@ def test_log_stores_watches_and_takes_labels_by_the_callers_ids(
     wait_until(lambda: labels_seen(svc) == 2, what="labels in the monitor")
     assert svc.state.snapshot().performance.accuracy == 0.5
 
+    again = svc.client.post("/log", json=body)
+    assert again.status_code == 409 and again.json()["ids"] == ["order-1", "order-2"]
     plain = svc.client.post("/log", json={"rows": [ROW], "predictions": ["virginica"]})
     assert plain.status_code == 200 and len(plain.json()["ids"][0]) > 8
     metrics = svc.client.get("/metrics").text
@@ -133,6 +135,9 @@ def test_kserve_logger_events_in_either_order_and_both_forms(service: Callable[.
     }
     assert event(svc, "d4", RESPONSE, proba).json()["ids"] == ["d4"]
 
+    assert event(svc, "d4", REQUEST, named).status_code == 202  # the logger retries an event
+    retried = event(svc, "d4", RESPONSE, proba)
+    assert retried.status_code == 200 and retried.json()["duplicate"] is True
     wait_until(lambda: window_rows(svc) == 6, what="six logged rows in the monitor")
     predictions = svc.state.snapshot().totals.predictions
     assert predictions == {"setosa": 3, "versicolor": 1, "virginica": 2}

@@ -3,7 +3,8 @@
 The body is ``{"rows": [...], "predictions": [...], "probabilities": [...]?, "ids": [...]?}``
 (``rows`` in any ``/predict`` layout; ``instances`` is accepted for ``rows``). The rows get the
 same validation, the store the same durable write, the monitor and the metrics the same feed
-as ``/predict``; the answer holds the ids (the caller's, or new ones) for labels later.
+as ``/predict``; the answer holds the ids (the caller's, or new ones) for labels later. Ids
+already stored are refused with a 409 (a retried log must not count twice).
 
 A request carrying a ``ce-type`` header is a KServe inference logger CloudEvent: request and
 response halves sharing a ``ce-id`` are joined (in either order) and logged as one batch;
@@ -13,6 +14,7 @@ first half is answered 202; the second 200 with the ids.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import numpy as np
@@ -35,6 +37,14 @@ from inferwatch.store import PredictionBatch, new_ids
 
 def _rejected(state: ServiceState, served: ServedModel, field: str, detail: str) -> Response:
     return rejected_response(state, served, Rejected(422, field, detail))
+
+
+async def already_stored(state: ServiceState, ids: list[str] | None) -> list[str]:
+    """The ids among ``ids`` the store already holds (a retried log must not count twice)."""
+    if not ids:
+        return []
+    found = await asyncio.gather(*(asyncio.to_thread(state.store.get, i) for i in ids))
+    return [i for i, stored in zip(ids, found, strict=True) if stored is not None]
 
 
 def _logged(served: ServedModel, ids: list[str]) -> Response:
@@ -92,6 +102,11 @@ async def log_body(state: ServiceState, served: ServedModel, data: Any) -> Respo
         return rejected_response(state, served, exc)
     except LogRejected as exc:
         return _rejected(state, served, exc.field, exc.detail)
+    taken = await already_stored(state, ids)
+    if taken:
+        served.inference.error("validation")
+        detail = f"ids: already logged: {', '.join(taken[:5])}"
+        return json_response({"detail": detail, "field": "ids", "ids": taken}, 409)
     logged = await log_batch(state, served, batch, preds, probs, ids)
     return logged if isinstance(logged, Response) else _logged(served, logged)
 
@@ -118,6 +133,8 @@ async def _joined(
     except (ValueError, BackendError) as exc:
         return _rejected(state, served, "body", str(exc))
     ids = [ce_id] if n == 1 else [f"{ce_id}-{i}" for i in range(n)]
+    if await already_stored(state, ids):  # the logger sent this event again: logged once
+        return json_response({"ids": ids, "model": served.info.model, "duplicate": True})
     logged = await log_batch(state, served, batch, output.predictions, output.probabilities, ids)
     return logged if isinstance(logged, Response) else _logged(served, logged)
 
