@@ -9,13 +9,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_TEST := prometheus prometheus-alertmanager chromium postgresql
 APT_BENCH := wrk
 
-.PHONY: demo test lint typecheck pytest mlserver-env system-deps system-deps-bench venv bench bench-env clean
+.PHONY: demo test lint typecheck pytest mlserver-env system-deps system-deps-bench venv venv-demo bench bench-env clean
 
 # --fast: a 30 s window and short alert delays, one incident cycle in about 3 minutes;
 # `make demo DEMO_ARGS=` plays the same story at production pace (about 53 minutes).
 DEMO_ARGS ?= --fast
 
-demo: system-deps venv
+demo: system-deps venv-demo
 	$(VENV)/bin/inferwatch demo $(DEMO_ARGS)
 
 test: system-deps venv lint typecheck pytest
@@ -36,13 +36,23 @@ system-deps:
 system-deps-bench:
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_BENCH); }
 
+# Two stamps: the demo needs only the service (a quicker first `make demo`: no dev or MLflow
+# packages, no byte-compiling of every installed module up front); `make test` installs
+# everything, which covers the demo too.
 $(VENV)/.installed: pyproject.toml
 	[ -x $(PY) ] || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e '.[server,dev,mlflow,postgres]'
+	touch $@ $(VENV)/.installed-demo
+
+$(VENV)/.installed-demo: pyproject.toml
+	[ -x $(PY) ] || python3 -m venv $(VENV)
+	$(PIP) install -q --no-compile --disable-pip-version-check -e '.[server]'
 	touch $@
 
 venv: $(VENV)/.installed
+
+venv-demo: $(VENV)/.installed-demo
 
 lint: venv
 	$(VENV)/bin/ruff check src tests bench loadtest tools

@@ -381,3 +381,62 @@ def test_baseline_from_held_out_evaluation_data(
     with pytest.raises(InitError, match="'monthly'"):
         held_out.drop(columns=["monthly"]).to_csv(tmp_path / "bad.csv", index=False)
         init_model_dir(model, data, InitOptions(target="churned", evaluation=tmp_path / "bad.csv"))
+
+
+@pytest.fixture
+def coded(tmp_path: Path) -> tuple[Path, Path]:
+    """A pipeline fitted on text categories ("1", "2", "3"), and a CSV whose reader turns
+    those codes back into integers."""
+    rng = np.random.default_rng(3)
+    n = 300
+    frame = pd.DataFrame(
+        {
+            "tenure": rng.uniform(0, 60, n),
+            "plan": rng.choice(["1", "2", "3"], n),
+            "region": rng.choice(["10", "20"], n),
+        }
+    )
+    frame["churned"] = np.where((frame.plan == "1") | (frame.tenure < 10), "yes", "no")
+    pipeline = make_pipeline(
+        ColumnTransformer(
+            [
+                ("num", StandardScaler(), ["tenure"]),
+                ("cat", OneHotEncoder(handle_unknown="ignore"), ["plan", "region"]),
+            ]
+        ),
+        LogisticRegression(max_iter=500),
+    ).fit(frame[["tenure", "plan", "region"]], frame["churned"])
+    model = tmp_path / "coded.joblib"
+    joblib.dump(pipeline, model)
+    csv = tmp_path / "coded.csv"
+    frame.to_csv(csv, index=False)
+    assert pd.read_csv(csv)["plan"].dtype.kind == "i"
+    return model, csv
+
+
+def test_init_integer_codes_without_categorical_names_the_columns_and_the_fix(
+    coded: tuple[Path, Path], tmp_path: Path
+) -> None:
+    model, csv = coded
+    with pytest.raises(InitError) as caught:
+        init_model_dir(model, csv, InitOptions(target="churned", out=tmp_path / "m"))
+    message = str(caught.value)
+    assert "'plan'" in message and "'region'" in message and "'tenure'" not in message
+    assert "--categorical plan,region" in message
+    assert caught.value.column == "plan"
+
+
+def test_init_casts_categorical_integer_codes_before_scoring(
+    coded: tuple[Path, Path], tmp_path: Path
+) -> None:
+    model, csv = coded
+    options = InitOptions(target="churned", categorical=("plan", "region"), out=tmp_path / "m")
+    result = init_model_dir(model, csv, options)
+    schema = result.bundle.schema
+    assert schema["plan"].kind == "categorical"
+    assert set(schema["plan"].categories) == {"1", "2", "3"}
+    # the written directory serves rows with the codes as text, the way the service sends them
+    bundle = load_model_dir(tmp_path / "m")
+    reference = pd.read_csv(csv)
+    assert bundle.metadata.reference_performance["accuracy"] > 0.9
+    assert len(reference) == 300

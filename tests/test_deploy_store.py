@@ -37,7 +37,7 @@ def test_compose_service_uses_the_postgres_service_with_a_secret_password() -> N
     assert secret == "./secrets/postgres_password"
     assert db["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
     assert app["environment"]["INFERWATCH_STORE_PASSWORD_FILE"] == "/run/secrets/postgres_password"
-    assert "./secrets:/run/secrets:ro" in app["volumes"]
+    assert "postgres_password" in app["secrets"]  # mounted at /run/secrets/postgres_password
     assert db["image"].startswith("postgres:") and db["image"] != "postgres:latest"
     assert any(v.startswith("postgres-data:") for v in db["volumes"])
     assert "postgres-data" in compose["volumes"]

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from inferwatch.modeldir import (
+    EVALUATION_FILE,
     METADATA_FILE,
     MODEL_FILE,
     PROFILE_FILE,
@@ -144,10 +145,12 @@ def test_build_bundle_rejects_missing_columns_and_targets(pipeline_bundle: Model
 def test_model_dir_round_trip(pipeline_bundle: ModelBundle, tmp_path: Path) -> None:
     out = save_model_dir(tmp_path / "m", pipeline_bundle)
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [MODEL_FILE, SCHEMA_FILE, PROFILE_FILE, METADATA_FILE]
+        [MODEL_FILE, SCHEMA_FILE, PROFILE_FILE, METADATA_FILE, EVALUATION_FILE]
     )
     loaded = load_model_dir(out)
     assert loaded.metadata == pipeline_bundle.metadata
+    assert pipeline_bundle.evaluation is not None and loaded.evaluation is not None
+    pd.testing.assert_frame_equal(loaded.evaluation, pipeline_bundle.evaluation)
     assert loaded.schema == pipeline_bundle.schema
     assert loaded.profile.to_dict() == pipeline_bundle.profile.to_dict()
     rows = mixed_frame(20, seed=5).drop(columns="bought")

@@ -204,3 +204,47 @@ def test_replay_reports_an_unreachable_service() -> None:
     summary = replay(frame, url="http://127.0.0.1:9", timeout=2.0)
     assert summary.errors == 2 and summary.rows_sent == 0
     assert "ConnectError" in summary.error_messages[0]
+
+
+def test_replay_default_batch_fits_the_row_limit(service: tuple[str, Recorder]) -> None:
+    """Without timing every row is due at once: requests of at most the service's limit."""
+    url, recorder = service
+    frame = pd.DataFrame({"x": np.arange(2500, dtype=float)})
+    summary = replay(frame, url=url)
+    sizes = [len(body["instances"]) for path, _, body, _ in recorder.calls if path == "/predict"]
+    assert sizes == [1000, 1000, 500]
+    assert (summary.rows_sent, summary.errors) == (2500, 0)
+
+
+def test_replay_splits_a_batch_larger_than_the_limit(service: tuple[str, Recorder]) -> None:
+    url, recorder = service
+    frame = pd.DataFrame({"x": np.arange(25, dtype=float)})
+    replay(frame, url=url, batch_size=12, max_request_rows=5)
+    sizes = [len(body["instances"]) for path, _, body, _ in recorder.calls if path == "/predict"]
+    assert sizes == [5, 5, 2, 5, 5, 2, 1]
+
+
+def test_replay_default_batch_keeps_the_rows_timing(service: tuple[str, Recorder]) -> None:
+    """With a rate, the default sends each row when it falls due, not in early clumps."""
+    url, recorder = service
+    clock = FakeClock()
+    recorder.clock = clock
+    records, _, _ = prepare(pd.DataFrame({"x": np.arange(4, dtype=float)}))
+    with httpx.Client(base_url=url) as client:
+        Replayer(client, clock=clock, sleep=clock.sleep).run(records, offsets=schedule(4, rate=2.0))
+    assert [(p, at, len(b["instances"])) for p, at, b, _ in recorder.calls] == [
+        ("/predict", 1000.0, 1),
+        ("/predict", 1000.5, 1),
+        ("/predict", 1001.0, 1),
+        ("/predict", 1001.5, 1),
+    ]
+
+
+def test_prepare_sends_categorical_codes_as_text() -> None:
+    frame = pd.DataFrame({"plan": [1.0, 2.0, None], "x": [0.5, 1.5, 2.5]})
+    records, _, _ = prepare(frame, categorical=["plan"])
+    assert records == [
+        {"plan": "1", "x": 0.5},
+        {"plan": "2", "x": 1.5},
+        {"plan": None, "x": 2.5},
+    ]

@@ -122,3 +122,28 @@ def test_string_and_object_columns_give_the_same_report() -> None:
     c = b.features[2]
     assert c.current_rows == 2999  # the missing value is left out
     assert c.current_ratios[-1] == pytest.approx(1 / 2999)  # "unseen" counts as other
+
+
+def test_cli_report_exclude_both_forms_target_and_unknown_names(tmp_path: Path) -> None:
+    ref, cur = _tables(12, shift=0.5)
+    # a label column whose mix moved: reported as drift unless it is named the target
+    ref["label"] = np.where(ref.x > 0, "yes", "no")
+    cur["label"] = np.where(cur.x > 0, "yes", "no")
+    ref["id"], cur["id"] = np.arange(len(ref)), np.arange(len(cur)) + 10_000
+    ref.to_csv(tmp_path / "ref.csv", index=False)
+    cur.to_csv(tmp_path / "cur.csv", index=False)
+    runner = CliRunner()
+    args = ["report", str(tmp_path / "ref.csv"), str(tmp_path / "cur.csv"), "--format", "json"]
+
+    def features(*extra: str) -> list[str]:
+        out = runner.invoke(app, [*args, *extra])
+        assert out.exit_code == 0, out.output
+        return sorted(f["name"] for f in json.loads(out.output)["features"])
+
+    assert "label" in features() and "id" in features()
+    comma = features("--exclude", "id,k", "--target", "label")
+    repeated = features("--exclude", "id", "--exclude", "k", "--target", "label")
+    assert comma == repeated == ["c", "x"]
+    bad = runner.invoke(app, [*args, "--exclude", "id,nope", "--target", "lable"])
+    assert bad.exit_code == 2
+    assert "'nope'" in bad.output and "'lable'" in bad.output and "'id'" not in bad.output

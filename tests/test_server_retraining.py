@@ -39,7 +39,7 @@ def versicolor_row() -> dict[str, float]:
 
 
 def test_manual_retrain_promotes_the_new_concept_and_serves_it(service: Any) -> None:
-    running = service(retrain_min_labels=100)
+    running = service(retrain_min_labels=100, retrain_reference_tolerance=1.0)
     client = running.client
     send_concept_drift(client)
 
@@ -63,7 +63,7 @@ def test_manual_retrain_promotes_the_new_concept_and_serves_it(service: Any) -> 
 
 def test_promoted_model_is_served_after_a_restart(service: Any, tmp_path: Any) -> None:
     data_dir = tmp_path / "shared-data"
-    first = service(retrain_min_labels=100, data_dir=data_dir)
+    first = service(retrain_min_labels=100, retrain_reference_tolerance=1.0, data_dir=data_dir)
     send_concept_drift(first.client)
     assert first.client.post("/api/retrain").json()["outcome"] == "promoted"
     first.stop()
@@ -84,7 +84,11 @@ def test_too_few_labels_is_rejected_and_the_model_stays(service: Any) -> None:
 
 
 def test_firing_accuracy_alert_starts_a_run(service: Any) -> None:
-    running = service(retrain_min_labels=100, retrain_on_alerts=["ModelAccuracyLow"])
+    running = service(
+        retrain_min_labels=100,
+        retrain_reference_tolerance=1.0,
+        retrain_on_alerts=["ModelAccuracyLow"],
+    )
     client = running.client
     send_concept_drift(client)
     payload = {
@@ -121,7 +125,7 @@ def test_retrain_command_reports_the_outcome(service: Any) -> None:
 
     from inferwatch.cli import app
 
-    running = service(retrain_min_labels=100)
+    running = service(retrain_min_labels=100, retrain_reference_tolerance=1.0)
     send_concept_drift(running.client)
     result = CliRunner().invoke(app, ["retrain", "--url", running.url])
     assert result.exit_code == 0, result.output

@@ -29,9 +29,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from inferwatch.casting import CastError, cast_kinds
 from inferwatch.core.profile import OUTPUT_NAME
 from inferwatch.core.schema import FeatureSchema, SchemaError
 from inferwatch.modeldir import (
+    SAFE_NAME,
     ModelBundle,
     build_bundle,
     infer_task,
@@ -385,22 +387,44 @@ def resolve_features(
     return features, loaded.flavor == "pyfunc"
 
 
-def coerce_kinds(frame: pd.DataFrame, numeric: Sequence[str]) -> pd.DataFrame:
-    """Columns forced numeric are converted (a value that is not a number names the column)."""
-    if not numeric:
+def coerce_kinds(
+    frame: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[str] = ()
+) -> pd.DataFrame:
+    """Columns forced numeric become numbers (a value that is not one names the column);
+    columns forced categorical become text (integer codes ``1, 2`` become ``"1", "2"``), as
+    the service will hand them to the model."""
+    kinds = {**{n: "numeric" for n in numeric}, **{n: "categorical" for n in categorical}}
+    if not kinds:
         return frame
-    out = frame.copy()
-    for name in numeric:
-        converted = pd.to_numeric(out[name], errors="coerce")
-        bad = converted.isna() & out[name].notna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InitError(
-                f"column {name!r} is marked numeric but row {row} holds {out[name].iloc[row]!r}",
-                name,
-            )
-        out[name] = converted.astype(np.float64)
-    return out
+    try:
+        return cast_kinds(frame, kinds)
+    except CastError as exc:
+        raise InitError(str(exc), exc.column) from exc
+
+
+def numbers_meant_as_text(model: Any, frame: pd.DataFrame, features: Sequence[str]) -> list[str]:
+    """The whole-number columns the model scores only as text: a pipeline fitted on string
+    categories, given a CSV's integer codes. Empty when casting them does not help."""
+    sample = frame[list(features)].head(200)
+    candidates = [
+        n
+        for n in features
+        if pd.api.types.is_numeric_dtype(sample[n])
+        and not pd.api.types.is_bool_dtype(sample[n])
+        and bool(np.all(np.mod(sample[n].dropna().to_numpy(dtype=np.float64), 1) == 0))
+    ]
+
+    def scores(as_text_columns: Sequence[str]) -> bool:
+        try:
+            model.predict(model_input(model, coerce_kinds(sample, (), as_text_columns)))
+        except Exception:  # any estimator error means: not this way
+            return False
+        return True
+
+    if not candidates or not scores(candidates):
+        return []
+    # a candidate is at fault when leaving it numeric (the others as text) still fails
+    return [n for n in candidates if not scores([c for c in candidates if c != n])] or candidates
 
 
 _QUOTED = re.compile(r"'([^']{1,200})'|\"([^\"]{1,200})\"")
@@ -448,10 +472,19 @@ def _column_holds(column: pd.Series, value: str) -> bool:
 
 def score(model: Any, frame: pd.DataFrame, features: Sequence[str]) -> np.ndarray:
     """Predict ``frame[features]`` the way the service will, turning failures into an
-    ``InitError`` that names the column."""
+    ``InitError`` that names the column(s) and the fix."""
     try:
         return np.asarray(model.predict(model_input(model, frame[list(features)])))
     except Exception as exc:  # any estimator error becomes a message about the data
+        as_text = numbers_meant_as_text(model, frame, features)
+        if as_text:
+            names = ", ".join(repr(n) for n in as_text)
+            raise InitError(
+                f"the model cannot score the reference data: column(s) {names} hold numbers "
+                "but the model was fitted on text categories; mark them categorical "
+                f"(--categorical {','.join(as_text)})",
+                as_text[0],
+            ) from exc
         raise explain_failure(exc, frame, features) from exc
 
 
@@ -522,9 +555,12 @@ def default_name(source: str) -> str:
     """
     if source.startswith(("models:/", "runs:/")):
         parts = [p for p in source.split(":/", 1)[1].split("/") if p]
-        return parts[0] if source.startswith("models:/") and parts else "model"
-    p = Path(source)
-    return (p.name if p.is_dir() else p.stem) or "model"
+        name = parts[0] if source.startswith("models:/") and parts else "model"
+    else:
+        p = Path(source)
+        name = p.name if p.is_dir() else p.stem
+    # a safe name (it names a directory): other characters become "_", no leading dot
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", name).lstrip(".")[:128] or "model"
 
 
 def build_from(
@@ -532,15 +568,22 @@ def build_from(
 ) -> tuple[ModelBundle, tuple[str, ...]]:
     """The bundle for ``loaded`` profiled on ``reference``, with the options applied."""
     features, _ = resolve_features(reference, loaded, options)
-    frame = coerce_kinds(reference, [n for n in options.numeric if n in features])
     conflict = set(options.categorical) & set(options.numeric)
     if conflict:
         name = sorted(conflict)[0]
         raise InitError(f"column {name!r} cannot be both categorical and numeric", name)
+    numeric = [n for n in options.numeric if n in features]
+    categorical = [n for n in options.categorical if n in features]
+    # cast before scoring, as the service will: integer codes of a --categorical column
+    # reach the model as text
+    frame = coerce_kinds(reference, numeric, categorical)
     model = loaded.model
     if loaded.flavor == "pyfunc":
         model = PyfuncModel(loaded.model, features)
-    outputs = score(model, frame, features)
+    try:
+        outputs = score(model, frame, features)
+    except InitError as err:
+        raise _categorical_refused(model, reference, features, numeric, categorical, err) from err
     task = options.task or loaded_task(loaded, outputs)
     if task not in ("classification", "regression"):
         raise InitError(f"task must be classification or regression, got {task!r}")
@@ -564,9 +607,7 @@ def build_from(
     if options.evaluation is not None:
         if options.target is None:
             raise InitError("--evaluation needs --target: the baseline compares with it")
-        evaluation = coerce_kinds(
-            read_table(options.evaluation), [n for n in options.numeric if n in features]
-        )
+        evaluation = coerce_kinds(read_table(options.evaluation), numeric, categorical)
         absent = [c for c in columns if c not in evaluation.columns]
         if absent:
             raise InitError(
@@ -585,7 +626,7 @@ def build_from(
             task="classification" if task == "classification" else "regression",
             bins=options.bins,
             feature_names=features,
-            categorical=[n for n in options.categorical if n in features],
+            categorical=categorical,
             evaluation=evaluation,
         )
     except SchemaError as exc:
@@ -606,10 +647,39 @@ def build_from(
     return bundle, unused
 
 
+def _categorical_refused(
+    model: Any,
+    reference: pd.DataFrame,
+    features: Sequence[str],
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    err: InitError,
+) -> InitError:
+    """``err``, or when the model scores the columns as they were (not cast to text), the
+    ``--categorical`` column it cannot take as text and the fix."""
+    if not categorical:
+        return err
+    try:
+        score(model, coerce_kinds(reference, numeric).head(200), features)
+    except InitError:
+        return err
+    column = err.column if err.column in categorical else categorical[0]
+    return InitError(
+        f"column {column!r} is served as text (categorical), which the model cannot take; "
+        f"leave it numeric (drop it from --categorical) ({err})",
+        column,
+    )
+
+
 def init_model_dir(
     model: str | Path, reference: str | Path | pd.DataFrame, options: InitOptions
 ) -> InitResult:
     """``inferwatch init``: load, profile, and write the model directory."""
+    for what, value in (("--name", options.name), ("--version", options.version)):
+        if value is not None and not re.fullmatch(SAFE_NAME, value):
+            raise InitError(
+                f"{what} {value!r}: use letters, digits and _ . + - (no '/', no leading dot)"
+            )
     loaded = load_model(model)
     frame = reference if isinstance(reference, pd.DataFrame) else read_table(reference)
     if frame.empty:

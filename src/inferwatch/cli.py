@@ -4,7 +4,7 @@ so ``inferwatch --help`` stays fast and the core works without the server extra.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -16,25 +16,68 @@ app = typer.Typer(
 )
 
 
+def setting_option(name: str, help: str, **extra: Any) -> Any:
+    """An option for the ``Settings`` field ``name``: when not given it comes from
+    ``INFERWATCH_<NAME>``, else the field's default; ``--help`` shows both."""
+    from inferwatch.settings import Settings
+
+    default = Settings.model_fields[name].default
+    return typer.Option(
+        help=help,
+        envvar=f"INFERWATCH_{name.upper()}",
+        show_envvar=True,
+        show_default=False if default is None else str(default),
+        **extra,
+    )
+
+
 @app.command()
 def serve(
-    host: str | None = typer.Option(None, help="Address to listen on [env INFERWATCH_HOST]."),
-    port: int | None = typer.Option(None, help="Port to listen on [env INFERWATCH_PORT]."),
-    model_dir: Path | None = typer.Option(None, help="Model directory to serve."),
-    models_dir: Path | None = typer.Option(
-        None, help="Serve every model directory under this one (/models/NAME/...)."
-    ),
-    upstream: str | None = typer.Option(None, help="Front this model server (its base URL)."),
-    upstream_protocol: str | None = typer.Option(
-        None,
-        help="How the upstream speaks: mlflow (/invocations) or v2 (Open Inference Protocol) "
-        "[env INFERWATCH_UPSTREAM_PROTOCOL].",
-    ),
-    data_dir: Path | None = typer.Option(None, help="Where the prediction store lives."),
+    host: Annotated[str | None, setting_option("host", "Address to listen on.")] = None,
+    port: Annotated[int | None, setting_option("port", "Port to listen on.")] = None,
+    model_dir: Annotated[
+        Path | None, setting_option("model_dir", "Model directory to serve.")
+    ] = None,
+    models_dir: Annotated[
+        Path | None,
+        setting_option("models_dir", "Serve every model directory under this one (/models/NAME)."),
+    ] = None,
+    upstream: Annotated[
+        str | None,
+        setting_option("upstream_url", "Front this model server instead of a local model."),
+    ] = None,
+    upstream_protocol: Annotated[
+        str | None,
+        setting_option("upstream_protocol", "How the upstream speaks: mlflow or v2 (OIP)."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None, setting_option("data_dir", "Where the prediction store lives.")
+    ] = None,
+    window_buckets: Annotated[
+        int | None, setting_option("window_buckets", "Time buckets in the monitoring window.")
+    ] = None,
+    bucket_seconds: Annotated[
+        float | None,
+        setting_option("bucket_seconds", "Seconds per bucket (window = buckets x seconds)."),
+    ] = None,
+    min_window_rows: Annotated[
+        int | None,
+        setting_option("min_window_rows", "Fewest rows in the window before drift is decided."),
+    ] = None,
+    psi_threshold: Annotated[
+        float | None,
+        setting_option(
+            "psi_threshold", "PSI above which a feature drifts (unless the model sets its own)."
+        ),
+    ] = None,
+    min_labels: Annotated[
+        int | None,
+        setting_option("min_labels", "Fewest labels in the window before accuracy is reported."),
+    ] = None,
     access_log: bool = typer.Option(False, help="Log every request."),
-    workers: int | None = typer.Option(
-        None, min=1, help="Worker processes on the one port [env INFERWATCH_WORKERS]."
-    ),
+    workers: Annotated[
+        int | None, setting_option("workers", "Worker processes on the one port.", min=1)
+    ] = None,
 ) -> None:
     """Serve the model over HTTP with monitoring (/predict, /invocations, /feedback, /metrics)."""
     from inferwatch.server.run import run_server
@@ -51,6 +94,11 @@ def serve(
         "upstream_url": upstream,
         "upstream_protocol": upstream_protocol,
         "data_dir": data_dir,
+        "window_buckets": window_buckets,
+        "bucket_seconds": bucket_seconds,
+        "min_window_rows": min_window_rows,
+        "psi_threshold": psi_threshold,
+        "min_labels": min_labels,
         "workers": workers,
     }
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]  # values are validated by pydantic
@@ -115,9 +163,7 @@ def simulate(
     ] = None,
     token: Annotated[
         str | None,
-        typer.Option(
-            envvar="INFERWATCH_API_TOKEN", help="Bearer token [env INFERWATCH_API_TOKEN]."
-        ),
+        typer.Option(envvar="INFERWATCH_API_TOKEN", show_envvar=True, help="Bearer token."),
     ] = None,
 ) -> None:
     """Send realistic traffic and incidents to a running service, with delayed labels."""
@@ -132,6 +178,10 @@ def simulate(
     try:
         if drift_mode not in ("gradual", "abrupt"):
             raise ValueError("--drift-mode must be gradual or abrupt")
+        if token is None:  # or from INFERWATCH_API_TOKEN_FILE, as compose passes it
+            from inferwatch.settings import Settings
+
+            token = Settings().resolved_api_token()
         plan = build_timeline(scenario, duration, timeline)
         config = TrafficConfig(
             url=url,
@@ -163,13 +213,20 @@ def demo(
         bool, typer.Option(help="Short windows and alert delays: an incident cycle in minutes.")
     ] = False,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
-    port: Annotated[int | None, typer.Option(help="Service port [env INFERWATCH_PORT].")] = None,
-    data_dir: Annotated[
-        Path | None, typer.Option(help="State directory [env INFERWATCH_DATA_DIR].")
+    port: Annotated[int | None, setting_option("port", "Service port.")] = None,
+    prometheus_port: Annotated[
+        int | None, setting_option("prometheus_port", "Prometheus port.")
     ] = None,
-    no_stack: Annotated[
-        bool, typer.Option(help="Do not start Prometheus and Alertmanager.")
-    ] = False,
+    alertmanager_port: Annotated[
+        int | None, setting_option("alertmanager_port", "Alertmanager port.")
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        setting_option("data_dir", "State directory (model, store, Prometheus data, events)."),
+    ] = None,
+    stack: Annotated[
+        bool, typer.Option("--stack/--no-stack", help="Start Prometheus and Alertmanager.")
+    ] = True,
     timeline: Annotated[
         str | None, typer.Option(help="Phases instead of the default, e.g. normal:20,drift:40.")
     ] = None,
@@ -179,14 +236,15 @@ def demo(
     from inferwatch.settings import Settings
 
     settings = Settings()
-    if port is not None:
-        settings = settings.model_copy(update={"port": port})
-    if data_dir is not None:
-        settings = settings.model_copy(update={"data_dir": data_dir})
+    overrides = {
+        "port": port,
+        "prometheus_port": prometheus_port,
+        "alertmanager_port": alertmanager_port,
+        "data_dir": data_dir,
+    }
+    settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     try:
-        code = run_demo(
-            settings, fast=fast, duration=duration, stack=not no_stack, timeline=timeline
-        )
+        code = run_demo(settings, fast=fast, duration=duration, stack=stack, timeline=timeline)
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -310,13 +368,25 @@ def replay(
     label_delay: Annotated[
         float, typer.Option(help="Seconds before a batch's labels are sent.")
     ] = 0.0,
-    batch_size: Annotated[int, typer.Option(min=1, help="Rows per request.")] = 1,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Rows per request, sent at the first row's time (default: every row already "
+            "due). A request never holds more than --max-request-rows: larger batches are split.",
+        ),
+    ] = None,
+    max_request_rows: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Most rows in one request: the service's limit, INFERWATCH_MAX_BATCH_ROWS.",
+        ),
+    ] = 1000,
     drop: Annotated[list[str] | None, typer.Option(help="Columns not to send (ids, ...).")] = None,
     token: Annotated[
         str | None,
-        typer.Option(
-            envvar="INFERWATCH_API_TOKEN", help="Bearer token [env INFERWATCH_API_TOKEN]."
-        ),
+        typer.Option(envvar="INFERWATCH_API_TOKEN", show_envvar=True, help="Bearer token."),
     ] = None,
 ) -> None:
     """Send a table through a running service in time order, with delayed labels."""
@@ -324,10 +394,13 @@ def replay(
     from inferwatch.replay import ReplayError
     from inferwatch.replay import replay as run_replay
 
+    reported = [0]
+
     def progress(summary: object) -> None:
         done = getattr(summary, "rows_sent", 0) + getattr(summary, "errors", 0)
-        if done and done % 500 < batch_size:
+        if done // 500 > reported[0] // 500:
             typer.echo(f"  {done} rows", err=True)
+        reported[0] = done
 
     try:
         frame = read_table(data)
@@ -342,6 +415,7 @@ def replay(
             rate=rate,
             label_delay=label_delay,
             batch_size=batch_size,
+            max_request_rows=max_request_rows,
             token=token,
             on_batch=progress,
         )
@@ -355,13 +429,20 @@ def replay(
 @app.command()
 def ingest(
     source: str | None = typer.Option(
-        None, help="Data-lake URL answering GET ?cursor=&limit= pages [env INFERWATCH_SOURCE_URL]."
+        None,
+        envvar="INFERWATCH_SOURCE_URL",
+        show_envvar=True,
+        help="Data-lake URL answering GET ?cursor=&limit= pages.",
     ),
     url: str = typer.Option("http://127.0.0.1:8000", help="Base URL of the inferwatch service."),
     metrics_port: int = typer.Option(9101, help="Port of this worker's /metrics."),
     metrics_host: str = typer.Option("127.0.0.1", help="Address of this worker's /metrics."),
     poll_seconds: float | None = typer.Option(
-        None, help="Seconds between pulls [env INFERWATCH_SOURCE_POLL_SECONDS]."
+        None,
+        envvar="INFERWATCH_SOURCE_POLL_SECONDS",
+        show_envvar=True,
+        show_default="5.0",
+        help="Seconds between pulls.",
     ),
     batch_size: int = typer.Option(100, help="Records per pull."),
     duration: float | None = typer.Option(None, help="Stop after this many seconds."),
@@ -419,13 +500,20 @@ def report(
     psi_threshold: Annotated[float, typer.Option(help="PSI above which a feature drifts.")] = 0.2,
     min_rows: Annotated[int, typer.Option(min=1, help="Fewest current rows to decide.")] = 200,
     categorical: Annotated[
-        list[str] | None, typer.Option(help="Columns to treat as categories.")
+        list[str] | None,
+        typer.Option(help="Columns to treat as categories: a,b or repeat the option."),
     ] = None,
-    exclude: Annotated[list[str] | None, typer.Option(help="Columns to leave out.")] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(help="Columns to leave out (ids, times): a,b or repeat the option."),
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option(help="Label column: left out, not reported as drift.")
+    ] = None,
     fail_on_drift: Annotated[bool, typer.Option(help="Exit 1 when any feature drifted.")] = False,
 ) -> None:
     """Drift report of a current table against a reference table, feature by feature."""
-    from inferwatch.bring import InitError, read_table
+    from inferwatch.bring import InitError, read_table, split_names
     from inferwatch.core.report import drift_report
     from inferwatch.core.schema import FeatureSchema, SchemaError
 
@@ -434,7 +522,15 @@ def report(
         raise typer.Exit(2)
     try:
         ref, cur = read_table(reference), read_table(current)
-        schema = FeatureSchema.infer(ref, categorical=categorical, exclude=exclude)
+        categories, left_out = split_names(categorical), split_names(exclude)
+        left_out += (target,) if target is not None else ()
+        unknown = [n for n in (*categories, *left_out) if n not in ref.columns]
+        if unknown:
+            raise InitError(
+                f"column(s) {', '.join(repr(n) for n in unknown)} not in {reference} "
+                f"(columns: {', '.join(map(str, ref.columns))})"
+            )
+        schema = FeatureSchema.infer(ref, categorical=list(categories), exclude=list(left_out))
         result = drift_report(
             ref,
             cur,

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from types import FrameType
 from typing import Any
 
@@ -316,8 +317,7 @@ def run_demo(
                 if stack
                 else None
             )
-            _print_urls(console, url, urls, plan, story)
-            console.print(f"  data lake     {gateway.lake_url} (ingested every 2 s)")
+            _print_urls(console, url, urls, plan, story, gateway.lake_url)
             asyncio.run(_play(settings, plan, story, url, urls, duration, console, gateway))
             console.print("stopping ...")
         console.print("stopped: every part of the demo is down.")
@@ -332,20 +332,47 @@ def run_demo(
         signal.signal(signal.SIGTERM, previous)
 
 
+def answering(url: str) -> bool:
+    """Whether a GET of ``url`` answers 2xx (Debian's Prometheus has no web UI: ``/alerts``
+    is a 404 there, so a page is printed only when it is really served)."""
+    try:
+        return httpx.get(url, timeout=3.0, follow_redirects=True).is_success
+    except httpx.HTTPError:
+        return False
+
+
+def working_urls(url: str, urls: tuple[str, str] | None) -> list[tuple[str, str]]:
+    """``(what, url)`` of every page of the demo that answers: for Prometheus and
+    Alertmanager their web UI when it is served, else their alerts API."""
+    candidates: list[tuple[str, tuple[str, ...]]] = [
+        ("dashboard", (f"{url}/dashboard",)),
+        ("API docs", (f"{url}/docs",)),
+        ("metrics", (f"{url}/metrics",)),
+        ("alerts", (f"{url}/api/alerts",)),
+    ]
+    if urls is not None:
+        prom, am = urls
+        candidates.append(("Prometheus", (f"{prom}/alerts", f"{prom}/api/v1/alerts")))
+        candidates.append(("Alertmanager", (f"{am}/#/alerts", f"{am}/api/v2/alerts")))
+    out = []
+    for what, options in candidates:
+        found = next((u for u in options if answering(u.split("#")[0])), None)
+        if found is not None:
+            out.append((what, found))
+    return out
+
+
 def _print_urls(
     console: Console,
     url: str,
     urls: tuple[str, str] | None,
     plan: DemoPlan,
     story: Timeline,
+    lake_url: str,
 ) -> None:
     console.print(f"[bold]inferwatch demo[/bold] (pid {os.getpid()}), model {EXAMPLE}")
-    console.print(f"  dashboard     {url}/dashboard")
-    console.print(f"  API docs      {url}/docs")
-    console.print(f"  metrics       {url}/metrics")
-    if urls is not None:
-        console.print(f"  Prometheus    {urls[0]}/alerts")
-        console.print(f"  Alertmanager  {urls[1]}")
+    for what, link in [*working_urls(url, urls), ("data lake", lake_url)]:
+        console.print(f"  {what:<13} {link}", soft_wrap=True, highlight=False)
     console.print(f"  window        {plan.window_seconds:g} s", soft_wrap=True)
     console.print(f"  timeline      {story.spec()} (repeats)", soft_wrap=True)
     console.print("Ctrl-C stops everything.")
@@ -386,7 +413,8 @@ async def _play(
 
     def note(kind: str, text: str, style: str | None = None, **extra: Any) -> None:
         elapsed = time.monotonic() - started
-        display.event(f"[{elapsed:5.0f}s] {text}", style=style)
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        display.event(f"{stamp} {text}", style=style)
         record = {"t": round(elapsed, 2), "kind": kind, "text": text, **extra}
         with events_path.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
@@ -417,9 +445,11 @@ async def _play(
     engine = TrafficEngine(config, data, on_progress=display.update, on_phase=on_phase)
     headers = {"authorization": f"Bearer {config.token}"} if config.token else {}
 
+    finished = asyncio.Event()
+
     async def traffic() -> None:
         cycle = 0
-        while True:
+        while not finished.is_set():
             cycle += 1
             note("cycle", f"cycle {cycle}", cycle=cycle)
             await engine.run(story)
@@ -480,7 +510,11 @@ async def _play(
                 if error is not None:
                     raise error
         finally:
+            finished.set()
             engine.stop()
+            # let the requests in flight finish: a request cut off mid-body is logged by the
+            # server as an error, which a user would take for a fault
+            await asyncio.wait([tasks[0]], timeout=5.0)
             for task in [*tasks, *background]:
                 task.cancel()
             await asyncio.gather(*tasks, *background, return_exceptions=True)

@@ -1,11 +1,13 @@
 """The model directory: everything ``inferwatch serve`` needs to serve and watch one model.
 
-A model directory holds four files:
+A model directory holds four files, and a fifth when the target was known:
 
 - ``model.joblib``: the fitted estimator (optional when an upstream server scores the rows);
 - ``schema.json``: the ``FeatureSchema`` of the inputs;
 - ``profile.json``: the ``ReferenceProfile`` of the reference data and the model's outputs on it;
-- ``metadata.json``: ``ModelMetadata`` (name, version, task, feature order, classes, ...).
+- ``metadata.json``: ``ModelMetadata`` (name, version, task, feature order, classes, ...);
+- ``evaluation.parquet``: labelled reference rows the model was evaluated on (a retrained
+  candidate must hold its own on them before it is promoted).
 
 ``build_bundle`` makes all of it from a fitted estimator and its reference data;
 ``save_model_dir`` writes it and ``load_model_dir`` reads it back.
@@ -34,6 +36,9 @@ MODEL_FILE = "model.joblib"
 SCHEMA_FILE = "schema.json"
 PROFILE_FILE = "profile.json"
 METADATA_FILE = "metadata.json"
+EVALUATION_FILE = "evaluation.parquet"
+EVALUATION_ROWS = 5000
+"""Most labelled reference rows kept beside a model for retraining checks."""
 
 Task = Literal["classification", "regression"]
 
@@ -47,13 +52,27 @@ class ModelDirError(Exception):
         self.message = message
 
 
+SAFE_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}$"
+"""Model names and versions: they name directories (so no ``/`` and no leading dot) and
+label values. Letters, digits, ``_ . + -``, at most 128 characters."""
+
+
+def contained(root: Path, *parts: str) -> Path:
+    """``root / parts`` resolved, refused (``ValueError``) unless it stays inside ``root``."""
+    base = root.resolve()
+    path = base.joinpath(*parts).resolve()
+    if path != base and base not in path.parents:
+        raise ValueError(f"{'/'.join(parts)!r} would leave {root}")
+    return path
+
+
 class ModelMetadata(BaseModel):
     """What the service needs to know about a model besides its schema and profile."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    name: str = Field(min_length=1)
-    version: str = Field(min_length=1)
+    name: str = Field(min_length=1, pattern=SAFE_NAME)
+    version: str = Field(min_length=1, pattern=SAFE_NAME)
     task: Task
     feature_names: list[str] = Field(min_length=1)
     """Input columns in the order the model expects them."""
@@ -79,6 +98,9 @@ class ModelBundle:
     schema: FeatureSchema
     profile: ReferenceProfile
     model: Any | None = None
+    evaluation: pd.DataFrame | None = None
+    """Labelled reference rows (features and the target column) the model was evaluated on:
+    a retrained candidate must hold its own on them too (``evaluation.parquet``)."""
 
 
 # --------------------------------------------------------------------------- files
@@ -117,6 +139,14 @@ def save_model_dir(path: str | Path, bundle: ModelBundle) -> Path:
             raise
     _write_atomic(out / SCHEMA_FILE, json.dumps(bundle.schema.to_dict(), indent=2) + "\n")
     _write_atomic(out / PROFILE_FILE, json.dumps(bundle.profile.to_dict()) + "\n")
+    if bundle.evaluation is not None:
+        tmp = _tmp_path(out / EVALUATION_FILE)
+        try:
+            bundle.evaluation.to_parquet(tmp, index=False)
+            os.replace(tmp, out / EVALUATION_FILE)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
     _write_atomic(out / METADATA_FILE, bundle.metadata.model_dump_json(indent=2) + "\n")
     return out
 
@@ -184,7 +214,13 @@ def load_model_dir(path: str | Path, *, load_model: bool = True) -> ModelBundle:
             raise ModelDirError(model_file, f"cannot load the model ({exc})") from exc
         if not hasattr(model, "predict"):
             raise ModelDirError(model_file, f"{type(model).__name__} has no predict()")
-    return ModelBundle(metadata=metadata, schema=schema, profile=profile, model=model)
+    evaluation = None
+    if (root / EVALUATION_FILE).is_file():
+        try:
+            evaluation = pd.read_parquet(root / EVALUATION_FILE)
+        except Exception as exc:  # pyarrow raises its own errors for a broken file
+            raise ModelDirError(root / EVALUATION_FILE, f"unreadable ({exc})") from exc
+    return ModelBundle(metadata, schema, profile, model, evaluation)
 
 
 # --------------------------------------------------------------------------- building
@@ -325,6 +361,7 @@ def build_bundle(
     profile = ReferenceProfile.build(schema, features, outputs, resolved, classes, bins=bins)
 
     performance: dict[str, float] = {}
+    kept: pd.DataFrame | None = None
     if evaluation is not None:
         if target is None:
             raise ValueError("evaluation data needs the target column name")
@@ -332,8 +369,10 @@ def build_bundle(
         eval_pred = np.asarray(model.predict(model_input(model, eval_x[names])))
         assert eval_y is not None
         performance = reference_performance(resolved, eval_y.to_numpy(), eval_pred)
+        kept = _evaluation_rows(eval_x[names], eval_y, target)
     elif y is not None:
         performance = reference_performance(resolved, y.to_numpy(), outputs)
+        kept = _evaluation_rows(features, y, str(target))
 
     metadata = ModelMetadata(
         name=name,
@@ -345,19 +384,30 @@ def build_bundle(
         reference_performance=performance,
         thresholds=dict.fromkeys(names, psi_threshold),
     )
-    return ModelBundle(metadata=metadata, schema=schema, profile=profile, model=model)
+    return ModelBundle(metadata, schema, profile, model, kept)
+
+
+def _evaluation_rows(features: pd.DataFrame, y: pd.Series[Any], target: str) -> pd.DataFrame:
+    """At most ``EVALUATION_ROWS`` labelled rows, kept beside the model."""
+    frame = features.assign(**{target: y.to_numpy()}).reset_index(drop=True)
+    if len(frame) > EVALUATION_ROWS:
+        frame = frame.sample(EVALUATION_ROWS, random_state=0).reset_index(drop=True)
+    return frame
 
 
 __all__ = [
+    "EVALUATION_FILE",
     "METADATA_FILE",
     "MODEL_FILE",
     "PROFILE_FILE",
+    "SAFE_NAME",
     "SCHEMA_FILE",
     "ModelBundle",
     "ModelDirError",
     "ModelMetadata",
     "build_bundle",
     "class_names",
+    "contained",
     "infer_task",
     "load_metadata",
     "load_model_dir",

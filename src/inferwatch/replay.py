@@ -24,6 +24,10 @@ import numpy as np
 import pandas as pd
 
 from inferwatch.bring import read_table
+from inferwatch.casting import as_text
+
+MAX_REQUEST_ROWS = 1000
+"""Most rows in one request: the service's default ``INFERWATCH_MAX_BATCH_ROWS``."""
 
 
 class ReplayError(ValueError):
@@ -205,6 +209,8 @@ class Replayer:
         self._clock = clock
         self._sleep = sleep
         self._max_messages = max_messages
+        self._pending: list[_Due] = []
+        self._seq = 0
 
     def _note(self, summary: ReplaySummary, message: str) -> None:
         if len(summary.error_messages) < self._max_messages:
@@ -234,69 +240,98 @@ class Replayer:
         offsets: np.ndarray,
         labels: Sequence[Any] | None = None,
         label_delay: float = 0.0,
-        batch_size: int = 1,
+        batch_size: int | None = None,
+        max_request_rows: int = MAX_REQUEST_ROWS,
         on_batch: Callable[[ReplaySummary], None] | None = None,
     ) -> ReplaySummary:
-        if batch_size < 1:
+        """Send ``records`` at their ``offsets``. With ``batch_size`` rows go in groups of
+        that many, each at its first row's time; without it, every row already due goes in
+        one request. A request never holds more than ``max_request_rows`` (the service's
+        ``INFERWATCH_MAX_BATCH_ROWS``): a larger group is split."""
+        if batch_size is not None and batch_size < 1:
             raise ReplayError(f"batch size must be >= 1, got {batch_size}")
+        if max_request_rows < 1:
+            raise ReplayError(f"most rows per request must be >= 1, got {max_request_rows}")
         if label_delay < 0:
             raise ReplayError(f"label delay must be >= 0 seconds, got {label_delay}")
         summary = ReplaySummary(rows=len(records))
-        pending: list[_Due] = []
+        self._pending = []
         start = self._clock()
-
-        def flush_due(until: float) -> None:
-            ready: list[dict[str, Any]] = []
-            while pending and pending[0].at <= until:
-                ready.extend(heapq.heappop(pending).labels)
-            if ready:
-                self._send_labels(summary, ready)
-
-        seq = 0
-        for first in range(0, len(records), batch_size):
-            batch = list(records[first : first + batch_size])
+        first = 0
+        while first < len(records):
             send_at = start + float(offsets[first])
             # Labels that fall due before this batch leave first, in their own time.
-            while pending and pending[0].at < send_at:
-                wait = pending[0].at - self._clock()
-                if wait > 0:
-                    self._sleep(wait)
-                flush_due(pending[0].at)
-            wait = send_at - self._clock()
-            if wait > 0:
-                self._sleep(wait)
-            response, problem = self._post("/predict", {"instances": batch})
-            summary.requests += 1
-            if response is None or not response.is_success:
-                summary.errors += len(batch)
-                if response is not None:
-                    problem = f"POST /predict -> {response.status_code}: {response.text[:300]}"
-                self._note(summary, problem)
+            while self._pending and self._pending[0].at < send_at:
+                self._wait_until(self._pending[0].at)
+                self._flush_due(summary, self._pending[0].at)
+            self._wait_until(send_at)
+            if batch_size is None:
+                end, now = first + 1, self._clock()
+                while (
+                    end < len(records)
+                    and end - first < max_request_rows
+                    and start + float(offsets[end]) <= now
+                ):
+                    end += 1
             else:
-                ids = _ids(response)
-                summary.rows_sent += len(batch)
-                if labels is not None and ids is not None:
-                    batch_labels = [
-                        {"id": pid, "label": label}
-                        for pid, label in zip(ids, labels[first : first + len(batch)], strict=False)
-                        if label is not None
-                    ]
-                    if batch_labels:
-                        seq += 1
-                        heapq.heappush(
-                            pending, _Due(self._clock() + label_delay, seq, batch_labels)
-                        )
-                elif labels is not None:
-                    self._note(summary, "POST /predict answered without ids; labels not sent")
+                end = min(first + batch_size, len(records))
+            for lo in range(first, end, max_request_rows):
+                hi = min(lo + max_request_rows, end)
+                self._send_rows(summary, records[lo:hi], labels, lo, label_delay)
             if on_batch is not None:
                 on_batch(summary)
-        while pending:
-            wait = pending[0].at - self._clock()
-            if wait > 0:
-                self._sleep(wait)
-            flush_due(pending[0].at)
+            first = end
+        while self._pending:
+            self._wait_until(self._pending[0].at)
+            self._flush_due(summary, self._pending[0].at)
         summary.seconds = self._clock() - start
         return summary
+
+    def _wait_until(self, at: float) -> None:
+        wait = at - self._clock()
+        if wait > 0:
+            self._sleep(wait)
+
+    def _flush_due(self, summary: ReplaySummary, until: float) -> None:
+        ready: list[dict[str, Any]] = []
+        while self._pending and self._pending[0].at <= until:
+            ready.extend(heapq.heappop(self._pending).labels)
+        if ready:
+            self._send_labels(summary, ready)
+
+    def _send_rows(
+        self,
+        summary: ReplaySummary,
+        batch: Sequence[Mapping[str, Any]],
+        labels: Sequence[Any] | None,
+        first: int,
+        label_delay: float,
+    ) -> None:
+        """One ``POST /predict`` of ``batch`` (rows ``first``...); its labels are queued."""
+        response, problem = self._post("/predict", {"instances": list(batch)})
+        summary.requests += 1
+        if response is None or not response.is_success:
+            summary.errors += len(batch)
+            if response is not None:
+                problem = f"POST /predict -> {response.status_code}: {response.text[:300]}"
+            self._note(summary, problem)
+            return
+        ids = _ids(response)
+        summary.rows_sent += len(batch)
+        if labels is None:
+            return
+        if ids is None:
+            self._note(summary, "POST /predict answered without ids; labels not sent")
+            return
+        batch_labels = [
+            {"id": pid, "label": label}
+            for pid, label in zip(ids, labels[first : first + len(batch)], strict=False)
+            if label is not None
+        ]
+        if batch_labels:
+            self._seq += 1
+            due = _Due(self._clock() + label_delay, self._seq, batch_labels)
+            heapq.heappush(self._pending, due)
 
 
 def _ids(response: httpx.Response) -> list[Any] | None:
@@ -333,8 +368,10 @@ def prepare(
     labels_path: Path | None = None,
     timestamp_column: str | None = None,
     drop: Sequence[str] = (),
+    categorical: Sequence[str] = (),
 ) -> tuple[list[dict[str, Any]], list[Any] | None, np.ndarray | None]:
-    """Sort by time and split a table into feature records, labels and timestamps."""
+    """Sort by time and split a table into feature records, labels and timestamps; the
+    ``categorical`` columns are sent as text."""
     if target is not None and labels_path is None and target not in frame.columns:
         raise ReplayError(
             f"target column {target!r} is not in the data (columns: {list(frame.columns)})"
@@ -360,8 +397,28 @@ def prepare(
         not_features.add(target)
     if timestamp_column is not None:
         not_features.add(timestamp_column)
-    features = frame[[c for c in frame.columns if c not in not_features]]
+    features = frame[[c for c in frame.columns if c not in not_features]].copy()
+    # a CSV reads integer-coded categories back as numbers: send them as the text the served
+    # model's schema expects, so CSV and Parquet of the same data are monitored alike
+    for name in categorical:
+        if name in features.columns:
+            features[name] = as_text(features[name])
     return records_of(features), labels, timestamps
+
+
+def served_categoricals(client: httpx.Client, headers: Mapping[str, str]) -> list[str]:
+    """The categorical inputs of the model the service serves (from ``/api/snapshot``);
+    empty when the service does not say."""
+    try:
+        response = client.get("/api/snapshot", headers=dict(headers))
+        features = response.json().get("features", []) if response.is_success else []
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return []
+    return [
+        str(f["name"])
+        for f in features
+        if isinstance(f, dict) and f.get("kind") == "categorical" and "name" in f
+    ]
 
 
 def replay(
@@ -375,7 +432,8 @@ def replay(
     speed: float | None = None,
     rate: float | None = None,
     label_delay: float = 0.0,
-    batch_size: int = 1,
+    batch_size: int | None = None,
+    max_request_rows: int = MAX_REQUEST_ROWS,
     token: str | None = None,
     timeout: float = 30.0,
     on_batch: Callable[[ReplaySummary], None] | None = None,
@@ -383,26 +441,30 @@ def replay(
     """Replay ``frame`` through the service at ``url``; see the module docstring."""
     if speed is not None and timestamp_column is None:
         raise ReplayError("--speed needs --timestamp-column (or use --rate)")
-    records, labels, timestamps = prepare(
-        frame,
-        target=target,
-        labels_path=labels_path,
-        timestamp_column=timestamp_column,
-        drop=drop,
-    )
-    offsets = schedule(len(records), timestamps=timestamps, speed=speed, rate=rate)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     with httpx.Client(base_url=url.rstrip("/"), timeout=timeout) as client:
+        records, labels, timestamps = prepare(
+            frame,
+            target=target,
+            labels_path=labels_path,
+            timestamp_column=timestamp_column,
+            drop=drop,
+            categorical=served_categoricals(client, headers),
+        )
+        offsets = schedule(len(records), timestamps=timestamps, speed=speed, rate=rate)
         return Replayer(client, token=token).run(
             records,
             offsets=offsets,
             labels=labels,
             label_delay=label_delay,
             batch_size=batch_size,
+            max_request_rows=max_request_rows,
             on_batch=on_batch,
         )
 
 
 __all__ = [
+    "MAX_REQUEST_ROWS",
     "ReplayError",
     "ReplaySummary",
     "Replayer",
@@ -411,5 +473,6 @@ __all__ = [
     "records_of",
     "replay",
     "schedule",
+    "served_categoricals",
     "timestamps_of",
 ]

@@ -4,7 +4,9 @@ The candidate is a fresh copy of the serving estimator (``sklearn.base.clone``: 
 pipeline, same hyper-parameters) fitted on labelled rows the service stored. Both models
 are scored on the same held-out share of those rows; the candidate is promoted when it beats
 the serving model by more than ``min_improvement`` (accuracy for classifiers, MAE for
-regressors). A promoted candidate gets the next version, and the rows it was trained on
+regressors), and when it holds its own on the model's reference evaluation rows
+(``evaluation.parquet``, which recent labels, wrong or poisoned, cannot move). A promoted
+candidate gets the next version, and the rows it was trained on
 become its reference profile: after a real change in the world, the new normal.
 
 ``ModelRegistry`` keeps every version under ``<data_dir>/registry/<name>/<version>/`` with a
@@ -14,7 +16,7 @@ become its reference profile: after a real change in the world, the new normal.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,8 +24,10 @@ import numpy as np
 import pandas as pd
 
 from inferwatch.modeldir import (
+    SAFE_NAME,
     ModelBundle,
     build_bundle,
+    contained,
     load_model_dir,
     model_input,
     reference_performance,
@@ -41,12 +45,15 @@ class RetrainPolicy:
 
     ``min_labels``: labelled rows needed at all; ``holdout_share``: the share kept for the
     comparison; ``min_improvement``: how much better (accuracy points, or MAE units lower)
-    the candidate must be.
+    the candidate must be; ``reference_tolerance``: how much it may lose on the model's
+    reference evaluation rows (accuracy points, or a share of the reference target's standard
+    deviation for a regressor; 1 or more turns the check off).
     """
 
     min_labels: int = 200
     holdout_share: float = 0.3
     min_improvement: float = 0.0
+    reference_tolerance: float = 0.05
     seed: int = 0
 
 
@@ -173,6 +180,10 @@ def retrain(
         reason = f"candidate {metric} {candidate_score:.4f} vs serving {current_score:.4f}"
         return result("rejected", reason, **scores), None
 
+    refusal = _reference_refusal(bundle, candidate, policy)
+    if refusal is not None:
+        return result("rejected", refusal, **scores), None
+
     version = next_version(meta.version)
     target = meta.target or "target"
     promoted = build_bundle(
@@ -186,8 +197,45 @@ def retrain(
         psi_threshold=_default_threshold(bundle),
     )
     promoted.metadata.thresholds.update(meta.thresholds)
+    if bundle.evaluation is not None:  # the guard travels with every later version
+        promoted = replace(promoted, evaluation=bundle.evaluation)
     reason = f"candidate {metric} {candidate_score:.4f} beats serving {current_score:.4f}"
     return result("promoted", reason, candidate_version=version, **scores), promoted
+
+
+def _reference_refusal(bundle: ModelBundle, candidate: Any, policy: RetrainPolicy) -> str | None:
+    """Why ``candidate`` may not replace ``bundle``'s model on the reference evaluation rows
+    (``None``: it holds its own). Recent labels alone can be wrong or poisoned; the rows the
+    model was evaluated on when it was made are the fixed ground it must not lose."""
+    data = bundle.evaluation
+    meta = bundle.metadata
+    if policy.reference_tolerance >= 1.0:  # the operator accepts a new concept
+        return None
+    if data is None or meta.target is None or meta.target not in data.columns:
+        return None
+    features = data[meta.feature_names]
+    actual = data[meta.target].to_numpy()
+    if meta.task == "classification":
+        actual = np.array([str(v) for v in actual.tolist()], dtype=object)
+    scores = []
+    models: tuple[Any, Any] = (bundle.model, candidate)
+    for model in models:
+        out = np.asarray(model.predict(model_input(model, features)))
+        if meta.task == "classification":
+            out = np.array([str(v) for v in out.tolist()], dtype=object)
+        scores.append(_score(meta.task, actual, out)[1])
+    current, new = scores
+    metric = "accuracy" if meta.task == "classification" else "mae"
+    loss = current - new if metric == "accuracy" else new - current
+    # accuracy points; for a regressor, a share of the reference target's spread
+    scale = 1.0 if metric == "accuracy" else float(np.std(actual.astype(float))) or 1.0
+    allowed = policy.reference_tolerance * scale
+    if loss > allowed:
+        return (
+            f"candidate {metric} on the reference evaluation data {new:.4f} vs serving "
+            f"{current:.4f}: it would lose what the model knew"
+        )
+    return None
 
 
 def _default_threshold(bundle: ModelBundle) -> float:
@@ -200,15 +248,23 @@ class ModelRegistry:
     def __init__(self, root: Path) -> None:
         self.root = root
 
+    def _dir(self, name: str, version: str | None = None) -> Path:
+        """The folder of ``name`` (or of one of its versions), never outside ``root``."""
+        parts = (name,) if version is None else (name, version)
+        for part in parts:
+            if not re.fullmatch(SAFE_NAME, part):
+                raise ValueError(f"{part!r} is not a safe model name or version")
+        return contained(self.root, *parts)
+
     def current_dir(self, name: str) -> Path | None:
-        pointer = self.root / name / "CURRENT"
+        pointer = self._dir(name) / "CURRENT"
         if not pointer.exists():
             return None
-        path = self.root / name / pointer.read_text(encoding="utf-8").strip()
+        path = self._dir(name, pointer.read_text(encoding="utf-8").strip())
         return path if (path / "metadata.json").exists() else None
 
     def versions(self, name: str) -> list[str]:
-        folder = self.root / name
+        folder = self._dir(name)
         if not folder.exists():
             return []
         return sorted(p.name for p in folder.iterdir() if (p / "metadata.json").exists())
@@ -216,8 +272,8 @@ class ModelRegistry:
     def promote(self, bundle: ModelBundle) -> Path:
         """Save ``bundle`` as a new version and make it the one to serve."""
         meta = bundle.metadata
-        path = save_model_dir(self.root / meta.name / meta.version, bundle)
-        pointer = self.root / meta.name / "CURRENT"
+        path = save_model_dir(self._dir(meta.name, meta.version), bundle)
+        pointer = self._dir(meta.name) / "CURRENT"
         tmp = pointer.with_suffix(".tmp")
         tmp.write_text(meta.version, encoding="utf-8")
         tmp.replace(pointer)

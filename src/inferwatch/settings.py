@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     Protocol (KServe v2: ``/v2/models/<name>/infer``, as MLServer, KServe and Triton serve)."""
     upstream_model_name: str | None = None
     """The model's name on a v2 upstream (the model directory's name if unset)."""
+    upstream_max_answer_bytes: int = 20_000_000
+    """Largest upstream answer read (a larger one is a 502, read no further than this)."""
     api_token: SecretStr | None = None
     api_token_file: Path | None = None
     allow_insecure_public_bind: bool = False
@@ -90,6 +92,10 @@ class Settings(BaseSettings):
     retrain_min_labels: int = 200
     retrain_min_improvement: float = 0.0
     retrain_holdout_share: float = 0.3
+    retrain_reference_tolerance: float = 0.05
+    """How much a candidate may lose on the model's reference evaluation rows (accuracy
+    points, or a share of the target's standard deviation). Recent labels alone can be
+    poisoned; raise it (1.0 turns the check off) only to accept that the concept changed."""
     retrain_lookback_seconds: float = 86_400.0
     retrain_cooldown_seconds: float = 600.0
 

@@ -37,6 +37,7 @@ import psutil
 import yaml
 
 from inferwatch.settings import DEFAULT_RUNBOOK_BASE_URL, Settings
+from inferwatch.stackcheck import check_prometheus, rule_groups
 
 INSTALL_HINT = "sudo apt-get install prometheus prometheus-alertmanager"
 PROMETHEUS_BINARIES = ("prometheus",)
@@ -99,14 +100,17 @@ def default_deploy_dir() -> Path:
 
 @dataclass(frozen=True)
 class StackPaths:
-    """Where the rendered configuration, state, logs and pid files live."""
+    """Where the rendered configuration, state, logs and pid files live. Every path is
+    absolute: Prometheus resolves a relative ``rule_files`` entry against the folder of its
+    config file, not against the working directory."""
 
     root: Path
     data_dir: Path
 
     @classmethod
     def for_settings(cls, settings: Settings) -> StackPaths:
-        return cls(root=settings.data_dir / "stack", data_dir=settings.data_dir)
+        data_dir = settings.data_dir.resolve()
+        return cls(root=data_dir / "stack", data_dir=data_dir)
 
     @property
     def prometheus_config(self) -> Path:
@@ -286,10 +290,12 @@ def alertmanager_config(
         # the service wants its bearer token on /alerts: Alertmanager reads it from a file
         token_file.parent.mkdir(parents=True, exist_ok=True)
         token_file.touch(mode=0o600)
+        token_file.chmod(0o600)  # a file left by an older run may have a wider mode
         token_file.write_text(token, encoding="utf-8")
     for receiver in config.get("receivers", []):
         for hook in receiver.get("webhook_configs", []):
             hook["url"] = webhook_url
+            hook.pop("http_config", None)  # the deploy file's is for compose's paths
             if token is not None:
                 hook["http_config"] = {
                     "authorization": {"type": "Bearer", "credentials_file": str(token_file)}
@@ -417,6 +423,12 @@ class LocalStack:
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._rule_files: list[Path] = []
+
+    @property
+    def jobs(self) -> list[str]:
+        """The scrape jobs of the rendered Prometheus configuration."""
+        return ["inferwatch", "alertmanager", "prometheus", *self.extra_jobs]
 
     @property
     def prometheus_url(self) -> str:
@@ -439,7 +451,7 @@ class LocalStack:
             )
         paths = self.paths
         paths.root.mkdir(parents=True, exist_ok=True)
-        render_rules(
+        self._rule_files = render_rules(
             prom_src / "rules",
             paths.rules_dir,
             self.fast_for if self.fast else None,
@@ -516,6 +528,7 @@ class LocalStack:
             for name in ("alertmanager", "prometheus"):
                 self._spawn(name, commands[name], detach)
             self._wait_ready()
+            self._check_loaded()
         except BaseException:
             self.stop()
             raise
@@ -556,6 +569,20 @@ class LocalStack:
                     f"logs in {self.paths.root}"
                 )
             time.sleep(0.1)
+
+    def _check_loaded(self) -> None:
+        """Refuse a Prometheus that is ready but missed a rule file or a scrape job."""
+        problems = check_prometheus(
+            self.prometheus_url,
+            rule_groups(self._rule_files),
+            self.jobs,
+            timeout=min(self.ready_timeout, 15.0),
+        )
+        if problems:
+            raise StackError(
+                f"Prometheus started without what was rendered for it: {'; '.join(problems)} "
+                f"(config {self.paths.prometheus_config}, log {self.paths.log_file('prometheus')})"
+            )
 
     def _log_tail(self, name: str, lines: int = 20) -> str:
         try:

@@ -225,3 +225,50 @@ def test_plain_estimator_fitted_on_an_array(service: Service, tmp_path: Path) ->
     assert _drifted(snap) == {"s2"}
     expected = accuracy_score(live.label, model.predict(live[list(columns)].to_numpy()))
     assert snap["performance"]["accuracy"] == pytest.approx(expected)
+
+
+def test_replay_of_csv_and_parquet_gives_the_same_monitoring_result(
+    service: Service, tmp_path: Path
+) -> None:
+    """Integer-coded categories: a CSV reads them back as numbers, Parquet keeps the text.
+    Replay casts by the served model's schema, so neither counts a wrong type and both give
+    the same bin counts."""
+    rng = np.random.default_rng(5)
+    n = 400
+    frame = pd.DataFrame(
+        {
+            "tenure": rng.uniform(0, 60, n).round(2),
+            "plan": rng.choice(["1", "2", "3"], n),
+        }
+    )
+    frame["churned"] = np.where(frame.plan == "1", "yes", "no")
+    model = make_pipeline(
+        ColumnTransformer([("num", "passthrough", ["tenure"]), ("cat", OneHotEncoder(), ["plan"])]),
+        LogisticRegression(max_iter=500),
+    ).fit(frame[["tenure", "plan"]], frame.churned)
+    joblib.dump(model, tmp_path / "model.joblib")
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    frame.to_parquet(tmp_path / "data.parquet")
+    out = tmp_path / "model-dir"
+    options = InitOptions(target="churned", categorical=("plan",), out=out)
+    init_model_dir(tmp_path / "model.joblib", tmp_path / "data.csv", options)
+
+    results = []
+    for name in ("data.csv", "data.parquet"):
+        running = service(model_dir=out, min_window_rows=100, min_labels=20)
+        summary = replay(read_table(tmp_path / name), url=running.url, target="churned")
+        assert (summary.rows_sent, summary.errors) == (n, 0), summary.error_messages
+
+        def settled(client: Any = running.client) -> dict[str, Any] | None:
+            snap: dict[str, Any] = client.get("/api/snapshot").json()
+            return snap if snap["window_rows"] == n else None
+
+        snap = wait_until(settled, timeout=30)
+        results.append(snap)
+    csv, parquet = results
+    assert csv["totals"]["quality_issues"] == [] or all(
+        q["count"] == 0 for q in csv["totals"]["quality_issues"]
+    ), csv["totals"]["quality_issues"]
+    assert csv["totals"]["quality_issues"] == parquet["totals"]["quality_issues"]
+    assert csv["totals"]["bin_observations"] == parquet["totals"]["bin_observations"]
+    assert csv["totals"]["predictions"] == parquet["totals"]["predictions"]

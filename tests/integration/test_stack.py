@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, start_http_server
 from tests.support.waiting import free_port, wait_until
 
 from inferwatch.settings import Settings
-from inferwatch.stack import INSTALL_HINT, LocalStack, MissingBinaryError
+from inferwatch.stack import INSTALL_HINT, LocalStack, MissingBinaryError, StackError
 
 RUNBOOKS = "https://wiki.example.net/ml/inferwatch-runbooks"  # an installation's own page
 
@@ -166,3 +166,64 @@ def test_cli_up_status_down_from_separate_processes(tmp_path: Path) -> None:
         assert pid is not None and not psutil.pid_exists(pid)
     status = _cli(["status"], env)
     assert status.returncode == 1 and status.stdout.count("stopped") == 2
+
+
+def test_stack_from_a_relative_data_dir_loads_every_rule_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, metrics_target: str
+) -> None:
+    """The README's way: the default data dir ``.inferwatch`` relative to the working
+    directory; every rule file's groups and every scrape job reach Prometheus."""
+    monkeypatch.chdir(tmp_path)
+    settings = stack_settings(tmp_path, data_dir=Path(".inferwatch"))
+    with LocalStack(settings, fast=True, scrape_target=metrics_target) as stack:
+        rendered = yaml.safe_load(stack.paths.prometheus_config.read_text())
+        assert all(Path(p).is_absolute() for p in rendered["rule_files"])
+        am = yaml.safe_load(stack.paths.alertmanager_config.read_text())
+        assert all(Path(p).is_absolute() for p in am["templates"])
+        body = httpx.get(stack.prometheus_url + "/api/v1/rules", timeout=5).json()
+        files = {g["file"] for g in body["data"]["groups"] if g["rules"]}
+        deployed = sorted(p.name for p in (stack.deploy_dir / "prometheus/rules").glob("*.yml"))
+        assert sorted(Path(f).name for f in files) == deployed
+        assert all(f.startswith(str(tmp_path / ".inferwatch" / "stack")) for f in files)
+
+
+def _relative_rule_files(config: dict[str, Any]) -> None:
+    # the bug a relative data dir used to cause: Prometheus resolves this against the
+    # folder of its config file and finds nothing
+    config["rule_files"] = [".inferwatch/stack/rules/*.yml"]
+
+
+def _no_alertmanager_job(config: dict[str, Any]) -> None:
+    config["scrape_configs"] = [
+        c for c in config["scrape_configs"] if c["job_name"] != "alertmanager"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("breakage", "message"),
+    [
+        (_relative_rule_files, "no rules loaded from .*alerts.yml"),
+        (_no_alertmanager_job, "no scrape target for job alertmanager"),
+    ],
+)
+def test_stack_refuses_a_prometheus_that_missed_rules_or_targets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, breakage: Any, message: str
+) -> None:
+    import inferwatch.stack as stack_module
+
+    render = stack_module.prometheus_config
+
+    def broken(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        config = render(*args, **kwargs)
+        breakage(config)
+        return config
+
+    monkeypatch.setattr(stack_module, "prometheus_config", broken)
+    settings = stack_settings(tmp_path)
+    stack = LocalStack(settings, fast=True)
+    with pytest.raises(StackError, match=message) as caught:
+        stack.start()
+    assert "\n" not in str(caught.value)
+    # nothing is left running after the refusal
+    assert not any(s.running for s in stack.status())
+    assert not list((settings.data_dir / "stack").glob("*.pid"))

@@ -191,6 +191,7 @@ class OipModelBackend(UpstreamModelBackend):
         categorical: Sequence[str] = (),
         connect_timeout: float = 2.0,
         max_connections: int = 100,
+        max_answer_bytes: int = 20_000_000,
     ) -> None:
         super().__init__(
             url,
@@ -199,6 +200,7 @@ class OipModelBackend(UpstreamModelBackend):
             client,
             connect_timeout=connect_timeout,
             max_connections=max_connections,
+            max_answer_bytes=max_answer_bytes,
         )
         self.model_name = model_name or bundle_metadata.name
         self._model_path = f"/v2/models/{quote(self.model_name, safe='')}"

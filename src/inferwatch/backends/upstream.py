@@ -17,6 +17,7 @@ import httpx
 import numpy as np
 
 from inferwatch.backends.base import BackendError, ModelInput, ModelOutput, batch_rows, column
+from inferwatch.core import jsonbody
 from inferwatch.modeldir import ModelMetadata
 
 _LABEL_KEYS = ("prediction", "predicted_label", "label", "class", "predicted_class", "predictions")
@@ -170,24 +171,61 @@ def parse_answer(answer: Any, rows: int, metadata: ModelMetadata) -> ModelOutput
     return ModelOutput(predictions, probabilities)
 
 
-def _error_message(response: httpx.Response) -> str:
+def _error_message(body: bytes) -> str:
     try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200]
-    if isinstance(body, dict):
+        answer = jsonbody.parse(body)
+    except jsonbody.JsonError:
+        return jsonbody.printable(body[:200].decode("utf-8", "replace"))
+    if isinstance(answer, dict):
         for key in ("message", "detail", "error"):
-            if key in body:
-                return str(body[key])[:200]
-    return str(body)[:200]
+            if key in answer:
+                return str(answer[key])[:200]
+    return str(answer)[:200]
+
+
+def split_credentials(url: str) -> tuple[str, httpx.BasicAuth | None]:
+    """``url`` without its user-info, and that user-info as basic auth (if any), so the
+    credentials travel in a header and never appear in an address that is shown or logged."""
+    parsed = httpx.URL(url)
+    if not parsed.userinfo:
+        return url, None
+    auth = httpx.BasicAuth(parsed.username, parsed.password)
+    return str(parsed.copy_with(username=None, password=None)), auth
+
+
+def redact_url(url: str | None) -> str | None:
+    """``url`` with any user-info removed, for snapshots, errors and logs."""
+    if url is None:
+        return None
+    try:
+        return split_credentials(url)[0]
+    except httpx.InvalidURL:
+        return "(an invalid URL)"
+
+
+async def read_bounded(response: httpx.Response, limit: int) -> bytes:
+    """The answer's body, refused (502) once it is larger than ``limit`` bytes: read in
+    chunks, so a huge answer costs at most ``limit`` bytes of memory."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _bad(f"the answer is {int(declared)} bytes, over the limit of {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise _bad(f"the answer is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class UpstreamModelBackend:
     """Front a model server at ``url`` (MLflow ``mlflow models serve`` or compatible).
 
     ``timeout`` bounds a whole request in seconds (connect, send and answer); connecting alone
-    gets at most ``connect_timeout``. Pass ``client`` to share a pool; otherwise the backend
-    owns one and ``aclose()`` closes it.
+    gets at most ``connect_timeout``; an answer over ``max_answer_bytes`` is a 502. User-info
+    in ``url`` (``http://user:secret@host``) is sent as basic auth and kept out of ``url``.
+    Pass ``client`` to share a pool; otherwise the backend owns one and ``aclose()`` closes it.
     """
 
     def __init__(
@@ -199,10 +237,15 @@ class UpstreamModelBackend:
         *,
         connect_timeout: float = 2.0,
         max_connections: int = 100,
+        max_answer_bytes: int = 20_000_000,
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
-        self.url = url.rstrip("/")
+        clean, auth = split_credentials(url)
+        # without user-info, a shared client keeps its own auth
+        self._auth: dict[str, Any] = {} if auth is None else {"auth": auth}
+        self.url = clean.rstrip("/")
+        self.max_answer_bytes = max_answer_bytes
         self._metadata = bundle_metadata
         self._names = list(bundle_metadata.feature_names)
         self.timeout = timeout
@@ -231,12 +274,7 @@ class UpstreamModelBackend:
         endpoint = f"{self.url}{path}"
         try:
             with anyio.fail_after(self.timeout):
-                response = await self._client.post(
-                    endpoint,
-                    content=body,
-                    headers={"content-type": "application/json"},
-                    timeout=self._http_timeout,
-                )
+                status, answer_body = await self._post(endpoint, body)
         except (TimeoutError, httpx.TimeoutException) as exc:
             raise BackendError(
                 "timeout", f"no answer from {endpoint} within {self.timeout:g}s"
@@ -245,33 +283,44 @@ class UpstreamModelBackend:
             raise BackendError(
                 "upstream", f"cannot reach {endpoint}: {type(exc).__name__}: {exc}"
             ) from exc
-        if response.status_code in (400, 422):
+        if status in (400, 422):
             raise BackendError(
                 "model",
-                f"the upstream model rejected the rows ({response.status_code}): "
-                f"{_error_message(response)}",
+                f"the upstream model rejected the rows ({status}): {_error_message(answer_body)}",
             )
-        if response.status_code != 200:
+        if status != 200:
             raise BackendError(
-                "upstream",
-                f"{endpoint} answered {response.status_code}: {_error_message(response)}",
+                "upstream", f"{endpoint} answered {status}: {_error_message(answer_body)}"
             )
         try:
-            return response.json()
-        except ValueError as exc:
-            raise _bad("not JSON") from exc
+            return jsonbody.parse(answer_body, "answer")
+        except jsonbody.JsonError as exc:
+            raise _bad(f"not usable JSON: {exc.detail}") from None
 
     async def _get_ok(self, path: str) -> bool | None:
         """Whether ``GET <url><path>`` answers 200 (``None`` for a 404: no such route)."""
         probe_timeout = min(self.timeout, 2.0)
         try:
             with anyio.fail_after(probe_timeout):
-                response = await self._client.get(f"{self.url}{path}", timeout=probe_timeout)
+                response = await self._client.get(
+                    f"{self.url}{path}", timeout=probe_timeout, **self._auth
+                )
         except (TimeoutError, httpx.HTTPError):
             return False
         if response.status_code == 404:
             return None
         return response.status_code == 200
+
+    async def _post(self, endpoint: str, body: bytes) -> tuple[int, bytes]:
+        async with self._client.stream(
+            "POST",
+            endpoint,
+            content=body,
+            headers={"content-type": "application/json"},
+            timeout=self._http_timeout,
+            **self._auth,
+        ) as response:
+            return response.status_code, await read_bounded(response, self.max_answer_bytes)
 
     async def ready(self) -> bool:
         """True if ``/ping`` (MLflow) or ``/health`` answers 200."""
@@ -286,4 +335,11 @@ class UpstreamModelBackend:
             await self._client.aclose()
 
 
-__all__ = ["UpstreamModelBackend", "parse_answer", "request_payload"]
+__all__ = [
+    "UpstreamModelBackend",
+    "parse_answer",
+    "read_bounded",
+    "redact_url",
+    "request_payload",
+    "split_credentials",
+]

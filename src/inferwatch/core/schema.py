@@ -8,9 +8,11 @@ Conversion rules for JSON input (``columns_from_records`` / ``columns_from_split
 
 - numeric column: ``int``/``float`` are taken as they are; ``None`` is missing (NaN); a string
   that parses as a number (``"5.1"``, ``"nan"``) is converted and counted as ``wrong_type``;
-  any other string, a ``bool``, a list or an object raises ``SchemaError(check="wrong_type")``.
+  any other string, a ``bool``, a list or an object raises ``SchemaError(check="wrong_type")``;
+  an integer too large for a float raises ``SchemaError(check="non_finite")``.
 - categorical column: ``str`` is taken as it is; ``None`` is missing; a number or a ``bool`` is
-  converted with ``str()`` and counted as ``wrong_type``; a list or an object raises
+  converted with ``str()`` and counted as ``wrong_type``; a list, an object or text that is
+  not valid Unicode (a lone surrogate, which no store can encode) raises
   ``SchemaError(check="wrong_type")``.
 - a schema column absent from a record or from the ``columns`` list raises
   ``SchemaError(check="missing")`` unless the spec says ``required=False`` (then it is missing).
@@ -34,6 +36,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from inferwatch.core.jsonbody import encodable
 from inferwatch.core.quality import QualityKernel, QualityTable
 from inferwatch.core.snapshot import FeatureKind
 
@@ -166,7 +169,10 @@ def _numeric_column(name: str, values: list[Any]) -> tuple[FloatArray, BoolArray
     n = len(values)
     kinds = set(map(type, values))
     if kinds <= {float, int}:
-        return np.asarray(values, dtype=np.float64), np.zeros(n, dtype=bool), False
+        try:
+            return np.asarray(values, dtype=np.float64), np.zeros(n, dtype=bool), False
+        except OverflowError:  # an integer too large for a float: named below
+            pass
     out = np.empty(n, dtype=np.float64)
     coerced = np.zeros(n, dtype=bool)
     flagged = False
@@ -177,7 +183,10 @@ def _numeric_column(name: str, values: list[Any]) -> tuple[FloatArray, BoolArray
         elif t is float or t is int or (isinstance(v, (int, float, np.number)) and t is not bool):
             if isinstance(v, (bool, np.bool_)):
                 raise SchemaError(name, "expected a number, got a boolean")
-            out[i] = float(v)
+            try:
+                out[i] = float(v)
+            except OverflowError:
+                raise SchemaError(name, f"row {i}: number too large", "non_finite") from None
         elif isinstance(v, str):
             try:
                 out[i] = float(v)
@@ -191,16 +200,26 @@ def _numeric_column(name: str, values: list[Any]) -> tuple[FloatArray, BoolArray
     return out, coerced, flagged
 
 
+def _refuse_text(name: str, values: list[Any]) -> None:
+    """Raise for the first value that is not valid Unicode (the store could not keep it)."""
+    i = next(i for i, v in enumerate(values) if isinstance(v, str) and not encodable(v))
+    raise SchemaError(name, f"value in row {i} is not valid Unicode text (a lone surrogate?)")
+
+
 def _categorical_column(name: str, values: list[Any]) -> tuple[ObjArray, BoolArray, bool]:
     n = len(values)
     out = np.empty(n, dtype=object)
     coerced = np.zeros(n, dtype=bool)
     if set(map(type, values)) <= {str}:
+        if not encodable("".join(values)):
+            _refuse_text(name, values)
         out[:] = values
         return out, coerced, False
     flagged = False
     for i, v in enumerate(values):
         if v is None or isinstance(v, str):
+            if v is not None and not encodable(v):
+                _refuse_text(name, values)
             out[i] = v
         elif isinstance(v, float) and v != v:
             out[i] = None

@@ -8,7 +8,6 @@ refused notifications as ``inferwatch_alert_notifications_rejected_total``.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -22,6 +21,7 @@ from prometheus_client.registry import Collector
 from pydantic import ValidationError
 
 from inferwatch.alerts import AlertBook, WebhookAlert, WebhookPayload
+from inferwatch.core import jsonbody
 
 AlertListener = Callable[[Sequence[WebhookAlert]], None]
 """Called after a notification was applied, with its alerts (e.g. to trigger retraining)."""
@@ -100,9 +100,9 @@ def alerts_router(
     async def receive_alerts(request: Request) -> JSONResponse:
         body = await request.body()
         try:
-            data: Any = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            return _bad_request(book, "body", "not valid JSON")
+            data: Any = jsonbody.parse(body)
+        except jsonbody.JsonError as exc:
+            return _bad_request(book, exc.field, exc.detail)
         try:
             payload = WebhookPayload.model_validate(data)
         except ValidationError as exc:

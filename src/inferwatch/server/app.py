@@ -22,6 +22,7 @@ from inferwatch.core.monitor import MonitorConfig
 from inferwatch.exporter import MonitorCollector, ServiceTotals
 from inferwatch.modeldir import load_model_dir
 from inferwatch.retrain import ModelRegistry
+from inferwatch.server import openapi
 from inferwatch.server.alerts import alerts_router
 from inferwatch.server.background import HistorySampler, retention_loop
 from inferwatch.server.dashboard import dashboard_router
@@ -162,6 +163,7 @@ def create_app(
     )
     app.include_router(retraining_router(retrainer))
     app.include_router(dashboard_router(settings))
+    openapi.install(app, lambda: state.served, settings.max_batch_rows, state.token.enabled)
 
     table = route_table(app.routes)
     http.preinit(

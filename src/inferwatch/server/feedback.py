@@ -8,11 +8,12 @@ is answered 404 for an unknown id and 422 when invalid, so a simple client sees 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from inferwatch.core.jsonbody import encodable, printable
 from inferwatch.server.deps import Service, require_token
 from inferwatch.server.flusher import FlusherStopped
 from inferwatch.server.inputs import Rejected, loads
@@ -23,12 +24,29 @@ from inferwatch.server.records import label_item
 MAX_ID_LENGTH = 128
 
 
-def _check_item(item: Any, where: str, task: str) -> tuple[str, Any] | tuple[None, str]:
-    """``(id, label)`` or ``(None, reason)``."""
+def _class_label(label: Any, classes: Sequence[str] | None) -> str | None:
+    """The class ``label`` names (as the model spells it), or ``None`` if it names none."""
+    if isinstance(label, bool) or not isinstance(label, (str, int, float)):
+        return None
+    if isinstance(label, float) and not math.isfinite(label):
+        return None
+    text = str(label)
+    if classes is None or text in classes:
+        return text
+    if isinstance(label, float) and label.is_integer() and str(int(label)) in classes:
+        return str(int(label))
+    return None
+
+
+def _check_item(
+    item: Any, where: str, task: str, classes: Sequence[str] | None
+) -> tuple[str, Any] | tuple[None, str]:
+    """``(id, label)`` or ``(None, reason)``. A classifier's label must be one of the
+    model's ``classes``; a regressor's a finite number."""
     if not isinstance(item, dict):
         return None, f"{where}: expected an object with id and label"
     pid = item.get("id")
-    if not isinstance(pid, str) or not pid or len(pid) > MAX_ID_LENGTH:
+    if not isinstance(pid, str) or not pid or len(pid) > MAX_ID_LENGTH or not encodable(pid):
         return None, f"{where}.id: expected a prediction id (a non-empty string)"
     if "label" not in item:
         return None, f"{where}.label: missing"
@@ -36,12 +54,22 @@ def _check_item(item: Any, where: str, task: str) -> tuple[str, Any] | tuple[Non
     if task == "regression":
         if isinstance(label, bool) or not isinstance(label, (int, float)):
             return None, f"{where}.label: expected a number"
-        if not math.isfinite(label):
+        try:
+            value = float(label)
+        except OverflowError:
+            return None, f"{where}.label: number too large"
+        if not math.isfinite(value):
             return None, f"{where}.label: not finite"
-        return pid, float(label)
-    if isinstance(label, bool) or not isinstance(label, (str, int, float)):
-        return None, f"{where}.label: expected a class (string or number)"
-    return pid, str(label)
+        return pid, value
+    name = _class_label(label, classes)
+    if name is None:
+        if isinstance(label, (str, int, float)) and not isinstance(label, bool):
+            shown = repr(printable(str(label))[:40])
+        else:
+            shown = f"a {type(label).__name__}"
+        known = ", ".join(classes[:10]) if classes else "a class"
+        return None, f"{where}.label: {shown} is not one of the model's classes ({known})"
+    return pid, name
 
 
 def _count(outcomes: Iterable[str]) -> dict[str, int]:
@@ -81,11 +109,13 @@ def feedback_router() -> APIRouter:
             return json_response({"detail": detail, "field": "labels"}, 413)
 
         task = served.task
+        classes = served.metadata.classes
         now = state.clock()
         results: list[dict[str, Any]] = []
         valid: list[tuple[int, Any]] = []
         for i, item in enumerate(items):
-            pid, value = _check_item(item, "body" if single else f"labels[{i}]", task)
+            where = "body" if single else f"labels[{i}]"
+            pid, value = _check_item(item, where, task, classes)
             if pid is None:
                 raw = item.get("id") if isinstance(item, dict) else None
                 results.append(

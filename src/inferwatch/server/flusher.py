@@ -6,7 +6,8 @@ one store transaction, resolves the futures on their event loop, then hands what
 committed to ``handover`` (the monitor feed). There is no fixed interval: while one
 transaction is being written the next requests pile up and share the next one, so the batch
 size follows the load. The writer keeps nothing back: pooling for the monitor is the feed's
-business.
+business. Requests are validated before they join a transaction; should one fail anyway, its
+jobs are written again one by one, so only the culprit's request sees the error.
 """
 
 from __future__ import annotations
@@ -211,7 +212,14 @@ class Flusher:
         results: dict[asyncio.AbstractEventLoop, list[Any]] = {}
         try:
             outcomes = self.store.write(records, labels, now)
-        except Exception as exc:  # the store failed: every waiting request gets the error
+        except Exception as exc:
+            if len(jobs) > 1:  # one job may be the culprit: it alone must fail
+                log.warning(
+                    "a group commit of %d jobs failed (%s): writing them one by one", len(jobs), exc
+                )
+                for job in jobs:
+                    self._flush([job])
+                return
             log.exception("prediction store write failed")
             for job in jobs:
                 results.setdefault(job.future.get_loop(), []).append((job.future, None, exc))

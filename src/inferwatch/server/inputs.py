@@ -9,14 +9,13 @@ count, so the route answers a 4xx that names the field.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import orjson
 
+from inferwatch.core import jsonbody
 from inferwatch.core.schema import Batch, FeatureSchema, SchemaError
 
 
@@ -37,16 +36,13 @@ class Rejected(Exception):
 
 def loads(body: bytes) -> Any:
     """Parse JSON; the non-standard ``NaN``/``Infinity`` literals many clients send are
-    accepted (the slow parser only runs when the fast one refuses)."""
-    if not body:
-        raise Rejected(400, "body", "empty request body: expected JSON")
+    accepted. Nesting deeper than ``MAX_DEPTH`` and text that is not valid Unicode (which
+    the store could not encode) are refused with the field that holds them."""
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as fast_error:
-        try:
-            return json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise Rejected(400, "body", f"malformed JSON: {fast_error}") from None
+        return jsonbody.parse(body)
+    except jsonbody.JsonError as exc:
+        status = 400 if exc.unreadable else 422
+        raise Rejected(status, exc.field, exc.detail) from None
 
 
 def _rows_to_batch(schema: FeatureSchema, rows: Sequence[Any], field: str) -> Batch:

@@ -85,11 +85,18 @@ async def _score(
     probabilities = None if output.probabilities is None else np.asarray(output.probabilities)
     ids = new_ids(n)
     info = served.info
+    coerced = batch.coerced if batch.coerced_names else None
     rows = PredictionBatch(
-        ids, state.clock(), info.model, info.model_version, frame, predictions, probabilities
+        ids,
+        state.clock(),
+        info.model,
+        info.model_version,
+        frame,
+        predictions,
+        probabilities,
+        coerced,  # stored too, so a restart counts them as wrong_type again
     )
     try:
-        coerced = batch.coerced if batch.coerced_names else None
         await state.flusher_or_raise().submit_predictions(rows, served, coerced)
     except (FlusherStopped, Exception) as exc:  # the store failed: nothing is acknowledged
         inference.error("store")

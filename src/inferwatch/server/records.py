@@ -61,6 +61,10 @@ def rebuild_batches(
             batch = schema.columns_from_records([dict(r.features) for r in part])
         except SchemaError:  # rows stored under another schema: they cannot be replayed
             continue
+        names = {n for r in part for n in r.coerced if n in batch}
+        if names:  # values that came as another type count as wrong_type again
+            masks = {n: np.array([n in r.coerced for r in part]) for n in names}
+            batch = Batch(dict(batch), masks)
         predictions = outcome_array([r.prediction for r in part], task)
         probs = [r.probabilities for r in part]
         probabilities = None

@@ -35,6 +35,7 @@ from inferwatch.retrain import (
     retrain,
 )
 from inferwatch.server.deps import require_token
+from inferwatch.server.security import is_loopback
 from inferwatch.server.served import ServedModel
 from inferwatch.server.state import ServiceState
 from inferwatch.settings import Settings
@@ -61,6 +62,7 @@ class Retrainer:
             min_labels=settings.retrain_min_labels,
             holdout_share=settings.retrain_holdout_share,
             min_improvement=settings.retrain_min_improvement,
+            reference_tolerance=settings.retrain_reference_tolerance,
         )
         self.runs = Counter(
             "inferwatch_retraining_runs",
@@ -80,6 +82,17 @@ class Retrainer:
     @property
     def running(self) -> bool:
         return self._lock.locked()
+
+    @property
+    def refusal(self) -> str | None:
+        """Why retraining is off: a service reachable beyond this machine without a token
+        would let anyone who can send labels and a request replace the model."""
+        if is_loopback(self.settings.host) or self.state.token.enabled:
+            return None
+        return (
+            f"retraining needs an API token when the service listens on {self.settings.host} "
+            "(set INFERWATCH_API_TOKEN or INFERWATCH_API_TOKEN_FILE)"
+        )
 
     def training_rows(
         self, served: ServedModel | None = None
@@ -131,6 +144,9 @@ class Retrainer:
         wanted = set(self.settings.retrain_on_alerts)
         if not wanted or self.running:
             return
+        if self.refusal is not None:
+            log.warning("not retraining on alerts: %s", self.refusal)
+            return
         names = {a.labels.get("alertname", "") for a in alerts if a.status == "firing"}
         if not names & wanted:
             return
@@ -152,6 +168,8 @@ def retraining_router(retrainer: Retrainer) -> APIRouter:
         dependencies=[Depends(require_token)],
     )
     async def start(request: Request) -> JSONResponse:
+        if retrainer.refusal is not None:
+            return JSONResponse({"detail": retrainer.refusal}, 403)
         result = await retrainer.run_async("manual")
         if result is None:
             return JSONResponse({"detail": "a retraining run is already in progress"}, 409)

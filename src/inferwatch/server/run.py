@@ -8,6 +8,7 @@ import sys
 
 from inferwatch.server.security import InsecureBindError, check_bind
 from inferwatch.settings import Settings
+from inferwatch.store import StoreError
 
 
 def uvicorn_options(settings: Settings, *, access_log: bool = False) -> dict[str, object]:
@@ -45,7 +46,14 @@ def run_server(settings: Settings, *, access_log: bool = False) -> int:
     )
     if settings.workers > 1:
         return _run_workers(settings, access_log=access_log)
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except StoreError as exc:  # a full or read-only disk: one line, not a traceback
+        print(f"inferwatch serve: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"inferwatch serve: cannot prepare {settings.data_dir}: {exc}", file=sys.stderr)
+        return 2
     uvicorn.run(app, **uvicorn_options(settings, access_log=access_log))  # type: ignore[arg-type]  # options are typed per key by uvicorn
     return 0
 

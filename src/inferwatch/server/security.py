@@ -33,15 +33,26 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+MIN_TOKEN_LENGTH = 16
+"""Shortest token accepted for a public bind (a guessable token is no protection)."""
+
+
 def check_bind(settings: Settings) -> None:
-    """Raise ``InsecureBindError`` for a non-loopback host without token or explicit opt-in."""
+    """Raise ``InsecureBindError`` for a non-loopback host without a usable token (at least
+    ``MIN_TOKEN_LENGTH`` characters, not only whitespace) or explicit opt-in."""
     if is_loopback(settings.host) or settings.allow_insecure_public_bind:
         return
-    if settings.resolved_api_token() is None:
+    token = settings.resolved_api_token()
+    if token is None or not token.strip():
         raise InsecureBindError(
             f"refusing to listen on {settings.host} without an API token: set "
             "INFERWATCH_API_TOKEN or INFERWATCH_API_TOKEN_FILE, or "
             "INFERWATCH_ALLOW_INSECURE_PUBLIC_BIND=true to accept the risk"
+        )
+    if len(token.strip()) < MIN_TOKEN_LENGTH:
+        raise InsecureBindError(
+            f"refusing to listen on {settings.host} with an API token of {len(token.strip())} "
+            f"characters: use at least {MIN_TOKEN_LENGTH} (for example `openssl rand -hex 32`)"
         )
 
 
@@ -49,18 +60,23 @@ class TokenCheck:
     """Compares the ``Authorization`` header with the configured token in constant time."""
 
     def __init__(self, token: str | None) -> None:
-        self._expected = f"Bearer {token}".encode() if token else None
+        self._expected = token.encode() if token else None
 
     @property
     def enabled(self) -> bool:
         return self._expected is not None
 
     def allows(self, authorization: str | None) -> bool:
+        """Whether ``authorization`` is ``Bearer <token>`` (the scheme in any case)."""
         if self._expected is None:
             return True
         if authorization is None:
             return False
-        return hmac.compare_digest(authorization.encode(), self._expected)
+        scheme, _, credentials = authorization.strip().partition(" ")
+        given = credentials.strip().encode("utf-8", "surrogateescape")
+        # compare even when the scheme is wrong, so the time taken tells nothing
+        same = hmac.compare_digest(given, self._expected)
+        return same and scheme.lower() == "bearer"
 
     def enforce(self, request: Request) -> None:
         """Raise 401 unless the request carries the token (no-op without a token)."""
@@ -76,6 +92,7 @@ class TokenCheck:
 
 __all__ = [
     "BEARER_SCHEME",
+    "MIN_TOKEN_LENGTH",
     "InsecureBindError",
     "TokenCheck",
     "check_bind",

@@ -22,6 +22,7 @@ from starlette.types import Scope
 
 from inferwatch.alerts import AlertBook
 from inferwatch.backends import ModelBackend
+from inferwatch.backends.upstream import redact_url
 from inferwatch.core.snapshot import MonitorSnapshot
 from inferwatch.exporter import ModelInfo, ServiceTotals
 from inferwatch.modeldir import ModelBundle
@@ -162,7 +163,7 @@ class ServiceState:
                 "features": meta.feature_names,
                 "reference_performance": meta.reference_performance,
                 "backend": type(served.backend).__name__,
-                "upstream_url": self.settings.upstream_url,
+                "upstream_url": redact_url(self.settings.upstream_url),
             },
             "started_at": self.started_at,
             "uptime_seconds": self.clock() - self.started_at if self.started_at else 0.0,

@@ -106,7 +106,7 @@ class LiveDisplay:
 
     def event(self, message: str, style: str | None = None) -> None:
         """One line that stays: printed above the live panel, or plainly when not a terminal."""
-        self.console.print(message, style=style, highlight=False, soft_wrap=True)
+        self.console.print(message, style=style, markup=False, highlight=False, soft_wrap=True)
 
 
 __all__ = ["LiveDisplay", "progress_table", "summary_table"]

@@ -22,9 +22,16 @@ class AlertEvent:
     summary: str
 
     def describe(self) -> str:
-        keys = ("feature", "model", "severity")
-        detail = " ".join(f"{k}={self.labels[k]}" for k in keys if k in self.labels)
-        text = f"ALERT {self.state.upper():8} {self.name} {detail}"
+        """``FIRING  FeatureDriftDetected feature=clinic model=cancer severity=warning - ...``:
+        the state padded to seven characters, the name, the labels that tell alerts apart,
+        and while active the summary.
+
+        >>> AlertEvent("ModelAccuracyLow", "resolved", {"model": "iris"}, "low").describe()
+        'RESOLVED ModelAccuracyLow model=iris'
+        """
+        keys = ("feature", "source", "model", "severity")
+        detail = "".join(f" {k}={self.labels[k]}" for k in keys if k in self.labels)
+        text = f"{self.state.upper():<7} {self.name}{detail}"
         # a resolved alert's summary still holds the value it fired with: leave it out
         active = self.state in ("pending", "firing")
         return f"{text} - {self.summary}" if self.summary and active else text

@@ -35,17 +35,29 @@ def _column_value(values: Any) -> tuple[Any, bool]:
     return values, bool(values) and all(isinstance(v, float) for v in values)
 
 
-def encode_features(columns: Mapping[str, Any]) -> bytes:
+def encode_features(
+    columns: Mapping[str, Any], coerced: Mapping[str, np.ndarray] | None = None
+) -> bytes:
     cols: dict[str, Any] = {}
     floats: list[str] = []
     for name, values in columns.items():
         cols[name], is_float = _column_value(values)
         if is_float:
             floats.append(name)
-    return orjson.dumps({"columns": cols, "float64": floats}, option=_NUMPY)
+    blob: dict[str, Any] = {"columns": cols, "float64": floats}
+    if coerced:  # rows whose value came as another type: {"coerced": {name: [rows]}}
+        rows = {n: np.flatnonzero(m).tolist() for n, m in coerced.items() if np.any(m)}
+        if rows:
+            blob["coerced"] = rows
+    return orjson.dumps(blob, option=_NUMPY)
 
 
 def decode_features(blob: bytes | str) -> dict[str, list[Any]]:
+    return decode_blob(blob)[0]
+
+
+def decode_blob(blob: bytes | str) -> tuple[dict[str, list[Any]], dict[int, tuple[str, ...]]]:
+    """The columns, and per row with converted values the names of their features."""
     data = orjson.loads(blob)
     cols: dict[str, list[Any]] = data["columns"]
     nan = float("nan")
@@ -53,7 +65,11 @@ def decode_features(blob: bytes | str) -> dict[str, list[Any]]:
         col = cols[name]
         if None in col:
             cols[name] = [nan if v is None else v for v in col]
-    return cols
+    coerced: dict[int, tuple[str, ...]] = {}
+    for name, rows in data.get("coerced", {}).items():
+        for row in rows:
+            coerced[row] = (*coerced.get(row, ()), name)
+    return cols, coerced
 
 
 def encode_probabilities(probs: Any) -> bytes | None:
@@ -68,19 +84,25 @@ class Blobs:
     """Decoded batches, each decoded once however many of its rows are read."""
 
     def __init__(self) -> None:
-        self._cache: dict[int, tuple[dict[str, list[Any]], list[Any] | None]] = {}
+        self._cache: dict[
+            int, tuple[dict[str, list[Any]], dict[int, tuple[str, ...]], list[Any] | None]
+        ] = {}
 
     def add(self, batch: int, features: bytes, probabilities: bytes | None) -> None:
         if batch not in self._cache:
             probs = None if probabilities is None else orjson.loads(probabilities)
-            self._cache[batch] = (decode_features(features), probs)
+            self._cache[batch] = (*decode_blob(features), probs)
 
     def __contains__(self, batch: int) -> bool:
         return batch in self._cache
 
     def row(self, batch: int, row: int) -> tuple[dict[str, Any], list[float] | None]:
-        cols, probs = self._cache[batch]
+        cols, _, probs = self._cache[batch]
         return {k: v[row] for k, v in cols.items()}, None if probs is None else probs[row]
+
+    def coerced(self, batch: int, row: int) -> tuple[str, ...]:
+        """Features of that row whose value came as another type (``wrong_type``)."""
+        return self._cache[batch][1].get(row, ())
 
 
 def plain(value: Any) -> Any:
@@ -108,6 +130,8 @@ def _from_records(records: Sequence[PredictionRecord]) -> PredictionBatch:
     probs = None
     if first.probabilities is not None:
         probs = np.asarray([list(r.probabilities or ()) for r in records], dtype=np.float64)
+    names = {n for r in records for n in r.coerced}
+    coerced = {n: np.array([n in r.coerced for r in records]) for n in names} or None
     return PredictionBatch(
         [r.id for r in records],
         first.timestamp,
@@ -116,6 +140,7 @@ def _from_records(records: Sequence[PredictionRecord]) -> PredictionBatch:
         columns,  # type: ignore[arg-type]  # lists are encoded like arrays
         preds,
         probs,
+        coerced,
     )
 
 
@@ -125,6 +150,16 @@ def _merge(batches: Sequence[PredictionBatch]) -> PredictionBatch:
     first = batches[0]
     parts = [b.probabilities for b in batches if b.probabilities is not None]
     probs = np.concatenate(parts) if parts else None  # all or none: grouped by width
+    names = {n for b in batches if b.coerced for n in b.coerced}
+    coerced = {
+        n: np.concatenate(
+            [
+                b.coerced[n] if b.coerced and n in b.coerced else np.zeros(len(b), dtype=bool)
+                for b in batches
+            ]
+        )
+        for n in names
+    }
     return PredictionBatch(
         [i for b in batches for i in b.ids],
         first.timestamp,
@@ -133,6 +168,7 @@ def _merge(batches: Sequence[PredictionBatch]) -> PredictionBatch:
         {n: np.concatenate([np.asarray(b.features[n]) for b in batches]) for n in first.features},
         np.concatenate([np.asarray(b.predictions) for b in batches]),
         probs,
+        coerced or None,
     )
 
 

@@ -242,7 +242,7 @@ class PostgresStore:
                 batch.model_version,
                 n,
                 ids,
-                encode_features(batch.features),
+                encode_features(batch.features, batch.coerced),
                 encode_probabilities(batch.probabilities),
                 ids,
                 list(range(n)),
@@ -390,7 +390,9 @@ class PostgresStore:
         out = []
         for pid, ts, m, v, ref, row, ptext, pnum, conf in rows:
             features, probs = blobs.row(ref, row)
-            out.append(PredictionRecord(pid, ts, m, v, features, _value(ptext, pnum), conf, probs))
+            pred = _value(ptext, pnum)
+            coerced = blobs.coerced(ref, row)
+            out.append(PredictionRecord(pid, ts, m, v, features, pred, conf, probs, coerced))
         return out
 
     def recent_labels(self, since: float, *, model: str | None = None) -> list[StoredLabel]:

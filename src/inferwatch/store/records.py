@@ -25,6 +25,8 @@ class PredictionRecord:
     prediction: str | float
     confidence: float | None = None
     probabilities: Sequence[float] | None = None
+    coerced: tuple[str, ...] = ()
+    """Features whose value was sent as another type and converted (``wrong_type``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,9 @@ class PredictionBatch:
     features: Mapping[str, np.ndarray]
     predictions: np.ndarray
     probabilities: np.ndarray | None = None
+    coerced: Mapping[str, np.ndarray] | None = None
+    """Per feature, a boolean mask of the rows whose value was converted from another type
+    (counted ``wrong_type``; kept so a restart counts them again). ``None``: none were."""
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -13,9 +13,11 @@ commit is in the log before ``write`` returns. Surviving power loss or an OS cra
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -60,7 +62,36 @@ _INSERT_PREDICTIONS = (
 _MAX_VALUES = 256  # rows per multi-row INSERT (5 variables each)
 _INSERT_LABEL = "INSERT INTO labels (id, label, ts, received, delay) VALUES (?, ?, ?, ?, ?)"
 _BATCH_IDS = "json_each((SELECT ids FROM batches WHERE id = ?1))"
+_TRUNCATE_WAIT_MS = 250  # longest a truncating checkpoint holds the writer back
 _CHUNK = 500  # ids per IN (...) lookup, well under SQLite's variable limit
+
+
+WAL_LIMIT_BYTES = 32 * 1024 * 1024
+"""Past this size the checkpointer truncates the write-ahead log (and SQLite trims it back
+to this size whenever it starts over), so sustained load cannot grow it without bound."""
+
+
+def _open_error(path: Path, exc: BaseException) -> StoreError:
+    """What keeps the store at ``path`` from opening, said in one line."""
+    text = str(exc).lower()
+    if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "full" in text:
+        why = "the disk is full"
+    elif isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        why = f"no permission to write there ({exc.strerror})"
+    elif "readonly" in text or "read-only" in text:
+        why = "the file or its directory is read-only"
+    elif isinstance(exc, OSError) or "unable to open" in text or "i/o error" in text:
+        why = f"cannot create or write the file ({exc})"
+    else:
+        return StoreError(f"{path}: not a usable prediction store ({exc})")
+    return StoreError(f"{path}: cannot open the prediction store: {why}")
+
+
+def _create_private(path: Path) -> None:
+    """Create ``path`` (and its directory) readable by its owner only, unless it exists."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
 @functools.cache
@@ -99,27 +130,34 @@ class SQLiteStore:
         synchronous: Synchronous = "NORMAL",
         busy_timeout_seconds: float = 5.0,
         checkpoint_seconds: float | None = 1.0,
+        wal_limit_bytes: int = WAL_LIMIT_BYTES,
     ) -> None:
         """``checkpoint_seconds``: copy the write-ahead log into the database file from a
         thread of its own this often, instead of inside whichever commit fills the log
         (a checkpoint syncs the file, which can take long on a busy disk and would hold up
-        every request waiting for that commit); ``None`` leaves it to SQLite."""
+        every request waiting for that commit); ``None`` leaves it to SQLite.
+        ``wal_limit_bytes``: the log is truncated once it is larger (see ``WAL_LIMIT_BYTES``).
+        The file is created readable by its owner only (mode 0600)."""
+        self.wal_limit_bytes = wal_limit_bytes
         if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(
-            self.path,
-            isolation_level=None,  # transactions are explicit: BEGIN IMMEDIATE ... COMMIT
-            check_same_thread=False,
-            timeout=busy_timeout_seconds,
-        )
+        try:
+            _create_private(self.path)  # SQLite gives its -wal and -shm files the same mode
+            self._conn = sqlite3.connect(
+                self.path,
+                isolation_level=None,  # transactions are explicit: BEGIN IMMEDIATE ... COMMIT
+                check_same_thread=False,
+                timeout=busy_timeout_seconds,
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise _open_error(self.path, exc) from None
         try:
             self._setup(synchronous)
         except sqlite3.DatabaseError as exc:
             self._conn.close()
-            raise StoreError(f"{self.path}: not a usable prediction store ({exc})") from exc
+            raise _open_error(self.path, exc) from None
         self._stop = threading.Event()
         self._checkpointer: threading.Thread | None = None
         if checkpoint_seconds is not None:
@@ -134,12 +172,23 @@ class SQLiteStore:
 
     def _checkpoint_loop(self, every: float, timeout: float) -> None:
         conn = sqlite3.connect(self.path, isolation_level=None, timeout=timeout)
+        wal = self.path.with_name(self.path.name + "-wal")
         try:
             while not self._stop.wait(every):
-                try:  # PASSIVE: never waits for, nor blocks, the writer or readers
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                # PASSIVE never waits for, nor blocks, the writer or readers; but under
+                # steady writes it never catches up with the end of the log, so the log
+                # never starts over and grows without bound. Past the limit, a TRUNCATE
+                # holds the writer back for a moment, copies the rest and empties it.
+                truncate = _size(wal) > self.wal_limit_bytes
+                try:
+                    if truncate:  # wait a moment at most, never the whole busy timeout
+                        conn.execute(f"PRAGMA busy_timeout={_TRUNCATE_WAIT_MS}")
+                    conn.execute(f"PRAGMA wal_checkpoint({'TRUNCATE' if truncate else 'PASSIVE'})")
                 except sqlite3.Error:
                     log.warning("checkpoint of %s failed", self.path, exc_info=True)
+                finally:
+                    if truncate:
+                        conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
         finally:
             conn.close()
 
@@ -149,6 +198,7 @@ class SQLiteStore:
         if str(mode).lower() != "wal":
             raise StoreError(f"{self.path}: cannot switch to WAL journaling (got {mode})")
         c.execute(f"PRAGMA synchronous={synchronous}")
+        c.execute(f"PRAGMA journal_size_limit={self.wal_limit_bytes}")
         c.execute("PRAGMA temp_store=MEMORY")
         c.execute("BEGIN IMMEDIATE")
         try:
@@ -251,7 +301,7 @@ class SQLiteStore:
                 batch.model_version,
                 n,
                 orjson.dumps(list(batch.ids)).decode(),
-                encode_features(batch.features),
+                encode_features(batch.features, batch.coerced),
                 encode_probabilities(batch.probabilities),
             ),
         )
@@ -397,7 +447,8 @@ class SQLiteStore:
         out = []
         for pid, ts, m, v, ref, row, pred, conf in rows:
             features, probs = blobs.row(ref, row)
-            out.append(PredictionRecord(pid, ts, m, v, features, pred, conf, probs))
+            coerced = blobs.coerced(ref, row)
+            out.append(PredictionRecord(pid, ts, m, v, features, pred, conf, probs, coerced))
         return out
 
     def recent_labels(self, since: float, *, model: str | None = None) -> list[StoredLabel]:
@@ -469,4 +520,11 @@ class SQLiteStore:
         return StoreStats(int(predictions), int(labels), oldest, newest, size)
 
 
-__all__ = ["SQLiteStore", "Synchronous"]
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+__all__ = ["WAL_LIMIT_BYTES", "SQLiteStore", "Synchronous"]

@@ -1,0 +1,76 @@
+"""Casting table columns to the kind a model or a schema expects.
+
+A CSV holds no types: integer-coded categories (``plan`` = 1, 2, 3) come back as numbers, so
+a pipeline fitted on text cannot score them and the service counts them as ``wrong_type``.
+Parquet keeps what was written. Both paths go through these functions, so a CSV and a Parquet
+file of the same data give the same monitoring result.
+
+>>> import pandas as pd
+>>> as_text(pd.Series([1.0, None, 3.0])).tolist()
+['1', None, '3']
+>>> frame = pd.DataFrame({"a": [1, 2], "b": ["1.5", "2"]})
+>>> cast_kinds(frame, {"a": "categorical", "b": "numeric"}).to_dict("list")
+{'a': ['1', '2'], 'b': [1.5, 2.0]}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+
+class CastError(ValueError):
+    """A value cannot take the kind its column is declared with; ``column`` names it."""
+
+    def __init__(self, message: str, column: str) -> None:
+        super().__init__(message)
+        self.column = column
+
+
+def as_text(column: pd.Series) -> pd.Series:
+    """Values as ``str`` with missing ones as ``None``; whole floats lose their ``.0`` (a
+    CSV column of integer codes with a gap is read as float)."""
+    values = column
+    if pd.api.types.is_float_dtype(values):
+        finite = values.dropna()
+        if len(finite) and bool(np.all(np.mod(finite.to_numpy(), 1) == 0)):
+            values = values.astype("Int64")
+    if pd.api.types.is_bool_dtype(values):
+        values = values.astype(object)
+    missing = values.isna().to_numpy()
+    out = values.astype(str).astype(object)
+    out[missing] = None
+    return out
+
+
+def as_numbers(column: pd.Series, name: str) -> pd.Series:
+    """Values as float64; a value that is not a number raises ``CastError`` naming the row."""
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        return column.astype(np.float64)
+    converted = pd.to_numeric(column, errors="coerce")
+    bad = converted.isna() & column.notna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise CastError(
+            f"column {name!r} is numeric but row {row} holds {column.iloc[row]!r}", name
+        )
+    return converted.astype(np.float64)
+
+
+def cast_kinds(frame: pd.DataFrame, kinds: Mapping[str, str]) -> pd.DataFrame:
+    """A copy of ``frame`` with each column named in ``kinds`` cast to its kind
+    (``categorical`` to text, ``numeric`` to numbers); other columns are left as they are."""
+    out = frame.copy()
+    for name, kind in kinds.items():
+        if name not in out.columns:
+            continue
+        if kind == "categorical":
+            out[name] = as_text(out[name])
+        elif kind == "numeric":
+            out[name] = as_numbers(out[name], name)
+    return out
+
+
+__all__ = ["CastError", "as_numbers", "as_text", "cast_kinds"]
