@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_TEST := prometheus prometheus-alertmanager chromium postgresql
+APT_TEST := prometheus prometheus-alertmanager chromium postgresql mosquitto
 APT_BENCH := wrk
 
 .PHONY: demo test lint typecheck pytest mlserver-env system-deps system-deps-bench venv venv-demo bench bench-env clean
@@ -26,6 +26,7 @@ system-deps:
 	{ command -v alertmanager >/dev/null || command -v prometheus-alertmanager >/dev/null; } || missing="$$missing prometheus-alertmanager"; \
 	{ command -v chromium >/dev/null || [ "$(MAKECMDGOALS)" = demo ]; } || missing="$$missing chromium"; \
 	{ command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ "$(MAKECMDGOALS)" = demo ]; } || missing="$$missing postgresql"; \
+	command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
 	python3 -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
@@ -42,7 +43,7 @@ system-deps-bench:
 $(VENV)/.installed: pyproject.toml
 	[ -x $(PY) ] || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[server,dev,mlflow,postgres]'
+	$(PIP) install -q -e '.[server,dev,mlflow,postgres,lake,mqtt]'
 	touch $@ $(VENV)/.installed-demo
 
 $(VENV)/.installed-demo: pyproject.toml
@@ -87,6 +88,7 @@ bench: system-deps system-deps-bench venv bench-env
 	$(PY) bench/drift_speed.py
 	$(PY) bench/serving_overhead.py
 	$(PY) bench/log_throughput.py
+	$(PY) bench/restart_speed.py
 	$(PY) bench/store_throughput.py
 
 clean:

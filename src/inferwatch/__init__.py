@@ -1,23 +1,29 @@
 """inferwatch: serve or front an ML model and watch every prediction.
 
-``Watcher`` embeds the monitoring in your own application (see docs/integrations.md); it is
-imported on first use so that ``import inferwatch`` (and the command line) stays light.
+Every public name is imported on first use, so that ``import inferwatch`` (and the command
+line) stays light: ``Watcher`` embeds the monitoring in your own application (see
+docs/integrations.md).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from inferwatch.settings import Settings
+if TYPE_CHECKING:
+    from inferwatch.logged import LogRejected
+    from inferwatch.settings import Settings
+    from inferwatch.watcher import Watcher
 
 __version__ = "0.1.0"
 
-if TYPE_CHECKING:
-    from inferwatch.logged import LogRejected
-    from inferwatch.watcher import Watcher
-
 
 def __getattr__(name: str) -> Any:
+    # ``Settings`` is imported on first use: pydantic costs the core (the batch report, the
+    # embedded monitor) more time and memory than its own work
+    if name == "Settings":
+        from inferwatch.settings import Settings
+
+        return Settings
     if name == "Watcher":
         from inferwatch.watcher import Watcher
 

@@ -432,7 +432,9 @@ def ingest(
         None,
         envvar="INFERWATCH_SOURCE_URL",
         show_envvar=True,
-        help="Data-lake URL answering GET ?cursor=&limit= pages.",
+        help="Where records come from: an HTTP data lake (GET ?cursor=&limit=), lake files "
+        "(file:///lake/readings/, s3://bucket/prefix/; Parquet or CSV) or an MQTT topic "
+        "(mqtt://host:1883/plant/+/readings, mqtts:// for TLS).",
     ),
     url: str = typer.Option("http://127.0.0.1:8000", help="Base URL of the inferwatch service."),
     metrics_port: int = typer.Option(9101, help="Port of this worker's /metrics."),
@@ -442,15 +444,41 @@ def ingest(
         envvar="INFERWATCH_SOURCE_POLL_SECONDS",
         show_envvar=True,
         show_default="5.0",
-        help="Seconds between pulls.",
+        help="Seconds between pulls or listings.",
     ),
-    batch_size: int = typer.Option(100, help="Records per pull."),
+    batch_size: int = typer.Option(
+        100, help="Records per pull (lake files and MQTT: per request)."
+    ),
     duration: float | None = typer.Option(None, help="Stop after this many seconds."),
     label_field: str = typer.Option("label", help="Record field holding the ground truth."),
+    id_field: str = typer.Option(
+        "", help="Record field holding the record's own id (lake files, MQTT); labels join by it."
+    ),
+    labels_source: str | None = typer.Option(
+        None, help="Labels arriving apart: a lake prefix of (id, label) files or an MQTT topic."
+    ),
+    cursor_dir: Path | None = typer.Option(
+        None, help="Where lake cursors are kept [default: <data_dir>/ingest]."
+    ),
+    schema: Path | None = typer.Option(
+        None, help="schema.json to cast lake columns by [default: the model directory's]."
+    ),
+    endpoint_url: str | None = typer.Option(
+        None, help="S3-compatible endpoint (MinIO, Ceph) (AWS_ENDPOINT_URL also works)."
+    ),
+    password_file: Path | None = typer.Option(
+        None, help="File holding the MQTT password (the user name goes in the URL)."
+    ),
+    ca_file: Path | None = typer.Option(None, help="CA certificate for mqtts://."),
+    client_id: str = typer.Option(
+        "inferwatch-ingest", help="MQTT client id: its persistent session survives restarts."
+    ),
     source_timeout: float = typer.Option(10.0, help="Seconds before a pull times out."),
 ) -> None:
-    """Pull records from a data lake and score them through the service (IoT gateway)."""
+    """Read records from a data lake, lake files or MQTT and score them through the service."""
+    from inferwatch.core.schema import FeatureSchema
     from inferwatch.ingest.command import run_ingest
+    from inferwatch.ingest.sources import StreamOptions
     from inferwatch.settings import Settings
 
     settings = Settings()
@@ -458,17 +486,33 @@ def ingest(
     if source is None:
         typer.echo("no data source: pass --source or set INFERWATCH_SOURCE_URL", err=True)
         raise typer.Exit(2)
+    poll = poll_seconds if poll_seconds is not None else settings.source_poll_seconds
+    schema_path = schema or settings.model_dir / "schema.json"
+    stream = StreamOptions(
+        batch_size=batch_size,
+        poll_seconds=poll,
+        id_field=id_field or None,
+        label_field=label_field or None,
+        labels_source=labels_source,
+        schema=FeatureSchema.load(schema_path) if schema_path.exists() else None,
+        cursor_dir=cursor_dir or settings.data_dir / "ingest",
+        endpoint_url=endpoint_url,
+        password_file=password_file,
+        ca_file=ca_file,
+        client_id=client_id,
+    )
     stats = run_ingest(
         source,
         url,
         metrics_host=metrics_host,
         metrics_port=metrics_port,
-        poll_seconds=poll_seconds if poll_seconds is not None else settings.source_poll_seconds,
+        poll_seconds=poll,
         batch_size=batch_size,
         duration=duration,
         token=settings.resolved_api_token(),
         source_timeout=source_timeout,
         label_field=label_field or None,
+        stream=stream,
     )
     typer.echo(
         f"pulls {stats.pulls} (failed {stats.failed_pulls}), rows {stats.rows}, "
@@ -489,6 +533,12 @@ def datalake(
     from inferwatch.ingest.command import run_datalake
 
     run_datalake(host, port, example, seed=seed, error_rate=error_rate, latency=latency)
+
+
+def _names(values: list[str] | None) -> tuple[str, ...]:
+    """``"a,b" "c"`` option values as ``("a", "b", "c")`` (``bring.split_names`` without
+    importing pandas, which the report does not need)."""
+    return tuple(n.strip() for v in values or () for n in v.split(",") if n.strip())
 
 
 @app.command()
@@ -513,22 +563,23 @@ def report(
     fail_on_drift: Annotated[bool, typer.Option(help="Exit 1 when any feature drifted.")] = False,
 ) -> None:
     """Drift report of a current table against a reference table, feature by feature."""
-    from inferwatch.bring import InitError, read_table, split_names
     from inferwatch.core.report import drift_report
     from inferwatch.core.schema import FeatureSchema, SchemaError
+    from inferwatch.tables import TableError, lean_memory, open_columns
 
     if format not in ("table", "json"):
         typer.echo("error: --format must be table or json", err=True)
         raise typer.Exit(2)
     try:
-        ref, cur = read_table(reference), read_table(current)
-        categories, left_out = split_names(categorical), split_names(exclude)
+        lean_memory()
+        ref, cur = open_columns(reference), open_columns(current)  # no pandas: see tables.py
+        categories, left_out = _names(categorical), _names(exclude)
         left_out += (target,) if target is not None else ()
-        unknown = [n for n in (*categories, *left_out) if n not in ref.columns]
+        unknown = [n for n in (*categories, *left_out) if n not in ref]
         if unknown:
-            raise InitError(
+            raise TableError(
                 f"column(s) {', '.join(repr(n) for n in unknown)} not in {reference} "
-                f"(columns: {', '.join(map(str, ref.columns))})"
+                f"(columns: {', '.join(map(str, ref))})"
             )
         schema = FeatureSchema.infer(ref, categorical=list(categories), exclude=list(left_out))
         result = drift_report(
@@ -539,7 +590,7 @@ def report(
             psi_threshold=psi_threshold,
             min_window_rows=min_rows,
         )
-    except (InitError, SchemaError) as exc:
+    except (TableError, SchemaError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(result.to_json() if format == "json" else result.to_table())

@@ -172,7 +172,7 @@ def _no_model(name: str) -> Response:
 def v2_router(
     lookup: Lookup = _single,
     states: AllStates = _single_states,
-    guard: Callable[..., None] = require_token,
+    guard: Callable[..., Any] = require_token,
 ) -> APIRouter:
     """The v2 routes; ``lookup`` finds the model of a name (the one served model by
     default; the service's models with ``--models-dir``), ``guard`` checks the token."""
