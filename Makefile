@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_TEST := prometheus prometheus-alertmanager chromium postgresql mosquitto
 APT_BENCH := wrk
 
-.PHONY: demo test lint typecheck pytest system-deps system-deps-bench venv venv-demo bench bench-env clean
+.PHONY: demo test lint typecheck pytest mlserver-env system-deps system-deps-bench venv venv-demo bench bench-env clean
 
 # --fast: a 30 s window and short alert delays, one incident cycle in about 3 minutes;
 # `make demo DEMO_ARGS=` plays the same story at production pace (about 53 minutes).
@@ -62,8 +62,19 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
-pytest: venv
+pytest: venv mlserver-env
 	$(VENV)/bin/pytest -q
+
+# MLServer (the Open Inference Protocol upstream of tests/test_upstream_mlserver.py) pins
+# versions that fight ours: its own virtualenv.
+MLSERVER_VENV ?= .venv-mlserver
+
+mlserver-env: $(MLSERVER_VENV)/.installed
+
+$(MLSERVER_VENV)/.installed: tests/support/requirements-mlserver.txt
+	[ -x $(MLSERVER_VENV)/bin/python ] || python3 -m venv $(MLSERVER_VENV)
+	$(MLSERVER_VENV)/bin/pip install -q -r tests/support/requirements-mlserver.txt
+	touch $@
 
 # Evidently (the peer in bench/drift_speed.py) needs pandas < 3: its own virtualenv.
 BENCH_VENV ?= .venv-bench
@@ -76,8 +87,9 @@ bench: system-deps system-deps-bench venv bench-env
 	$(PY) bench/drift_quality.py
 	$(PY) bench/drift_speed.py
 	$(PY) bench/serving_overhead.py
+	$(PY) bench/log_throughput.py
 	$(PY) bench/restart_speed.py
 	$(PY) bench/store_throughput.py
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) .inferwatch .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) $(MLSERVER_VENV) .inferwatch .pytest_cache .mypy_cache .ruff_cache

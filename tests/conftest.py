@@ -109,7 +109,9 @@ def service(tmp_path: Path, iris_model_dir: Path) -> Iterator[Callable[..., Runn
         if not server.started:
             raise RuntimeError("the service did not start")
         # the window is rebuilt from the store while the service already answers
-        wait_until(lambda: app.state.service.rebuilt, timeout=30, what="window rebuilt")
+        # (every model's, with --models-dir)
+        states = list(getattr(app.state, "models", {}).values()) or [app.state.service]
+        wait_until(lambda: all(s.rebuilt for s in states), timeout=30, what="window rebuilt")
         sock.close()
         running = RunningService(
             url,

@@ -38,11 +38,17 @@ def serve(
     model_dir: Annotated[
         Path | None, setting_option("model_dir", "Model directory to serve.")
     ] = None,
+    models_dir: Annotated[
+        Path | None,
+        setting_option("models_dir", "Serve every model directory under this one (/models/NAME)."),
+    ] = None,
     upstream: Annotated[
         str | None,
-        setting_option(
-            "upstream_url", "Front this MLflow-protocol model server instead of a local model."
-        ),
+        setting_option("upstream_url", "Front this model server instead of a local model."),
+    ] = None,
+    upstream_protocol: Annotated[
+        str | None,
+        setting_option("upstream_protocol", "How the upstream speaks: mlflow or v2 (OIP)."),
     ] = None,
     data_dir: Annotated[
         Path | None, setting_option("data_dir", "Where the prediction store lives.")
@@ -77,11 +83,16 @@ def serve(
     from inferwatch.server.run import run_server
     from inferwatch.settings import Settings
 
+    if upstream_protocol not in (None, "mlflow", "v2"):
+        typer.echo("error: --upstream-protocol must be mlflow or v2", err=True)
+        raise typer.Exit(2)
     overrides: dict[str, object] = {
         "host": host,
         "port": port,
         "model_dir": model_dir,
+        "models_dir": models_dir,
         "upstream_url": upstream,
+        "upstream_protocol": upstream_protocol,
         "data_dir": data_dir,
         "window_buckets": window_buckets,
         "bucket_seconds": bucket_seconds,
@@ -243,9 +254,22 @@ def demo(
 @app.command()
 def init(
     model: Annotated[
-        str, typer.Argument(help="joblib/pickle file, MLflow model directory or models:/ URI.")
-    ],
+        str | None,
+        typer.Argument(help="joblib/pickle file, MLflow model directory or models:/ URI."),
+    ] = None,
+    *,
     reference: Annotated[Path, typer.Option(help="Reference (training) data: CSV or Parquet.")],
+    no_model: Annotated[
+        bool,
+        typer.Option(
+            "--no-model",
+            help="Predictions are made elsewhere and logged (POST /log): profile the "
+            "reference data's --prediction column instead of a model.",
+        ),
+    ] = False,
+    prediction: Annotated[
+        str | None, typer.Option(help="With --no-model: the column of the model's predictions.")
+    ] = None,
     target: Annotated[str | None, typer.Option(help="Label column: records the baseline.")] = None,
     name: Annotated[str | None, typer.Option(help="Model name (default: the file name).")] = None,
     version: Annotated[str | None, typer.Option(help="Model version (default 1).")] = None,
@@ -302,11 +326,24 @@ def init(
                 "evaluation": evaluation,
             }
         )
-        result = init_model_dir(model, reference, options)
+        if no_model:
+            from inferwatch.logonly import init_log_only
+
+            if model is not None or prediction is None:
+                raise InitError("--no-model takes no MODEL and needs --prediction COLUMN")
+            result = init_log_only(reference, prediction, options)
+        elif model is None:
+            raise InitError("MODEL is missing (or pass --no-model --prediction COLUMN)")
+        else:
+            result = init_model_dir(model, reference, options)
     except InitError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    typer.echo("\n".join(describe(result)))
+    lines = describe(result)
+    if no_model:
+        lines = [ln for ln in lines if not ln.startswith("model file")]
+        lines.append("model file       none: log predictions to POST /log")
+    typer.echo("\n".join(lines))
 
 
 @app.command()

@@ -170,4 +170,7 @@ def predict_router() -> APIRouter:
     return router
 
 
-__all__ = ["predict_router", "rejected_response"]
+score_request = _score
+"""Validate, score and commit a request's rows (for routes of other protocols, e.g. v2)."""
+
+__all__ = ["predict_router", "rejected_response", "score_request"]
