@@ -110,7 +110,7 @@ def test_same_model_name_in_two_namespaces_raises_two_alerts(
         def firing() -> dict[str, list[dict[str, str]]]:
             try:
                 body = httpx.get(url + "/api/v1/alerts", timeout=2).json()
-            except httpx.HTTPError:
+            except (httpx.HTTPError, ValueError):  # not up yet: no answer, or not JSON
                 return {}
             out: dict[str, list[dict[str, str]]] = {}
             for alert in body["data"]["alerts"]:
