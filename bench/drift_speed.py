@@ -11,8 +11,9 @@
    memory.
 4. Evidently: its data drift report and inferwatch's on the same Parquet files (100k rows, or
    N with ``--full``), each in a child process: Evidently runs in the bench virtualenv
-   ``.venv-bench`` (``make bench-env``; see bench/README.md), inferwatch in this interpreter.
-   Goal: >= 50x faster, <= 1/5 of the peak resident memory.
+   ``.venv-bench`` (``make bench-env``; see bench/README.md), inferwatch in this interpreter,
+   each reading the files the way its users do (pandas for Evidently, pyarrow alone for
+   ``inferwatch report``). Goal: >= 50x faster, <= 1/5 of the peak resident memory.
 
     .venv/bin/python bench/drift_speed.py [--rows N] [--full]
 """
@@ -243,8 +244,10 @@ def peer(ref: pd.DataFrame, cur: pd.DataFrame, peer_python: str) -> bool:
         ref_path, cur_path = f"{tmp}/ref.parquet", f"{tmp}/cur.parquet"
         ref.to_parquet(ref_path)
         cur.to_parquet(cur_path)
-        runs = (("evidently", peer_python, 2), ("inferwatch", sys.executable, 5))
-        for tool, python, repeat in runs:
+        # alternating rounds, so both see the same load on a shared machine: the best time of
+        # each, the highest peak of each
+        runs = (("evidently", peer_python, 1), ("inferwatch", sys.executable, 3))
+        for tool, python, repeat in runs * 2:
             done = subprocess.run(
                 [python, script, tool, ref_path, cur_path, str(repeat)],
                 capture_output=True,
@@ -253,7 +256,12 @@ def peer(ref: pd.DataFrame, cur: pd.DataFrame, peer_python: str) -> bool:
             if done.returncode != 0:
                 print(f"\n{title}: {tool} failed\n{done.stderr[-2000:]}")
                 return False
-            results[tool] = json.loads(done.stdout.strip().splitlines()[-1])
+            got = json.loads(done.stdout.strip().splitlines()[-1])
+            was = results.setdefault(tool, got)
+            if got["seconds"] < was["seconds"]:
+                was.update(seconds=got["seconds"], loaded=got["loaded"])
+            if got["rss_peak"] > was["rss_peak"]:
+                was.update(rss_peak=got["rss_peak"], rss_start=got["rss_start"])
     ev, iw = results["evidently"], results["inferwatch"]
     speedup = ev["seconds"] / iw["seconds"]
     mem_ratio = iw["rss_peak"] / ev["rss_peak"]
@@ -262,12 +270,13 @@ def peer(ref: pd.DataFrame, cur: pd.DataFrame, peer_python: str) -> bool:
     rows = []
     for name, r, repeat in (
         ("evidently DataDriftPreset", ev, 2),
-        ("inferwatch drift_report", iw, 5),
+        ("inferwatch report (pyarrow, no pandas)", iw, 6),
     ):
         rows.append(
             [
                 name,
-                f"{r['seconds']:.2f} s (best of {repeat}; first {r['first']:.2f} s)",
+                f"{r['seconds']:.3f} s (best of {repeat}; first {r['first']:.3f} s)",
+                f"{r['loaded']:.2f} s",
                 f"{r['rss_peak'] / 1e6:,.0f} MB",
                 f"{(r['rss_peak'] - r['rss_start']) / 1e6:,.0f} MB",
             ]
@@ -279,6 +288,7 @@ def peer(ref: pd.DataFrame, cur: pd.DataFrame, peer_python: str) -> bool:
         [
             "method",
             "report time",
+            "imports + reading",
             "peak RSS (process)",
             "RSS growth in report",
             "speed-up",
@@ -290,7 +300,8 @@ def peer(ref: pd.DataFrame, cur: pd.DataFrame, peer_python: str) -> bool:
     print(f"goal: >= 50x faster -> {'PASS' if fast else 'FAIL'}")
     print(
         f"goal: <= 1/5 of Evidently's peak memory -> whole process {'PASS' if small else 'FAIL'}"
-        f" (both load pandas, pyarrow and the tables), growth during the report "
+        f" (Evidently reads with pandas, inferwatch with pyarrow alone),"
+        f" growth during the report "
         f"{'PASS' if small_growth else 'FAIL'}"
     )
     return fast and small

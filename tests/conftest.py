@@ -108,6 +108,10 @@ def service(tmp_path: Path, iris_model_dir: Path) -> Iterator[Callable[..., Runn
         wait_until(lambda: server.started or not thread.is_alive(), timeout=30)
         if not server.started:
             raise RuntimeError("the service did not start")
+        # the window is rebuilt from the store while the service already answers
+        # (every model's, with --models-dir)
+        states = list(getattr(app.state, "models", {}).values()) or [app.state.service]
+        wait_until(lambda: all(s.rebuilt for s in states), timeout=30, what="window rebuilt")
         sock.close()
         running = RunningService(
             url,

@@ -173,3 +173,17 @@ def test_scorer_matches_per_feature_scores() -> None:
             assert got.scores[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
         assert got.share == pytest.approx(want.share)
         assert got.p_value == pytest.approx(want.p_value, rel=1e-9, abs=1e-300)
+
+
+def test_chi2_sf_matches_scipy() -> None:
+    """The report's pure-Python chi-square p-value agrees with scipy's (the monitor's)."""
+    from scipy.special import chdtrc
+
+    from inferwatch.core.drift import chi2_sf
+
+    for dof in (1, 2, 3, 9, 10, 49, 99):
+        for stat in np.concatenate([np.linspace(0.01, 4 * dof + 60, 60), [500.0, 2000.0]]):
+            expected = float(chdtrc(dof, stat))
+            got = chi2_sf(dof, float(stat))
+            assert got == pytest.approx(expected, rel=1e-9, abs=1e-300)
+    assert chi2_sf(4, 0.0) == 1.0

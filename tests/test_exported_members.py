@@ -8,6 +8,7 @@ import inspect
 import pytest
 
 PUBLIC_PACKAGES = ["inferwatch", "inferwatch.core"]
+EMBEDDING_API = ["LogRejected", "Watcher"]
 
 
 @pytest.mark.parametrize("name", PUBLIC_PACKAGES)
@@ -30,3 +31,12 @@ def test_public_classes_and_functions_are_exported(name: str) -> None:
         and getattr(value, "__module__", "").startswith("inferwatch")
     }
     assert public - set(module.__all__) == set()
+
+
+def test_the_embedding_api_is_public() -> None:
+    import inferwatch
+
+    for name in EMBEDDING_API:
+        assert name in inferwatch.__all__
+        member = getattr(inferwatch, name)
+        assert inspect.isclass(member) and member.__module__.startswith("inferwatch.")

@@ -19,6 +19,7 @@ def test_health_and_readiness(service: Callable[..., Any]) -> None:
         "model": True,
         "store": True,
         "writer": True,
+        "window": True,
     }
 
 
@@ -60,3 +61,19 @@ def test_history_keeps_points(service: Callable[..., Any]) -> None:
     assert set(points[-1]["drift"]) == set(ROW)
     later = svc.client.get("/api/history", params={"since": points[-1]["timestamp"]}).json()
     assert all(p["timestamp"] > points[-1]["timestamp"] for p in later["points"])
+
+
+def test_restart_rebuilds_the_window_once(service: Callable[..., Any], tmp_path: Any) -> None:
+    """A restart replays what the store held before it, and what comes in after is counted
+    once, not again by the replay."""
+    data_dir = tmp_path / "shared"
+    first = service(data_dir=data_dir)
+    assert first.client.post("/predict", json={"instances": [ROW] * 5}).status_code == 200
+    first.stop()
+    again = service(data_dir=data_dir)
+    assert again.client.get("/readyz").json()["checks"]["window"]["ok"] is True
+    assert again.client.post("/predict", json={"instances": [ROW] * 3}).status_code == 200
+    snap = wait_until(
+        lambda: (s := again.client.get("/api/snapshot").json())["window_rows"] == 8 and s
+    )
+    assert snap["service"]["rebuilt"] == {"predictions": 5, "labels": 0}

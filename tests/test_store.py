@@ -454,3 +454,51 @@ def test_store_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
         stored = {r.id for r in s.recent_predictions(0.0)}
     missing = [i for i in acknowledged if i not in stored]
     assert not missing, f"{len(missing)} acknowledged predictions lost"
+
+
+def test_store_window_batches_as_columns_up_to_a_mark(store: PredictionStore) -> None:
+    """What a restart replays: each stored batch as columns, in time order, of one model
+    version, without the rows another batch stored first, and nothing after the mark."""
+    batch = PredictionBatch(
+        ["a", "b", "c"],
+        10.0,
+        "shop",
+        "3",
+        {"x": np.array([1.5, float("nan"), 3.0]), "color": np.array(["red", None, "blue"])},
+        np.array(["yes", "no", "yes"], dtype=object),
+        np.array([[0.2, 0.8], [0.7, 0.3], [0.4, 0.6]]),
+    )
+    store.write([record("b", 5.0, model="shop", model_version="3")], [], now=5.0)
+    store.write([batch], [], now=10.0)
+    store.write([record("z", 11.0, model="shop", model_version="2")], [], now=11.0)
+    mark = store.last_batch()
+    store.write([record("late", 12.0, model="shop", model_version="3")], [], now=12.0)
+
+    got = list(store.window_batches(6.0, model="shop", model_version="3", upto=mark))
+    assert len(got) == 1
+    part = got[0]
+    assert part.timestamp == 10.0
+    assert part.predictions == ["yes", "yes"]  # "b" was stored before, by another batch
+    assert part.features["x"] == [1.5, 3.0]
+    assert part.features["color"] == ["red", "blue"]
+    assert part.probabilities == [[0.2, 0.8], [0.4, 0.6]]
+    everything = store.window_batches(0.0, model="shop", model_version="3")
+    assert [p.predictions for p in everything] == [["setosa"], ["yes", "yes"], ["setosa"]]
+
+
+def test_store_writes_commit_while_the_window_is_read(store: PredictionStore) -> None:
+    """A restart reads the window while the service writes: the read holds no lock the writer
+    needs, and sees the store as it was when the read began."""
+    for i in range(3):
+        store.write([record(f"p{i}", 10.0 + i)], [], now=10.0 + i)
+    reading = store.window_batches(0.0, model="iris", model_version="1")
+    first = next(reading)
+    done = threading.Event()
+    writer = threading.Thread(
+        target=lambda: (store.write([record("new", 20.0)], [], now=20.0), done.set())
+    )
+    writer.start()
+    assert done.wait(10), "the write waited for the read"
+    rest = list(reading)
+    assert [p.timestamp for p in [first, *rest]] == [10.0, 11.0, 12.0]
+    assert store.get("new") is not None

@@ -124,3 +124,12 @@ def test_an_outage_fails_writes_at_once_and_the_store_recovers(postgres_cluster:
         [outcome] = s.write([record("after", 3.0)], [LabelItem("before", "a", 3.0)], now=3.0)
         assert outcome.outcome == "matched" and s.writable()
         assert [r.id for r in s.recent_predictions(0.0)] == ["before", "after"]
+
+
+def test_existing_ids_finds_client_ids_another_replica_stored(postgres_cluster: Any) -> None:
+    url, pw = postgres_cluster.new_database(), postgres_cluster.password_file
+    with open_store(url, password_file=pw) as a, open_store(url, password_file=pw) as b:
+        a.write([record("dev7-001", 1.0), record("dev7-002", 1.0)], [], now=1.0)
+        found = b.existing_ids(["dev7-002", "dev7-003", "dev7-001"])
+        assert sorted(found) == ["dev7-001", "dev7-002"]
+        assert b.existing_ids(["dev7-009"]) == []

@@ -1,9 +1,38 @@
-"""inferwatch: serve or front an ML model and watch every prediction."""
+"""inferwatch: serve or front an ML model and watch every prediction.
+
+Every public name is imported on first use, so that ``import inferwatch`` (and the command
+line) stays light: ``Watcher`` embeds the monitoring in your own application (see
+docs/integrations.md).
+"""
 
 from __future__ import annotations
 
-from inferwatch.settings import Settings
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from inferwatch.logged import LogRejected
+    from inferwatch.settings import Settings
+    from inferwatch.watcher import Watcher
 
 __version__ = "0.1.0"
 
-__all__ = ["Settings", "__version__"]
+
+def __getattr__(name: str) -> Any:
+    # ``Settings`` is imported on first use: pydantic costs the core (the batch report, the
+    # embedded monitor) more time and memory than its own work
+    if name == "Settings":
+        from inferwatch.settings import Settings
+
+        return Settings
+    if name == "Watcher":
+        from inferwatch.watcher import Watcher
+
+        return Watcher
+    if name == "LogRejected":
+        from inferwatch.logged import LogRejected
+
+        return LogRejected
+    raise AttributeError(f"module 'inferwatch' has no attribute {name!r}")
+
+
+__all__ = ["LogRejected", "Settings", "Watcher", "__version__"]

@@ -3,7 +3,9 @@
 A CSV holds no types: integer-coded categories (``plan`` = 1, 2, 3) come back as numbers, so
 a pipeline fitted on text cannot score them and the service counts them as ``wrong_type``.
 Parquet keeps what was written. Both paths go through these functions, so a CSV and a Parquet
-file of the same data give the same monitoring result.
+file of the same data give the same monitoring result. ``cast_kinds`` works on pandas frames
+(``init``, ``replay``); ``cast_table`` on the Arrow record batches the lake reader streams, by
+the same rules, leaving a value that does not cast for the service to name and count.
 
 >>> import pandas as pd
 >>> as_text(pd.Series([1.0, None, 3.0])).tolist()
@@ -16,9 +18,14 @@ file of the same data give the same monitoring result.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from inferwatch.core.schema import FeatureSchema
 
 
 class CastError(ValueError):
@@ -73,4 +80,51 @@ def cast_kinds(frame: pd.DataFrame, kinds: Mapping[str, str]) -> pd.DataFrame:
     return out
 
 
-__all__ = ["CastError", "as_numbers", "as_text", "cast_kinds"]
+Columnar = Any  # a pyarrow Table or RecordBatch (pyarrow has no type hints)
+
+
+def _cast_column(column: Any, kind: str) -> Any:
+    target = pa.float64() if kind == "numeric" else pa.string()
+    if column.type == target:
+        return column
+    if kind == "numeric" and (pa.types.is_boolean(column.type) or not _castable(column.type)):
+        return column
+    try:
+        return pc.cast(column, target, safe=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return column  # left for the service to name and count
+
+
+def _castable(type_: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_integer(type_)
+        or pa.types.is_floating(type_)
+        or pa.types.is_decimal(type_)
+        or pa.types.is_string(type_)
+        or pa.types.is_large_string(type_)
+        or pa.types.is_dictionary(type_)
+    )
+
+
+def cast_table(table: Columnar, schema: FeatureSchema) -> Columnar:
+    """``table`` with each schema column cast to float64 (numeric) or string (categorical).
+
+    >>> from inferwatch.core.schema import FeatureSpec
+    >>> schema = FeatureSchema((FeatureSpec("x", "numeric"), FeatureSpec("c", "categorical")))
+    >>> t = pa.table({"x": ["1.5", "oops"], "c": [1, 2], "other": [True, False]})
+    >>> cast_table(t, schema).to_pylist()
+    [{'x': '1.5', 'c': '1', 'other': True}, {'x': 'oops', 'c': '2', 'other': False}]
+    >>> cast_table(pa.table({"x": ["1.5", "2"], "c": ["a", None]}), schema).to_pylist()
+    [{'x': 1.5, 'c': 'a'}, {'x': 2.0, 'c': None}]
+    """
+    arrays = list(table.columns)
+    names = list(table.schema.names)
+    for i, name in enumerate(names):
+        if name in schema.names:
+            arrays[i] = _cast_column(arrays[i], schema[name].kind)
+    if isinstance(table, pa.RecordBatch):
+        return pa.RecordBatch.from_arrays(arrays, names=names)
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+__all__ = ["CastError", "as_numbers", "as_text", "cast_kinds", "cast_table"]

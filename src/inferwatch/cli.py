@@ -38,11 +38,17 @@ def serve(
     model_dir: Annotated[
         Path | None, setting_option("model_dir", "Model directory to serve.")
     ] = None,
+    models_dir: Annotated[
+        Path | None,
+        setting_option("models_dir", "Serve every model directory under this one (/models/NAME)."),
+    ] = None,
     upstream: Annotated[
         str | None,
-        setting_option(
-            "upstream_url", "Front this MLflow-protocol model server instead of a local model."
-        ),
+        setting_option("upstream_url", "Front this model server instead of a local model."),
+    ] = None,
+    upstream_protocol: Annotated[
+        str | None,
+        setting_option("upstream_protocol", "How the upstream speaks: mlflow or v2 (OIP)."),
     ] = None,
     data_dir: Annotated[
         Path | None, setting_option("data_dir", "Where the prediction store lives.")
@@ -77,11 +83,16 @@ def serve(
     from inferwatch.server.run import run_server
     from inferwatch.settings import Settings
 
+    if upstream_protocol not in (None, "mlflow", "v2"):
+        typer.echo("error: --upstream-protocol must be mlflow or v2", err=True)
+        raise typer.Exit(2)
     overrides: dict[str, object] = {
         "host": host,
         "port": port,
         "model_dir": model_dir,
+        "models_dir": models_dir,
         "upstream_url": upstream,
+        "upstream_protocol": upstream_protocol,
         "data_dir": data_dir,
         "window_buckets": window_buckets,
         "bucket_seconds": bucket_seconds,
@@ -243,9 +254,22 @@ def demo(
 @app.command()
 def init(
     model: Annotated[
-        str, typer.Argument(help="joblib/pickle file, MLflow model directory or models:/ URI.")
-    ],
+        str | None,
+        typer.Argument(help="joblib/pickle file, MLflow model directory or models:/ URI."),
+    ] = None,
+    *,
     reference: Annotated[Path, typer.Option(help="Reference (training) data: CSV or Parquet.")],
+    no_model: Annotated[
+        bool,
+        typer.Option(
+            "--no-model",
+            help="Predictions are made elsewhere and logged (POST /log): profile the "
+            "reference data's --prediction column instead of a model.",
+        ),
+    ] = False,
+    prediction: Annotated[
+        str | None, typer.Option(help="With --no-model: the column of the model's predictions.")
+    ] = None,
     target: Annotated[str | None, typer.Option(help="Label column: records the baseline.")] = None,
     name: Annotated[str | None, typer.Option(help="Model name (default: the file name).")] = None,
     version: Annotated[str | None, typer.Option(help="Model version (default 1).")] = None,
@@ -302,11 +326,24 @@ def init(
                 "evaluation": evaluation,
             }
         )
-        result = init_model_dir(model, reference, options)
+        if no_model:
+            from inferwatch.logonly import init_log_only
+
+            if model is not None or prediction is None:
+                raise InitError("--no-model takes no MODEL and needs --prediction COLUMN")
+            result = init_log_only(reference, prediction, options)
+        elif model is None:
+            raise InitError("MODEL is missing (or pass --no-model --prediction COLUMN)")
+        else:
+            result = init_model_dir(model, reference, options)
     except InitError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    typer.echo("\n".join(describe(result)))
+    lines = describe(result)
+    if no_model:
+        lines = [ln for ln in lines if not ln.startswith("model file")]
+        lines.append("model file       none: log predictions to POST /log")
+    typer.echo("\n".join(lines))
 
 
 @app.command()
@@ -395,7 +432,9 @@ def ingest(
         None,
         envvar="INFERWATCH_SOURCE_URL",
         show_envvar=True,
-        help="Data-lake URL answering GET ?cursor=&limit= pages.",
+        help="Where records come from: an HTTP data lake (GET ?cursor=&limit=), lake files "
+        "(file:///lake/readings/, s3://bucket/prefix/; Parquet or CSV) or an MQTT topic "
+        "(mqtt://host:1883/plant/+/readings, mqtts:// for TLS).",
     ),
     url: str = typer.Option("http://127.0.0.1:8000", help="Base URL of the inferwatch service."),
     metrics_port: int = typer.Option(9101, help="Port of this worker's /metrics."),
@@ -405,15 +444,41 @@ def ingest(
         envvar="INFERWATCH_SOURCE_POLL_SECONDS",
         show_envvar=True,
         show_default="5.0",
-        help="Seconds between pulls.",
+        help="Seconds between pulls or listings.",
     ),
-    batch_size: int = typer.Option(100, help="Records per pull."),
+    batch_size: int = typer.Option(
+        100, help="Records per pull (lake files and MQTT: per request)."
+    ),
     duration: float | None = typer.Option(None, help="Stop after this many seconds."),
     label_field: str = typer.Option("label", help="Record field holding the ground truth."),
+    id_field: str = typer.Option(
+        "", help="Record field holding the record's own id (lake files, MQTT); labels join by it."
+    ),
+    labels_source: str | None = typer.Option(
+        None, help="Labels arriving apart: a lake prefix of (id, label) files or an MQTT topic."
+    ),
+    cursor_dir: Path | None = typer.Option(
+        None, help="Where lake cursors are kept [default: <data_dir>/ingest]."
+    ),
+    schema: Path | None = typer.Option(
+        None, help="schema.json to cast lake columns by [default: the model directory's]."
+    ),
+    endpoint_url: str | None = typer.Option(
+        None, help="S3-compatible endpoint (MinIO, Ceph) (AWS_ENDPOINT_URL also works)."
+    ),
+    password_file: Path | None = typer.Option(
+        None, help="File holding the MQTT password (the user name goes in the URL)."
+    ),
+    ca_file: Path | None = typer.Option(None, help="CA certificate for mqtts://."),
+    client_id: str = typer.Option(
+        "inferwatch-ingest", help="MQTT client id: its persistent session survives restarts."
+    ),
     source_timeout: float = typer.Option(10.0, help="Seconds before a pull times out."),
 ) -> None:
-    """Pull records from a data lake and score them through the service (IoT gateway)."""
+    """Read records from a data lake, lake files or MQTT and score them through the service."""
+    from inferwatch.core.schema import FeatureSchema
     from inferwatch.ingest.command import run_ingest
+    from inferwatch.ingest.sources import StreamOptions
     from inferwatch.settings import Settings
 
     settings = Settings()
@@ -421,17 +486,33 @@ def ingest(
     if source is None:
         typer.echo("no data source: pass --source or set INFERWATCH_SOURCE_URL", err=True)
         raise typer.Exit(2)
+    poll = poll_seconds if poll_seconds is not None else settings.source_poll_seconds
+    schema_path = schema or settings.model_dir / "schema.json"
+    stream = StreamOptions(
+        batch_size=batch_size,
+        poll_seconds=poll,
+        id_field=id_field or None,
+        label_field=label_field or None,
+        labels_source=labels_source,
+        schema=FeatureSchema.load(schema_path) if schema_path.exists() else None,
+        cursor_dir=cursor_dir or settings.data_dir / "ingest",
+        endpoint_url=endpoint_url,
+        password_file=password_file,
+        ca_file=ca_file,
+        client_id=client_id,
+    )
     stats = run_ingest(
         source,
         url,
         metrics_host=metrics_host,
         metrics_port=metrics_port,
-        poll_seconds=poll_seconds if poll_seconds is not None else settings.source_poll_seconds,
+        poll_seconds=poll,
         batch_size=batch_size,
         duration=duration,
         token=settings.resolved_api_token(),
         source_timeout=source_timeout,
         label_field=label_field or None,
+        stream=stream,
     )
     typer.echo(
         f"pulls {stats.pulls} (failed {stats.failed_pulls}), rows {stats.rows}, "
@@ -452,6 +533,12 @@ def datalake(
     from inferwatch.ingest.command import run_datalake
 
     run_datalake(host, port, example, seed=seed, error_rate=error_rate, latency=latency)
+
+
+def _names(values: list[str] | None) -> tuple[str, ...]:
+    """``"a,b" "c"`` option values as ``("a", "b", "c")`` (``bring.split_names`` without
+    importing pandas, which the report does not need)."""
+    return tuple(n.strip() for v in values or () for n in v.split(",") if n.strip())
 
 
 @app.command()
@@ -476,22 +563,23 @@ def report(
     fail_on_drift: Annotated[bool, typer.Option(help="Exit 1 when any feature drifted.")] = False,
 ) -> None:
     """Drift report of a current table against a reference table, feature by feature."""
-    from inferwatch.bring import InitError, read_table, split_names
     from inferwatch.core.report import drift_report
     from inferwatch.core.schema import FeatureSchema, SchemaError
+    from inferwatch.tables import TableError, lean_memory, open_columns
 
     if format not in ("table", "json"):
         typer.echo("error: --format must be table or json", err=True)
         raise typer.Exit(2)
     try:
-        ref, cur = read_table(reference), read_table(current)
-        categories, left_out = split_names(categorical), split_names(exclude)
+        lean_memory()
+        ref, cur = open_columns(reference), open_columns(current)  # no pandas: see tables.py
+        categories, left_out = _names(categorical), _names(exclude)
         left_out += (target,) if target is not None else ()
-        unknown = [n for n in (*categories, *left_out) if n not in ref.columns]
+        unknown = [n for n in (*categories, *left_out) if n not in ref]
         if unknown:
-            raise InitError(
+            raise TableError(
                 f"column(s) {', '.join(repr(n) for n in unknown)} not in {reference} "
-                f"(columns: {', '.join(map(str, ref.columns))})"
+                f"(columns: {', '.join(map(str, ref))})"
             )
         schema = FeatureSchema.infer(ref, categorical=list(categories), exclude=list(left_out))
         result = drift_report(
@@ -502,7 +590,7 @@ def report(
             psi_threshold=psi_threshold,
             min_window_rows=min_rows,
         )
-    except (InitError, SchemaError) as exc:
+    except (TableError, SchemaError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(result.to_json() if format == "json" else result.to_table())

@@ -85,6 +85,9 @@ class ModelMetadata(BaseModel):
     thresholds: dict[str, float] = Field(default_factory=dict)
     """Feature name to the PSI threshold its drift decision uses."""
     inferwatch_version: str = __version__
+    log_only: bool = False
+    """No model file by design (``inferwatch init --no-model``): predictions are made
+    elsewhere and logged to ``POST /log``."""
 
 
 @dataclass(frozen=True, eq=False)

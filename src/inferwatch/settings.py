@@ -7,7 +7,7 @@ values: ``Settings(port=0, data_dir=tmp_path)``; nothing else reads the environm
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +37,14 @@ class Settings(BaseSettings):
     upstream_url: str | None = None
     """Front an MLflow-protocol model server at this URL instead of loading a local model."""
     upstream_timeout_seconds: float = 5.0
+    models_dir: Path | None = None
+    """Serve every model directory under this directory (``/models/<name>/...``) instead of
+    the one ``model_dir``."""
+    upstream_protocol: Literal["mlflow", "v2"] = "mlflow"
+    """How to talk to the upstream: MLflow scoring (``/invocations``) or the Open Inference
+    Protocol (KServe v2: ``/v2/models/<name>/infer``, as MLServer, KServe and Triton serve)."""
+    upstream_model_name: str | None = None
+    """The model's name on a v2 upstream (the model directory's name if unset)."""
     upstream_max_answer_bytes: int = 20_000_000
     """Largest upstream answer read (a larger one is a 502, read no further than this)."""
     api_token: SecretStr | None = None

@@ -214,3 +214,32 @@ def test_dashboard_of_a_regressor_shows_its_error_against_the_baseline(
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
     assert problems == [], problems
+
+
+def test_the_model_picker_switches_between_models(
+    browser: Any,
+    service: Callable[..., Any],
+    iris_model_dir: Path,
+    cancer_model_dir: Path,
+    tmp_path: Path,
+) -> None:
+    models = tmp_path / "models"
+    shutil.copytree(iris_model_dir, models / "iris")
+    shutil.copytree(cancer_model_dir, models / "cancer")
+    svc = service(models_dir=models, prometheus_url=f"http://127.0.0.1:{free_port()}")
+    page = browser.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto(svc.url + "/dashboard")
+    page.wait_for_selector("#model-picker", state="visible", timeout=15_000)
+    options = page.locator("#model-picker option").all_text_contents()
+    assert options == ["cancer v1", "iris v1"]
+    wait_until(
+        lambda: page.inner_text("#model").startswith("cancer ·"), what="the first model's dashboard"
+    )
+    page.select_option("#model-picker", "/models/iris")
+    page.wait_for_url("**/models/iris/dashboard", timeout=15_000)
+    wait_until(
+        lambda: page.inner_text("#model").startswith("iris ·"), what="the picked model's dashboard"
+    )
+    assert problems == [], problems

@@ -90,6 +90,7 @@ def test_acknowledged_predictions_and_labels_survive_kill_9(
 
     # restart on the same data directory: the windows are rebuilt from the store
     again = serve_process(args, env=env)
+    wait_until(lambda: httpx.get(again.url + "/readyz", timeout=10).status_code == 200)
     snap = httpx.get(again.url + "/api/snapshot", timeout=10).json()
     assert snap["window_rows"] == stored_predictions
     assert snap["performance"]["labels"] == stored_labels

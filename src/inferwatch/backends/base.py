@@ -19,16 +19,17 @@ from inferwatch.modeldir import ModelMetadata
 ModelInput: TypeAlias = "Mapping[str, np.ndarray] | pd.DataFrame"
 """Columns by feature name (any order; extra columns are ignored)."""
 
-ErrorType = Literal["model", "upstream", "timeout"]
+ErrorType = Literal["model", "upstream", "timeout", "no_model"]
 
-_STATUS: dict[str, int] = {"model": 422, "upstream": 502, "timeout": 504}
+_STATUS: dict[str, int] = {"model": 422, "upstream": 502, "timeout": 504, "no_model": 409}
 
 
 class BackendError(Exception):
     """The model could not score the rows.
 
     ``error_type`` is ``"model"`` (the model rejects these rows: 422), ``"upstream"`` (the
-    upstream server refused, failed or answered nonsense: 502) or ``"timeout"`` (504).
+    upstream server refused, failed or answered nonsense: 502), ``"timeout"`` (504) or
+    ``"no_model"`` (a log-only model directory has nothing to score with: 409).
 
     >>> err = BackendError("timeout", "no answer from http://m:5000 within 5s")
     >>> err.status_code, str(err)

@@ -264,8 +264,14 @@ class UpstreamModelBackend:
 
     async def predict(self, frame: ModelInput) -> ModelOutput:
         rows = batch_rows(frame)
-        body = request_payload(frame, self._names)
-        endpoint = f"{self.url}/invocations"
+        answer = await self._post_json("/invocations", request_payload(frame, self._names))
+        return parse_answer(answer, rows, self._metadata)
+
+    async def _post_json(self, path: str, body: bytes) -> Any:
+        """POST ``body`` to ``<url><path>`` and return the decoded JSON answer, mapping every
+        failure to a ``BackendError`` (400/422: model, other statuses: upstream, no answer in
+        time: timeout)."""
+        endpoint = f"{self.url}{path}"
         try:
             with anyio.fail_after(self.timeout):
                 status, answer_body = await self._post(endpoint, body)
@@ -287,10 +293,23 @@ class UpstreamModelBackend:
                 "upstream", f"{endpoint} answered {status}: {_error_message(answer_body)}"
             )
         try:
-            answer = jsonbody.parse(answer_body, "answer")
+            return jsonbody.parse(answer_body, "answer")
         except jsonbody.JsonError as exc:
             raise _bad(f"not usable JSON: {exc.detail}") from None
-        return parse_answer(answer, rows, self._metadata)
+
+    async def _get_ok(self, path: str) -> bool | None:
+        """Whether ``GET <url><path>`` answers 200 (``None`` for a 404: no such route)."""
+        probe_timeout = min(self.timeout, 2.0)
+        try:
+            with anyio.fail_after(probe_timeout):
+                response = await self._client.get(
+                    f"{self.url}{path}", timeout=probe_timeout, **self._auth
+                )
+        except (TimeoutError, httpx.HTTPError):
+            return False
+        if response.status_code == 404:
+            return None
+        return response.status_code == 200
 
     async def _post(self, endpoint: str, body: bytes) -> tuple[int, bytes]:
         async with self._client.stream(
@@ -305,19 +324,10 @@ class UpstreamModelBackend:
 
     async def ready(self) -> bool:
         """True if ``/ping`` (MLflow) or ``/health`` answers 200."""
-        probe_timeout = min(self.timeout, 2.0)
         for path in ("/ping", "/health"):
-            try:
-                with anyio.fail_after(probe_timeout):
-                    response = await self._client.get(
-                        f"{self.url}{path}", timeout=probe_timeout, **self._auth
-                    )
-            except (TimeoutError, httpx.HTTPError):
-                return False
-            if response.status_code == 200:
-                return True
-            if response.status_code != 404:
-                return False
+            ok = await self._get_ok(path)
+            if ok is not None:
+                return ok
         return False
 
     async def aclose(self) -> None:

@@ -182,15 +182,17 @@ def _numeric(
     return feature, counts, {"ks": ks, "wasserstein": w / feature.spread}
 
 
-def _table(data: Any, schema: FeatureSchema) -> tuple[dict[str, Any], int]:
-    """The schema's columns of a table (not converted yet) and its row count; a missing
-    required column raises ``SchemaError``."""
+def _table(data: Any, schema: FeatureSchema) -> tuple[Mapping[str, Any], int]:
+    """The schema's columns of a table (not converted yet, perhaps not even read) and its row
+    count; a missing required column raises ``SchemaError``."""
     columns = _as_columns(data, None)
     for spec in schema.features:
         if spec.name not in columns and spec.required:
             raise SchemaError(spec.name, "missing required column", "missing")
-    rows = len(next(iter(columns.values()))) if columns else 0
-    return columns, rows
+    rows = getattr(columns, "num_rows", None)
+    if rows is None:
+        rows = len(next(iter(columns.values()))) if columns else 0
+    return columns, int(rows)
 
 
 def drift_report(

@@ -522,9 +522,20 @@ class FeatureSchema:
 
 
 def arrow_strings(column: Any) -> Any:
-    """A pandas string column (``str``/``string`` dtype) as a pyarrow array, else None: string
-    work on it (distinct values, category codes) then runs in Arrow without building one
-    Python ``str`` per value."""
+    """A pandas string column (``str``/``string`` dtype) or a pyarrow string array as a
+    pyarrow array, else None: string work on it (distinct values, category codes) then runs
+    in Arrow without building one Python ``str`` per value."""
+    if type(column).__module__.startswith("pyarrow"):  # read by ``inferwatch.tables``
+        import pyarrow as pa
+
+        if not isinstance(column, pa.Array):
+            return None
+        t = column.type
+        if pa.types.is_string(t) or (
+            pa.types.is_dictionary(t) and pa.types.is_string(t.value_type)
+        ):
+            return column
+        return None
     dtype = getattr(column, "dtype", None)
     if dtype is None or type(dtype).__name__ != "StringDtype" or not hasattr(column, "array"):
         return None
@@ -534,16 +545,27 @@ def arrow_strings(column: Any) -> Any:
 
 
 def string_codes(strings: Any, categories: Sequence[str]) -> IntpArray:
-    """``encode_categories`` for a pyarrow string array (see ``arrow_strings``)."""
+    """``encode_categories`` for a pyarrow string array or dictionary of strings (see
+    ``arrow_strings``): the few distinct values are looked up in Python, the codes mapped
+    in numpy (no pyarrow scalars: converting Python values would import pandas)."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
+    if isinstance(strings, pa.ChunkedArray):
+        strings = strings.combine_chunks()
+    coded = strings if pa.types.is_dictionary(strings.type) else strings.dictionary_encode()
     k = len(categories)
-    found = pc.index_in(strings, value_set=pa.array(list(categories), type=strings.type))
-    codes = np.asarray(found.fill_null(k).to_numpy(zero_copy_only=False), dtype=np.intp)
-    missing = np.asarray(strings.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    codes[missing] = -1
-    return codes
+    index = {c: i for i, c in enumerate(categories)}
+    values = coded.dictionary.to_pylist()
+    lookup = np.array([index.get(v, k) for v in values] + [-1], dtype=np.intp)
+    ix = coded.indices
+    n, off = len(ix), ix.offset
+    dtype = np.dtype(ix.type.to_pandas_dtype())
+    raw = np.frombuffer(ix.buffers()[1], dtype=dtype, count=off + n)[off:].astype(np.intp)
+    if ix.null_count:
+        bits = np.frombuffer(ix.buffers()[0], dtype=np.uint8)
+        valid = np.unpackbits(bits, bitorder="little", count=off + n)[off:].astype(bool)
+        raw[~valid] = len(values)  # the -1 at the end of the lookup: missing
+    return lookup[raw]
 
 
 def _as_str_objects(arr: np.ndarray) -> ObjArray:
@@ -573,11 +595,15 @@ def _batch_len(batch: Mapping[str, np.ndarray]) -> int:
     return lengths.pop() if lengths else 0
 
 
-def _as_columns(data: Any, names: Sequence[str] | None) -> dict[str, Any]:
-    """Columns of a DataFrame, a mapping, or a 2-D array with ``names`` (default x0, x1, ...)."""
+def _as_columns(data: Any, names: Sequence[str] | None) -> Mapping[str, Any]:
+    """Columns of a DataFrame, a mapping, or a 2-D array with ``names`` (default x0, x1, ...).
+    A mapping whose keys are all ``str`` is used as it is: a lazy one (``inferwatch.tables``)
+    then reads each column only when the caller gets to it."""
     if hasattr(data, "columns") and hasattr(data, "__getitem__") and not isinstance(data, Batch):
         return {str(c): data[c] for c in data.columns}  # converted one at a time by the caller
     if isinstance(data, Mapping):
+        if all(isinstance(k, str) for k in data):
+            return data
         return {str(k): v for k, v in data.items()}
     arr = np.asarray(data)
     if arr.ndim != 2:

@@ -7,7 +7,10 @@ import asyncio
 import httpx
 from prometheus_client import CollectorRegistry, start_http_server
 
+from inferwatch.ingest.service import ServiceSink
 from inferwatch.ingest.source import HttpDataSource, SourceMetrics
+from inferwatch.ingest.sources import StreamOptions, kind_of, open_stream_source
+from inferwatch.ingest.stream import StreamWorker
 from inferwatch.ingest.worker import IngestionWorker, IngestStats
 
 
@@ -42,6 +45,32 @@ async def _ingest(
         return await worker.run(duration)
 
 
+async def _stream(
+    source_url: str,
+    service_url: str,
+    *,
+    registry: CollectorRegistry,
+    options: StreamOptions,
+    duration: float | None,
+    token: str | None,
+) -> IngestStats:
+    metrics = SourceMetrics(registry)
+    source = open_stream_source(source_url, metrics, options)
+    async with httpx.AsyncClient(timeout=30.0) as client:
+        sink = ServiceSink(client, service_url, token=token)
+        worker = StreamWorker(source, sink, metrics, wait_seconds=min(options.poll_seconds, 1.0))
+        await worker.run(duration)
+    s = sink.stats
+    return IngestStats(
+        pulls=worker.stats.deliveries,
+        failed_pulls=worker.stats.service_retries,
+        rows=worker.stats.rows,
+        scored=s.scored + s.duplicates,
+        rejected=s.rejected,
+        labels=s.labels,
+    )
+
+
 def run_ingest(
     source_url: str,
     service_url: str,
@@ -54,10 +83,27 @@ def run_ingest(
     token: str | None = None,
     source_timeout: float = 10.0,
     label_field: str | None = "label",
+    stream: StreamOptions | None = None,
 ) -> IngestStats:
-    """Run the worker, exposing its ``inferwatch_source_*`` metrics on ``/metrics``."""
+    """Run the worker, exposing its ``inferwatch_source_*`` metrics on ``/metrics``.
+
+    An ``http(s)://`` source is pulled in pages; a lake (``file://``, ``s3://``) or an MQTT
+    topic (``mqtt://``) is streamed with ``stream``'s options.
+    """
     registry = CollectorRegistry()
     start_http_server(metrics_port, addr=metrics_host, registry=registry)
+    if kind_of(source_url) != "http":
+        options = stream or StreamOptions(batch_size=batch_size, label_field=label_field)
+        return asyncio.run(
+            _stream(
+                source_url,
+                service_url,
+                registry=registry,
+                options=options,
+                duration=duration,
+                token=token,
+            )
+        )
     return asyncio.run(
         _ingest(
             source_url,

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-SOURCE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0)
+from inferwatch.ingest.metrics import SourceMetrics
 
 
 @dataclass(frozen=True)
@@ -33,44 +32,6 @@ class DataSource(Protocol):
     name: str
 
     async def fetch(self, cursor: str | None, limit: int) -> Page: ...
-
-
-class SourceMetrics:
-    """``inferwatch_source_*``: requests by status, latency and the last success time."""
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.requests = Counter(
-            "inferwatch_source_requests",
-            "Requests to a data source, by HTTP status (or timeout, connect_error).",
-            ("source", "status_code"),
-            registry=registry,
-        )
-        self.duration = Histogram(
-            "inferwatch_source_request_duration_seconds",
-            "Latency of requests to a data source.",
-            ("source",),
-            buckets=SOURCE_BUCKETS,
-            registry=registry,
-        )
-        self.last_success = Gauge(
-            "inferwatch_source_last_success_timestamp_seconds",
-            "Unix time of the last successful pull from a data source.",
-            ("source",),
-            registry=registry,
-        )
-
-    def prepare(self, source: str) -> None:
-        """Pre-initialise the series of ``source`` so rates start from zero."""
-        for status in ("200", "503"):
-            self.requests.labels(source, status)
-        self.duration.labels(source)
-        self.last_success.labels(source)
-
-    def record(self, source: str, status_code: str, seconds: float, now: float) -> None:
-        self.requests.labels(source, status_code).inc()
-        self.duration.labels(source).observe(seconds)
-        if status_code.startswith("2"):
-            self.last_success.labels(source).set(now)
 
 
 class HttpDataSource:

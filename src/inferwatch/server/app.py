@@ -30,6 +30,7 @@ from inferwatch.server.deps import require_token
 from inferwatch.server.feed import MonitorFeed
 from inferwatch.server.feedback import feedback_router
 from inferwatch.server.history import HistoryRing
+from inferwatch.server.logmode import log_router
 from inferwatch.server.middleware import (
     BodyLimitMiddleware,
     HttpMetrics,
@@ -42,18 +43,27 @@ from inferwatch.server.retraining import Retrainer, retraining_router
 from inferwatch.server.security import TokenCheck
 from inferwatch.server.served import InferenceFamilies, ServedModel
 from inferwatch.server.state import ServiceState
+from inferwatch.server.v2 import v2_router
 from inferwatch.settings import Settings
 from inferwatch.store import open_store
 from inferwatch.system import SystemCollector
 
 log = logging.getLogger(__name__)
 
-MODEL_ROUTES = frozenset({"/predict", "/invocations"})
+MODEL_ROUTES = frozenset(
+    {
+        "/predict",
+        "/invocations",
+        "/log",
+        "/v2/models/{name}/infer",
+        "/v2/models/{name}/versions/{version}/infer",
+    }
+)
 PRECOUNTED_ROUTES = MODEL_ROUTES | {"/feedback"}
 
 
 def _known_status_codes() -> tuple[int, ...]:
-    return (200, 400, 401, 404, 413, 422, 502, 503, 504)
+    return (200, 400, 401, 404, 409, 413, 422, 502, 503, 504)
 
 
 def create_app(
@@ -68,9 +78,14 @@ def create_app(
     upstream URL); ``registry`` receives every metric (a fresh one by default, never the
     global registry).
     """
+    if settings.models_dir is not None:
+        from inferwatch.server.multi import create_multi_app
+
+        return create_multi_app(settings, registry=registry)
     registry = registry if registry is not None else CollectorRegistry()
     load_model = backend is None and settings.upstream_url is None
     bundle = load_model_dir(settings.model_dir, load_model=load_model)
+    load_model = load_model and bundle.model is not None
     if load_model:
         # a model promoted by retraining is served after a restart too
         promoted = ModelRegistry(settings.data_dir / "registry").load_current(bundle.metadata.name)
@@ -134,6 +149,8 @@ def create_app(
     app.state.service = state
     app.include_router(predict_router())
     app.include_router(feedback_router())
+    app.include_router(log_router())
+    app.include_router(v2_router())
     app.include_router(ops_router())
     retrainer = Retrainer(state, settings, registry)
     app.include_router(

@@ -64,8 +64,16 @@ def _body(schema: dict[str, Any], examples: dict[str, Any]) -> dict[str, Any]:
 _ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 
 PREDICT_BODY = _body(
-    {"type": "object", "description": "One object of features, or {instances: [objects]}"},
-    {"one row": _ROW, "batch": {"instances": [_ROW, _ROW]}},
+    {
+        "type": "object",
+        "description": "One object of features, or {instances: [objects]}; optional ids: "
+        "[strings], one per instance, name the rows (unique: a stored id answers 409)",
+    },
+    {
+        "one row": _ROW,
+        "batch": {"instances": [_ROW, _ROW]},
+        "with ids": {"instances": [_ROW], "ids": ["reading-0001"]},
+    },
 )
 INVOCATIONS_BODY = _body(
     {"type": "object", "description": "MLflow scoring protocol"},

@@ -35,8 +35,9 @@ _ERRORS = {
     "400": "Not JSON, or nested too deep",
     "401": "Missing or wrong bearer token (when a token is configured)",
     "403": "Refused (retraining without a token beyond loopback)",
-    "404": "No prediction with that id (a single label)",
-    "409": "A retraining run is already in progress",
+    "404": "No prediction with that id (a single label), or no model of that name",
+    "409": "Conflict: a retraining run already in progress, ids already logged, or no model "
+    "to score with (a log-only model directory)",
     "413": "Body or batch over the limit",
     "422": "Invalid input: the answer names the field",
     "502": "The upstream model failed or answered nonsense",
@@ -44,8 +45,23 @@ _ERRORS = {
     "504": "The upstream model did not answer in time",
 }
 _ROUTE_ERRORS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("post", "/predict"): ("400", "413", "422", "502", "503", "504"),
-    ("post", "/invocations"): ("400", "413", "422", "502", "503", "504"),
+    ("post", "/predict"): ("400", "409", "413", "422", "502", "503", "504"),
+    ("post", "/invocations"): ("400", "409", "413", "422", "502", "503", "504"),
+    ("post", "/log"): ("400", "409", "413", "422", "503"),
+    ("post", "/v2/models/{name}/infer"): ("400", "404", "409", "413", "422", "502", "503", "504"),
+    ("post", "/v2/models/{name}/versions/{version}/infer"): (
+        "400",
+        "404",
+        "409",
+        "413",
+        "422",
+        "502",
+        "503",
+        "504",
+    ),
+    ("get", "/v2/models/{name}"): ("404",),
+    ("get", "/v2/models/{name}/ready"): ("404", "503"),
+    ("get", "/v2/health/ready"): ("503",),
     ("post", "/feedback"): ("400", "404", "413", "422", "503"),
     ("post", "/alerts"): ("413", "422"),
     ("post", "/api/retrain"): ("403", "409"),
@@ -204,6 +220,12 @@ def build(app: FastAPI, served: ServedModel, max_rows: int, secured: bool) -> di
                 parameter["schema"]["enum"] = allowed
         query["responses"]["400"] = {"description": "Unknown query name or range"}
         query["responses"]["502"] = {"description": "Prometheus unreachable or failing"}
+    logged = doc["paths"].get("/log", {}).get("post")
+    if logged is not None:
+        logged["responses"]["202"] = {
+            "description": "Half of a KServe inference logger event: waiting for the other",
+            "content": _json({"type": "object"}),
+        }
     metrics = doc["paths"].get("/metrics", {}).get("get")
     if metrics is not None:
         text = {"schema": {"type": "string"}}

@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import choose_encoder
 
 from inferwatch.core.snapshot import FeatureDrift, MonitorSnapshot
 from inferwatch.server.deps import Service
@@ -96,10 +97,14 @@ def ops_router() -> APIRouter:
 
     @router.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
     def metrics(state: Service, request: Request) -> Response:
+        """The text format, or OpenMetrics when the scraper's ``Accept`` header asks for it
+        (as Prometheus does); with ``serve --workers N``, the text format of the sum over
+        every worker."""
         workers = getattr(request.app.state, "worker_metrics", None)
         if workers is not None:  # serve --workers N: the sum over every worker
             return Response(workers.render(), media_type=CONTENT_TYPE_LATEST)
-        return Response(generate_latest(state.registry), media_type=CONTENT_TYPE_LATEST)
+        encode, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encode(state.registry), headers={"content-type": content_type})
 
     @router.get("/api/snapshot", summary="The monitor's current view plus service figures")
     def snapshot(state: Service) -> Response:

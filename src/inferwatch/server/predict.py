@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from inferwatch.backends import BackendError
 from inferwatch.core.schema import Batch, FeatureSchema
+from inferwatch.server.client_ids import IdReservations, parse_ids
 from inferwatch.server.deps import Service, require_token
 from inferwatch.server.flusher import FlusherStopped
 from inferwatch.server.inputs import (
@@ -58,16 +59,31 @@ async def _score(
     served: ServedModel,
     request: Request,
     parse: Callable[[FeatureSchema, Any, int], Batch],
+    reservations: IdReservations | None = None,
 ) -> tuple[list[str], np.ndarray, np.ndarray | None] | Response:
     """Validate, score and commit the rows of ``request`` with ``served`` alone (the request
-    read it once: a promotion meanwhile does not change which version answers)."""
+    read it once: a promotion meanwhile does not change which version answers). With
+    ``reservations``, ids the client sends beside ``instances`` name the rows."""
+    given: list[str] | None = None
     try:
         data = loads(await request.body())
         batch = parse(served.schema, data, state.settings.max_batch_rows)
         if not served.accepts_missing:
             reject_missing(served.schema, batch)
+        if reservations is not None and (given := parse_ids(data)) is not None:
+            await reservations.claim(given, state.store.existing_ids)
     except Rejected as exc:
         return rejected_response(state, served, exc)
+    try:
+        return await _commit(state, served, batch, given)
+    finally:
+        if reservations is not None and given is not None:
+            reservations.release(given)
+
+
+async def _commit(
+    state: ServiceState, served: ServedModel, batch: Batch, given: list[str] | None
+) -> tuple[list[str], np.ndarray, np.ndarray | None] | Response:
 
     frame = batch.columns
     inference = served.inference
@@ -83,7 +99,7 @@ async def _score(
 
     predictions = np.asarray(output.predictions)
     probabilities = None if output.probabilities is None else np.asarray(output.probabilities)
-    ids = new_ids(n)
+    ids = given if given is not None else new_ids(n)
     info = served.info
     coerced = batch.coerced if batch.coerced_names else None
     rows = PredictionBatch(
@@ -106,6 +122,7 @@ async def _score(
 
 def predict_router() -> APIRouter:
     router = APIRouter(tags=["model"], dependencies=[Depends(require_token)])
+    reservations = IdReservations()
 
     @router.post(
         "/predict",
@@ -115,7 +132,7 @@ def predict_router() -> APIRouter:
     )
     async def predict(request: Request, state: Service) -> Response:
         served = state.served
-        scored = await _score(state, served, request, predict_batch)
+        scored = await _score(state, served, request, predict_batch, reservations)
         if isinstance(scored, Response):
             return scored
         ids, predictions, probabilities = scored
@@ -150,4 +167,7 @@ def predict_router() -> APIRouter:
     return router
 
 
-__all__ = ["json_response", "predict_router", "rejected_response"]
+score_request = _score
+"""Validate, score and commit a request's rows (for routes of other protocols, e.g. v2)."""
+
+__all__ = ["json_response", "predict_router", "rejected_response", "score_request"]

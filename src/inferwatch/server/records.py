@@ -4,13 +4,18 @@ replay of the stored window into a fresh monitor."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from inferwatch.core.schema import Batch, FeatureSchema, SchemaError
-from inferwatch.store import LabelItem, PredictionRecord, PredictionStore, StoredLabel
+from inferwatch.store import (
+    LabelItem,
+    PredictionStore,
+    StoredColumns,
+    StoredLabel,
+)
 
 if TYPE_CHECKING:
     from inferwatch.server.served import ServedModel
@@ -45,36 +50,6 @@ def _groups(timestamps: Sequence[float], bucket_seconds: float) -> Iterator[tupl
         start = end
 
 
-def rebuild_batches(
-    schema: FeatureSchema,
-    rows: Sequence[PredictionRecord],
-    task: str,
-    bucket_seconds: float,
-) -> Iterator[tuple[float, Batch, np.ndarray, np.ndarray | None]]:
-    """Stored predictions (oldest first) as ``(timestamp, batch, predictions,
-    probabilities)``, one per window bucket."""
-    rows = sorted(rows, key=lambda r: r.timestamp)
-    stamps = [r.timestamp for r in rows]
-    for start, end in _groups(stamps, bucket_seconds):
-        part = rows[start:end]
-        try:
-            batch = schema.columns_from_records([dict(r.features) for r in part])
-        except SchemaError:  # rows stored under another schema: they cannot be replayed
-            continue
-        names = {n for r in part for n in r.coerced if n in batch}
-        if names:  # values that came as another type count as wrong_type again
-            masks = {n: np.array([n in r.coerced for r in part]) for n in names}
-            batch = Batch(dict(batch), masks)
-        predictions = outcome_array([r.prediction for r in part], task)
-        probs = [r.probabilities for r in part]
-        probabilities = None
-        if all(p is not None for p in probs):
-            widths = {len(p) for p in probs if p is not None}
-            if len(widths) == 1:
-                probabilities = np.asarray(probs, dtype=np.float64)
-        yield stamps[end - 1], batch, predictions, probabilities
-
-
 def rebuild_labels(
     labels: Sequence[StoredLabel], task: str, bucket_seconds: float
 ) -> Iterator[tuple[float, np.ndarray, np.ndarray, np.ndarray]]:
@@ -91,17 +66,92 @@ def rebuild_labels(
         )
 
 
+def _column_groups(
+    stored: Iterator[StoredColumns], bucket_seconds: float
+) -> Iterator[list[StoredColumns]]:
+    """Runs of stored batches in the same window bucket with the same columns."""
+    run: list[StoredColumns] = []
+    key: tuple[Any, ...] | None = None
+    for part in stored:
+        k = (
+            part.timestamp // bucket_seconds,
+            tuple(part.features),
+            None if part.probabilities is None else len(part.probabilities[0]),
+        )
+        if run and k != key:
+            yield run
+            run = []
+        key = k
+        run.append(part)
+    if run:
+        yield run
+
+
+def rebuild_columns(
+    schema: FeatureSchema, stored: Iterator[StoredColumns], task: str, bucket_seconds: float
+) -> Iterator[tuple[float, Mapping[str, np.ndarray], np.ndarray, np.ndarray | None]]:
+    """Stored batches (``PredictionStore.window_batches``) as ``(timestamp, batch,
+    predictions, probabilities)``, one per window bucket: a few numpy conversions per bucket,
+    not a record per prediction."""
+    for run in _column_groups(stored, bucket_seconds):
+        names = list(run[0].features)
+        columns = {n: [v for part in run for v in part.features[n]] for n in names}
+        try:
+            frame = schema.columns_from_frame({n: _array(v) for n, v in columns.items()})
+        except SchemaError:  # rows stored under another schema: they cannot be replayed
+            continue
+        batch: Mapping[str, np.ndarray] = frame
+        masks = _coerced_masks(run, frame)
+        if masks:  # values that came as another type count as wrong_type again
+            batch = Batch(frame, masks)
+        predictions = outcome_array([p for part in run for p in part.predictions], task)
+        probabilities = None
+        if run[0].probabilities is not None:
+            probs = [row for part in run for row in part.probabilities or ()]
+            probabilities = np.asarray(probs, dtype=np.float64)
+        yield run[-1].timestamp, batch, predictions, probabilities
+
+
+def _coerced_masks(
+    run: list[StoredColumns], batch: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    total = sum(len(part.predictions) for part in run)
+    masks: dict[str, np.ndarray] = {}
+    start = 0
+    for part in run:
+        for name, rows in part.coerced.items():
+            if name in batch:
+                mask = masks.setdefault(name, np.zeros(total, dtype=bool))
+                mask[start + np.asarray(rows, dtype=np.intp)] = True
+        start += len(part.predictions)
+    return masks
+
+
+def _array(values: list[Any]) -> np.ndarray:
+    """A stored column as numpy: numbers as numbers, anything else as Python objects."""
+    arr = np.asarray(values)
+    return arr.astype(object) if arr.dtype.kind in "USO" else arr
+
+
 def rebuild_monitor(
-    served: ServedModel, store: PredictionStore, settings: Settings, now: float
+    served: ServedModel,
+    store: PredictionStore,
+    settings: Settings,
+    now: float,
+    upto: int | None = None,
 ) -> tuple[int, int]:
     """Replay the last window span of ``served``'s predictions and labels from the store into
     its monitor, so a restart does not blind drift and accuracy; returns ``(predictions,
-    labels)`` replayed."""
+    labels)`` replayed. ``upto`` (``store.last_batch()`` taken before the service began
+    writing) and ``now`` bound the replay to what was stored before the start, so it can run
+    while new predictions and labels come in."""
     since = now - settings.window_buckets * settings.bucket_seconds
     info, bucket, task = served.info, settings.bucket_seconds, served.task
-    stored = store.recent_predictions(since, model=info.model, model_version=info.model_version)
+    stored = store.window_batches(
+        since, model=info.model, model_version=info.model_version, upto=upto
+    )
     rows = labels = 0
-    for timestamp, batch, predictions, probabilities in rebuild_batches(
+    for timestamp, batch, predictions, probabilities in rebuild_columns(
         served.schema, stored, task, bucket
     ):
         served.monitor.observe(batch, predictions, probabilities, timestamp)
@@ -109,7 +159,7 @@ def rebuild_monitor(
     stored_labels = [
         x
         for x in store.recent_labels(since, model=info.model)
-        if x.model_version == info.model_version
+        if x.model_version == info.model_version and x.received_at < now
     ]
     for timestamp, predicted, actual, delays in rebuild_labels(stored_labels, task, bucket):
         served.monitor.record_outcomes(predicted, actual, timestamp, delays=delays)
@@ -122,7 +172,7 @@ def rebuild_monitor(
 __all__ = [
     "label_item",
     "outcome_array",
-    "rebuild_batches",
+    "rebuild_columns",
     "rebuild_labels",
     "rebuild_monitor",
 ]

@@ -65,27 +65,44 @@ class ServiceState:
     started_at: float = 0.0
     rebuilt_rows: int = 0
     rebuilt_labels: int = 0
+    rebuilt: bool = False
+    """Whether the window has been rebuilt from the store since the start."""
+    rebuilding: asyncio.Task[None] | None = None
     snapshot_ttl: float = 0.25
     _cached: tuple[ServedModel, float, MonitorSnapshot] | None = None
 
     # --- lifecycle
 
     async def start(self) -> None:
-        """Rebuild the window from the store, then start the feed and the writer."""
-        self.started_at = self.clock()
-        rows, labels = await asyncio.to_thread(
-            rebuild_monitor, self.served, self.store, self.settings, self.clock()
-        )
-        self.rebuilt_rows, self.rebuilt_labels = rows, labels
+        """Start the feed and the writer, and rebuild the window from the store in a thread
+        meanwhile: the service answers at once, ``/readyz`` says "window" false until the
+        rebuild is done. The rebuild reads only what was stored before the start (a mark
+        taken before the writer runs), so new predictions are not counted twice."""
+        self.started_at = now = self.clock()
+        mark = await asyncio.to_thread(self.store.last_batch)
         self.feed.start()
         self.flusher = Flusher(self.store, self.feed.put, clock=self.clock)
         self.flusher.start()
+        self.rebuilding = asyncio.create_task(self._rebuild(now, mark))
+
+    async def _rebuild(self, now: float, mark: int) -> None:
+        try:
+            rows, labels = await asyncio.to_thread(
+                rebuild_monitor, self.served, self.store, self.settings, now, mark
+            )
+            self.rebuilt_rows, self.rebuilt_labels = rows, labels
+        except Exception:  # the service runs on; the window holds what comes in from now
+            log.exception("rebuilding the window from the store failed")
+        self._cached = None
+        self.rebuilt = True
         # Everything loaded so far (model, libraries, reference profile) lives as long as the
         # process: keep it out of the collector's full passes, which would otherwise walk it
         # all and stall requests for tens of milliseconds.
         gc.freeze()
 
     async def stop(self) -> None:
+        if self.rebuilding is not None:
+            await asyncio.gather(self.rebuilding, return_exceptions=True)
         if self.flusher is not None:
             await asyncio.to_thread(self.flusher.stop)
         await asyncio.to_thread(self.feed.stop)
@@ -142,6 +159,7 @@ class ServiceState:
             checks["store"] = (False, str(exc))
         running = self.flusher is not None and self.flusher.running
         checks["writer"] = (running, "ok" if running else "writer thread not running")
+        checks["window"] = (self.rebuilt, "ok" if self.rebuilt else "rebuilding from the store")
         return checks
 
     def service_figures(self) -> dict[str, Any]:

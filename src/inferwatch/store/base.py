@@ -12,7 +12,7 @@ before), a prediction id is stored once, a label is joined once (later ones are
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from inferwatch.store.records import (
@@ -20,6 +20,7 @@ from inferwatch.store.records import (
     LabelOutcome,
     PredictionBatch,
     PredictionRecord,
+    StoredColumns,
     StoredLabel,
     StoredPrediction,
     StoreStats,
@@ -57,6 +58,18 @@ class PredictionStore(Protocol):
         """Whether a write transaction commits now (readiness)."""
         ...
 
+    def last_batch(self) -> int:
+        """A mark of everything stored so far (the newest batch id; 0 when empty)."""
+        ...
+
+    def window_batches(
+        self, since: float, *, model: str, model_version: str, upto: int | None = None
+    ) -> Iterator[StoredColumns]:
+        """One model version's predictions made at or after ``since`` and stored at or before
+        the mark ``upto``, a stored batch at a time as columns, oldest first (the restart's
+        window rebuild; must not hold up writers while it reads)."""
+        ...
+
     def recent_predictions(
         self,
         since: float,
@@ -80,6 +93,10 @@ class PredictionStore(Protocol):
 
     def get(self, prediction_id: str) -> StoredPrediction | None:
         """One prediction by id, with its label if it has one."""
+        ...
+
+    def existing_ids(self, ids: Sequence[str]) -> list[str]:
+        """Those of ``ids`` that a stored prediction already has (client-supplied ids)."""
         ...
 
     def stats(self) -> StoreStats:

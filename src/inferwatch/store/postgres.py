@@ -12,6 +12,7 @@ server sets it; ``on`` by default, which survives a crash of the database server
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -31,6 +32,7 @@ from inferwatch.store.records import (
     LabelOutcome,
     PredictionBatch,
     PredictionRecord,
+    StoredColumns,
     StoredLabel,
     StoredPrediction,
     StoreStats,
@@ -395,6 +397,37 @@ class PostgresStore:
             out.append(PredictionRecord(pid, ts, m, v, features, pred, conf, probs, coerced))
         return out
 
+    def last_batch(self) -> int:
+        """The newest batch id (0 when empty): the mark ``window_batches`` reads up to."""
+        with self._reader() as c:
+            row = c.execute("SELECT COALESCE(MAX(id), 0) FROM batches").fetchone()
+        return int(row[0]) if row else 0
+
+    def window_batches(
+        self, since: float, *, model: str, model_version: str, upto: int | None = None
+    ) -> Iterator[StoredColumns]:
+        """Each stored batch of one model version since ``since`` (up to the mark ``upto``)
+        as columns, oldest first, read on a pooled connection (writers never wait)."""
+        sql = (
+            f"{_ROWS} WHERE b.ts >= %s AND b.model = %s AND b.model_version = %s"
+            " AND b.id <= %s ORDER BY b.ts, b.id, p.pos"
+        )
+        args = [since, model, model_version, upto if upto is not None else 2**62]
+        with self._reader() as c:
+            rows = c.execute(sql, args).fetchall()
+            blobs = self._blobs(c, (r[4] for r in rows))
+        for _, run in itertools.groupby(rows, key=lambda r: r[4]):
+            part = list(run)
+            cells = [blobs.row(r[4], r[5]) for r in part]
+            columns = {k: [f[k] for f, _ in cells] for k in cells[0][0]}
+            probs = None if cells[0][1] is None else [list(p or ()) for _, p in cells]
+            predictions = [_value(r[6], r[7]) for r in part]
+            coerced: dict[str, list[int]] = {}
+            for pos, r in enumerate(part):
+                for name in blobs.coerced(r[4], r[5]):
+                    coerced.setdefault(name, []).append(pos)
+            yield StoredColumns(float(part[0][1]), columns, predictions, probs, coerced)
+
     def recent_labels(self, since: float, *, model: str | None = None) -> list[StoredLabel]:
         """Labels written at or after ``since`` joined to their predictions, in write order."""
         sql = (
@@ -436,6 +469,12 @@ class PostgresStore:
             rows.reverse()
             blobs = self._blobs(c, (r[0] for r in rows))
         return [(blobs.row(ref, row)[0], _value(lt, ln)) for ref, row, lt, ln in rows]
+
+    def existing_ids(self, ids: Sequence[str]) -> list[str]:
+        """Those of ``ids`` that a stored prediction already has (client-supplied ids)."""
+        with self._reader() as c:
+            rows = c.execute("SELECT id FROM predictions WHERE id = ANY(%s)", (list(ids),))
+            return [r[0] for r in rows.fetchall()]
 
     def get(self, prediction_id: str) -> StoredPrediction | None:
         """One prediction by id, with its label if it has one."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -53,6 +53,20 @@ class PredictionBatch:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredColumns:
+    """The rows of one stored batch as columns (``PredictionStore.window_batches``): feature
+    columns as lists (NaN for missing numbers), predictions, and class probabilities (rows x
+    classes) or ``None``. Every row shares ``timestamp``."""
+
+    timestamp: float
+    features: Mapping[str, list[Any]]
+    predictions: list[Any]
+    probabilities: list[list[float]] | None = None
+    coerced: Mapping[str, list[int]] = field(default_factory=dict)
+    """Per feature, the rows whose value came as another type (``wrong_type`` again)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +151,7 @@ __all__ = [
     "PredictionBatch",
     "PredictionRecord",
     "StoreStats",
+    "StoredColumns",
     "StoredLabel",
     "StoredPrediction",
 ]

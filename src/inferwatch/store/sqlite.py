@@ -32,6 +32,7 @@ import orjson
 from inferwatch.store.base import StoreError
 from inferwatch.store.codec import (
     Blobs,
+    decode_blob,
     encode_features,
     encode_probabilities,
     groups,
@@ -43,6 +44,7 @@ from inferwatch.store.records import (
     LabelOutcome,
     PredictionBatch,
     PredictionRecord,
+    StoredColumns,
     StoredLabel,
     StoredPrediction,
     StoreStats,
@@ -451,6 +453,59 @@ class SQLiteStore:
             out.append(PredictionRecord(pid, ts, m, v, features, pred, conf, probs, coerced))
         return out
 
+    def last_batch(self) -> int:
+        """A mark of everything stored so far: ``window_batches(upto=mark)`` reads only what
+        was stored before it was taken (what a restart replays while new rows come in)."""
+        with self._lock:
+            row = self._conn.execute("SELECT MAX(id) FROM batches").fetchone()
+        return int(row[0] or 0)
+
+    def window_batches(
+        self, since: float, *, model: str, model_version: str, upto: int | None = None
+    ) -> Iterator[StoredColumns]:
+        """The predictions of one model version made at or after ``since`` (and stored before
+        the mark ``upto``), a stored batch at a time, oldest first, as columns: what rebuilds
+        the monitor's window on a restart, without a Python object per prediction.
+
+        Each batch's predictions come from one aggregate over its id list in SQLite; rows
+        whose id was already stored by an earlier batch are left out."""
+        sql = (
+            "SELECT b.ts, b.rows, b.features, b.probabilities, (SELECT json_array("
+            "json_group_array(p.row), json_group_array(p.prediction)) FROM json_each(b.ids)"
+            " AS j JOIN predictions AS p ON p.id = j.value AND p.batch = b.id) FROM batches AS b"
+            " WHERE b.ts >= ? AND b.model = ? AND b.model_version = ? AND b.id <= ?"
+            " ORDER BY b.ts, b.id"
+        )
+        args = (since, model, model_version, upto if upto is not None else 2**62)
+        # a connection of its own: a long read must not hold the writer (WAL readers see the
+        # last commit before they started and never block a commit)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("BEGIN")  # one snapshot for every chunk
+            cursor = conn.execute(sql, args)
+            while chunk := cursor.fetchmany(64):
+                yield from self._columns(chunk)
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _columns(rows: Sequence[Any]) -> Iterator[StoredColumns]:
+        for ts, n, features, probabilities, kept in rows:
+            index, predictions = orjson.loads(kept)
+            if not index:
+                continue
+            columns, by_row = decode_blob(features)
+            probs = None if probabilities is None else orjson.loads(probabilities)
+            if len(index) != n:
+                columns = {k: [v[i] for i in index] for k, v in columns.items()}
+                probs = None if probs is None else [probs[i] for i in index]
+            coerced: dict[str, list[int]] = {}
+            if by_row:
+                for pos, i in enumerate(index):
+                    for name in by_row.get(i, ()):
+                        coerced.setdefault(name, []).append(pos)
+            yield StoredColumns(float(ts), columns, predictions, probs, coerced)
+
     def recent_labels(self, since: float, *, model: str | None = None) -> list[StoredLabel]:
         """Labels written at or after ``since`` joined to their predictions, in write order."""
         sql = (
@@ -488,6 +543,17 @@ class SQLiteStore:
             rows.reverse()
             blobs = self._blobs(r[0] for r in rows)
         return [(blobs.row(ref, row)[0], label) for ref, row, label in rows]
+
+    def existing_ids(self, ids: Sequence[str]) -> list[str]:
+        """Those of ``ids`` that a stored prediction already has (client-supplied ids)."""
+        found: list[str] = []
+        with self._lock:
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT id FROM predictions WHERE id IN ({marks})"
+                found.extend(r[0] for r in self._conn.execute(sql, chunk))
+        return found
 
     def get(self, prediction_id: str) -> StoredPrediction | None:
         """One prediction by id, with its label if it has one."""

@@ -7,6 +7,9 @@
 (function () {
   "use strict";
   const REFRESH_MS = 2000;
+  // Served under /models/<name>/dashboard when the service watches several models: every
+  // request of this page goes to that model's routes.
+  const BASE = location.pathname.replace(/\/dashboard\/?$/, "");
   const C = {
     teal: "#2dd4bf", blue: "#60a5fa", violet: "#a78bfa", amber: "#fbbf24",
     red: "#f87171", green: "#34d399", pink: "#f472b6", slate: "#94a3b8", orange: "#fb923c",
@@ -47,7 +50,7 @@
   };
 
   async function getJSON(url) {
-    const resp = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
+    const resp = await fetch(BASE + url, { headers: { Accept: "application/json" }, cache: "no-store" });
     if (!resp.ok) throw new Error(url + ": HTTP " + resp.status);
     return resp.json();
   }
@@ -409,7 +412,26 @@
     }
   }
 
+  // The model picker: shown when the service watches several models (GET /api/models).
+  async function modelPicker() {
+    if (!BASE.startsWith("/models/")) return; // one model: nothing to pick
+    const listing = await fetch("/api/models", { headers: { Accept: "application/json" } })
+      .then((r) => (r.ok ? r.json() : null)).catch(() => null);
+    const picker = document.getElementById("model-picker");
+    if (!picker || !listing || !Array.isArray(listing.models) || listing.models.length < 2) return;
+    for (const m of listing.models) {
+      const option = document.createElement("option");
+      option.value = m.url;
+      option.textContent = m.name + " v" + m.version;
+      option.selected = m.url === BASE;
+      picker.appendChild(option);
+    }
+    picker.hidden = false;
+    picker.addEventListener("change", () => { location.href = picker.value + "/dashboard"; });
+  }
+
   function init() {
+    modelPicker();
     for (const b of document.querySelectorAll("#range button")) {
       b.addEventListener("click", () => {
         state.range = b.dataset.range;

@@ -1,0 +1,185 @@
+"""``POST /log``: predictions made elsewhere, watched like the service's own.
+
+The body is ``{"rows": [...], "predictions": [...], "probabilities": [...]?, "ids": [...]?}``
+(``rows`` in any ``/predict`` layout; ``instances`` is accepted for ``rows``). The rows get the
+same validation, the store the same durable write, the monitor and the metrics the same feed
+as ``/predict``; the answer holds the ids (the caller's, or new ones) for labels later. Ids
+already stored are refused with a 409 (a retried log must not count twice).
+
+A request carrying a ``ce-type`` header is a KServe inference logger CloudEvent: request and
+response halves sharing a ``ce-id`` are joined (in either order) and logged as one batch;
+the id of its single row is the ``ce-id`` (``<ce-id>-<i>`` for row ``i`` of several). A
+first half is answered 202; the second 200 with the ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, Depends, Request, Response
+
+from inferwatch.backends import BackendError
+from inferwatch.backends.oip import parse_infer_answer
+from inferwatch.backends.upstream import parse_answer
+from inferwatch.core.schema import Batch, SchemaError
+from inferwatch.kserve import PendingHalves, event_half, request_rows
+from inferwatch.logged import LogRejected, check_ids, check_outputs
+from inferwatch.server.deps import Service, require_token
+from inferwatch.server.flusher import FlusherStopped
+from inferwatch.server.inputs import Rejected, instances_batch, loads, reject_missing
+from inferwatch.server.predict import json_response, rejected_response
+from inferwatch.server.served import ServedModel
+from inferwatch.server.state import ServiceState
+from inferwatch.store import PredictionBatch, new_ids
+
+
+def _rejected(state: ServiceState, served: ServedModel, field: str, detail: str) -> Response:
+    return rejected_response(state, served, Rejected(422, field, detail))
+
+
+async def already_stored(state: ServiceState, ids: list[str] | None) -> list[str]:
+    """The ids among ``ids`` the store already holds (a retried log must not count twice)."""
+    if not ids:
+        return []
+    found = await asyncio.gather(*(asyncio.to_thread(state.store.get, i) for i in ids))
+    return [i for i, stored in zip(ids, found, strict=True) if stored is not None]
+
+
+def _logged(served: ServedModel, ids: list[str]) -> Response:
+    return json_response({"ids": ids, "model": served.info.model, "rows": len(ids)})
+
+
+async def log_batch(
+    state: ServiceState,
+    served: ServedModel,
+    batch: Batch,
+    predictions: np.ndarray,
+    probabilities: np.ndarray | None,
+    ids: list[str] | None,
+) -> list[str] | Response:
+    """Store the logged rows for ``served`` (durable before the answer) and count them; the
+    monitor feed takes them from there. Returns the ids, or the error response."""
+    n = len(predictions)
+    chosen = ids or new_ids(n)
+    info = served.info
+    rows = PredictionBatch(
+        chosen,
+        state.clock(),
+        info.model,
+        info.model_version,
+        batch.columns,
+        predictions,
+        probabilities,
+    )
+    try:
+        coerced = batch.coerced if batch.coerced_names else None
+        await state.flusher_or_raise().submit_predictions(rows, served, coerced)
+    except (FlusherStopped, Exception) as exc:  # the store failed: nothing is acknowledged
+        served.inference.error("store")
+        return json_response({"detail": f"prediction store unavailable: {exc}"}, 503)
+    served.inference.rows.inc(n)
+    return chosen
+
+
+async def log_body(state: ServiceState, served: ServedModel, data: Any) -> Response:
+    """``{"rows", "predictions", "probabilities"?, "ids"?}`` for ``served``."""
+    if not isinstance(data, dict):
+        detail = 'body: expected {"rows": [...], "predictions": [...]}'
+        return _rejected(state, served, "body", detail)
+    key = "rows" if "rows" in data else "instances"
+    try:
+        batch = instances_batch(served.schema, data.get(key), state.settings.max_batch_rows, key)
+        if not served.accepts_missing:
+            reject_missing(served.schema, batch)
+        n = len(next(iter(batch.columns.values())))
+        preds, probs = check_outputs(
+            served.metadata, n, data.get("predictions"), data.get("probabilities")
+        )
+        ids = check_ids(data.get("ids"), n)
+    except Rejected as exc:
+        return rejected_response(state, served, exc)
+    except LogRejected as exc:
+        return _rejected(state, served, exc.field, exc.detail)
+    taken = await already_stored(state, ids)
+    if taken:
+        served.inference.error("validation")
+        detail = f"ids: already logged: {', '.join(taken[:5])}"
+        return json_response({"detail": detail, "field": "ids", "ids": taken}, 409)
+    logged = await log_batch(state, served, batch, preds, probs, ids)
+    return logged if isinstance(logged, Response) else _logged(served, logged)
+
+
+async def _joined(
+    state: ServiceState, served: ServedModel, ce_id: str, request_body: Any, answer: Any
+) -> Response:
+    schema = served.schema
+    try:
+        rows = request_rows(request_body, schema.names)
+        if isinstance(rows, list):
+            batch = schema.columns_from_records(rows)
+        else:
+            batch = schema.columns_from_split(*rows)
+        if not served.accepts_missing:
+            reject_missing(schema, batch)
+        n = len(next(iter(batch.columns.values())))
+        v2 = isinstance(answer, dict) and "outputs" in answer
+        output = (parse_infer_answer if v2 else parse_answer)(answer, n, served.metadata)
+    except Rejected as exc:
+        return rejected_response(state, served, exc)
+    except SchemaError as exc:
+        return _rejected(state, served, exc.field, str(exc))
+    except (ValueError, BackendError) as exc:
+        return _rejected(state, served, "body", str(exc))
+    ids = [ce_id] if n == 1 else [f"{ce_id}-{i}" for i in range(n)]
+    if await already_stored(state, ids):  # the logger sent this event again: logged once
+        return json_response({"ids": ids, "model": served.info.model, "duplicate": True})
+    logged = await log_batch(state, served, batch, output.predictions, output.probabilities, ids)
+    return logged if isinstance(logged, Response) else _logged(served, logged)
+
+
+class LogEndpoint:
+    """What ``/log`` does for one served model: a plain body, or a KServe CloudEvent half
+    (joined with its partner by ``ce-id``)."""
+
+    def __init__(self, pending: PendingHalves | None = None) -> None:
+        self.halves = pending or PendingHalves()
+
+    async def __call__(
+        self, request: Request, state: ServiceState, served: ServedModel
+    ) -> Response:
+        try:
+            data = loads(await request.body())
+        except Rejected as exc:
+            return rejected_response(state, served, exc)
+        ce_type = request.headers.get("ce-type")
+        if ce_type is None:
+            return await log_body(state, served, data)
+        half = event_half(ce_type)
+        ce_id = request.headers.get("ce-id", "")
+        if half is None or not ce_id or len(ce_id) > 120:
+            detail = "ce-type: not a KServe inference request or response event with a ce-id"
+            return _rejected(state, served, "ce-type", detail)
+        both = self.halves.add(ce_id, half, data, state.clock())
+        if both is None:
+            waiting = "response" if half == "request" else "request"
+            return json_response({"id": ce_id, "waiting_for": waiting}, 202)
+        return await _joined(state, served, ce_id, *both)
+
+
+def log_router(pending: PendingHalves | None = None) -> APIRouter:
+    router = APIRouter(tags=["model"], dependencies=[Depends(require_token)])
+    endpoint = LogEndpoint(pending)
+
+    @router.post(
+        "/log",
+        summary="Log predictions made elsewhere (or a KServe inference logger CloudEvent)",
+    )
+    async def log_predictions(request: Request, state: Service) -> Response:
+        return await endpoint(request, state, state.served)
+
+    return router
+
+
+__all__ = ["LogEndpoint", "log_batch", "log_body", "log_router"]
