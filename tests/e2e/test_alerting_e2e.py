@@ -188,7 +188,10 @@ def test_drift_and_accuracy_alerts_reach_slack_email_and_the_app_then_resolve(
     )
     traffic = Traffic(svc.client)
 
-    with LocalStack(settings, fast=True, fast_for=3, scrape_target=target) as stack:
+    # the rule ranges follow the service's 30 s window, as the fast demo renders them
+    with LocalStack(
+        settings, fast=True, fast_for=3, rule_range_seconds=30.0, scrape_target=target
+    ) as stack:
         prom = stack.prometheus_url
 
         # 1. drift + 75% accuracy: FeatureDriftDetected and ModelAccuracyLow fire

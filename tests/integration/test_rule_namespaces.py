@@ -13,7 +13,7 @@ import httpx
 import pytest
 import yaml
 from prometheus_client import CollectorRegistry, start_http_server
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from tests.support.waiting import free_port, wait_until
 
@@ -23,24 +23,28 @@ pytestmark = pytest.mark.integration
 
 
 class DriftingModel(Collector):
-    """The drift families of the exporter for one model whose feature ``age`` drifted."""
+    """The drift families of the exporter for one model whose feature ``age`` drifted: each
+    scrape counts 100 more rows, 70 of them in the last of four bins (reference 25% each)."""
+
+    def __init__(self) -> None:
+        self.scrapes = 0
 
     def collect(self) -> Iterable[Metric]:
-        score = GaugeMetricFamily(
-            "inferwatch_feature_drift_score", "psi", labels=["model", "feature", "method"]
-        )
-        score.add_metric(["census", "age", "psi"], 0.4)
-        detected = GaugeMetricFamily(
-            "inferwatch_feature_drift_detected", "flag", labels=["model", "feature"]
-        )
-        detected.add_metric(["census", "age"], 1.0)
+        self.scrapes += 1
+        labels = ["model", "model_version", "feature", "bin"]
+        bins = CounterMetricFamily("inferwatch_feature_bin_observations", "rows", labels=labels)
+        reference = GaugeMetricFamily("inferwatch_feature_reference_bin_ratio", "", labels=labels)
+        for i, per_scrape in enumerate((10, 10, 10, 70)):
+            key = ["census", "1", "age", f"b{i}"]
+            bins.add_metric(key, float(per_scrape * self.scrapes))
+            reference.add_metric(key, 0.25)
         rows = GaugeMetricFamily("inferwatch_window_rows", "rows", labels=["model"])
         rows.add_metric(["census"], 500.0)
         output = GaugeMetricFamily(
             "inferwatch_prediction_drift_score", "psi", labels=["model", "method"]
         )
         output.add_metric(["census", "psi"], 0.5)
-        yield from (score, detected, rows, output)
+        yield from (bins, reference, rows, output)
 
 
 @pytest.fixture
@@ -106,7 +110,7 @@ def test_same_model_name_in_two_namespaces_raises_two_alerts(
         def firing() -> dict[str, list[dict[str, str]]]:
             try:
                 body = httpx.get(url + "/api/v1/alerts", timeout=2).json()
-            except httpx.HTTPError:
+            except (httpx.HTTPError, ValueError):  # not up yet: no answer, or not JSON
                 return {}
             out: dict[str, list[dict[str, str]]] = {}
             for alert in body["data"]["alerts"]:
