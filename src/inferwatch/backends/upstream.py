@@ -122,20 +122,46 @@ def parse_answer(answer: Any, rows: int, metadata: ModelMetadata) -> ModelOutput
     if len(items) != rows:
         raise _bad(f"{len(items)} predictions for {rows} rows")
     if metadata.task == "regression":
-        values = np.empty(rows, dtype=np.float64)
-        for i, item in enumerate(items):
-            v = item
-            if isinstance(v, dict):
-                v = next((v[k] for k in _VALUE_KEYS if k in v), None)
-            if isinstance(v, list) and len(v) == 1:
-                v = v[0]
-            if not isinstance(v, (int, float)) or isinstance(v, bool):
-                raise _bad(f"prediction {i} is not a number")
-            values[i] = float(v)
-        return ModelOutput(values, None)
-
+        return ModelOutput(_regression_values(items, rows), None)
     classes = list(metadata.classes or [])
+    labels, probas = _labels_and_probabilities(items, classes)
+    probabilities: np.ndarray | None = None
+    if all(p is not None for p in probas):
+        probabilities = np.asarray(probas, dtype=np.float64).reshape(rows, len(classes))
+        if not np.isfinite(probabilities).all():
+            raise _bad("probabilities are not finite")
+    predictions = np.empty(rows, dtype=object)
     known = frozenset(classes)
+    for i, label in enumerate(labels):
+        if label is None:
+            row = probas[i]
+            assert row is not None
+            predictions[i] = classes[int(np.argmax(row))]
+        else:
+            predictions[i] = _label(label, known)
+    return ModelOutput(predictions, probabilities)
+
+
+def _regression_values(items: list[Any], rows: int) -> np.ndarray:
+    """One number per prediction: bare, in a one-item list, or under a value key."""
+    values = np.empty(rows, dtype=np.float64)
+    for i, item in enumerate(items):
+        v = item
+        if isinstance(v, dict):
+            v = next((v[k] for k in _VALUE_KEYS if k in v), None)
+        if isinstance(v, list) and len(v) == 1:
+            v = v[0]
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            raise _bad(f"prediction {i} is not a number")
+        values[i] = float(v)
+    return values
+
+
+def _labels_and_probabilities(
+    items: list[Any], classes: list[Any]
+) -> tuple[list[Any], list[list[float] | None]]:
+    """Per prediction, the label and the class probabilities the answer gave (either may be None,
+    not both)."""
     labels: list[Any] = []
     probas: list[list[float] | None] = []
     for item in items:
@@ -154,21 +180,7 @@ def parse_answer(answer: Any, rows: int, metadata: ModelMetadata) -> ModelOutput
             raise _bad(f"no prediction in {str(item)[:80]}")
         labels.append(label)
         probas.append(proba)
-
-    probabilities: np.ndarray | None = None
-    if all(p is not None for p in probas):
-        probabilities = np.asarray(probas, dtype=np.float64).reshape(rows, len(classes))
-        if not np.isfinite(probabilities).all():
-            raise _bad("probabilities are not finite")
-    predictions = np.empty(rows, dtype=object)
-    for i, label in enumerate(labels):
-        if label is None:
-            row = probas[i]
-            assert row is not None
-            predictions[i] = classes[int(np.argmax(row))]
-        else:
-            predictions[i] = _label(label, known)
-    return ModelOutput(predictions, probabilities)
+    return labels, probas
 
 
 def _error_message(body: bytes) -> str:

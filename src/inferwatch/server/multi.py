@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
@@ -164,11 +165,13 @@ async def feedback(request: Request, apps: dict[str, FastAPI]) -> Response:
     return json_response({"results": results, "counts": counts})
 
 
-def create_multi_app(settings: Settings, *, registry: CollectorRegistry | None = None) -> FastAPI:
-    apps = load_models(settings)
-    states = {name: app.state.service for name, app in apps.items()}
-    registry = registry if registry is not None else CollectorRegistry()
-    registry.register(MergedCollector({name: s.registry for name, s in states.items()}))
+_Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def _lifespan(
+    apps: Mapping[str, FastAPI],
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """A lifespan that enters every model app's own lifespan, and leaves them in reverse."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -177,14 +180,16 @@ def create_multi_app(settings: Settings, *, registry: CollectorRegistry | None =
                 await stack.enter_async_context(app.router.lifespan_context(app))
             yield
 
-    root = FastAPI(
-        title="inferwatch",
-        summary="Several models served and watched: /models/<name>/..., /v2/models/<name>/...",
-        lifespan=lifespan,
-    )
-    root.state.models = states
-    root.state.token = TokenCheck(settings.resolved_api_token())
-    root.include_router(v2_router(_lookup, _states, _guard))
+    return lifespan
+
+
+def _add_routes(
+    root: FastAPI,
+    apps: dict[str, FastAPI],
+    states: Mapping[str, ServiceState],
+    registry: CollectorRegistry,
+) -> None:
+    """The routes that span every model: feedback, metrics, the model list and health."""
 
     @root.post("/feedback", summary="Labels by id, whichever model made the prediction")
     async def feedback_route(request: Request, _: None = Depends(_guard)) -> Response:
@@ -227,6 +232,21 @@ def create_multi_app(settings: Settings, *, registry: CollectorRegistry | None =
             {"status": "ready" if ok else "not ready", "models": ready}, 200 if ok else 503
         )
 
+
+def create_multi_app(settings: Settings, *, registry: CollectorRegistry | None = None) -> FastAPI:
+    apps = load_models(settings)
+    states = {name: app.state.service for name, app in apps.items()}
+    registry = registry if registry is not None else CollectorRegistry()
+    registry.register(MergedCollector({name: s.registry for name, s in states.items()}))
+    root = FastAPI(
+        title="inferwatch",
+        summary="Several models served and watched: /models/<name>/..., /v2/models/<name>/...",
+        lifespan=_lifespan(apps),
+    )
+    root.state.models = states
+    root.state.token = TokenCheck(settings.resolved_api_token())
+    root.include_router(v2_router(_lookup, _states, _guard))
+    _add_routes(root, apps, states, registry)
     for name, app in apps.items():
         root.mount(f"/models/{name}", app)
     return root

@@ -18,14 +18,14 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Any
 
-import numpy as np
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from inferwatch.store.codec import Blobs, encode_features, encode_probabilities, groups, plain
+from inferwatch.store.codec import Blobs, groups
 from inferwatch.store.migrations import SCHEMA_VERSION, pending, statements
+from inferwatch.store.postgres_writer import insert_batch, join_labels, value
 from inferwatch.store.protocol import StoreError, StoreUnavailable
 from inferwatch.store.records import (
     LabelItem,
@@ -42,21 +42,6 @@ from inferwatch.store.url import redact
 log = logging.getLogger(__name__)
 
 _MIGRATION_LOCK = 0x1F_E4_0001  # advisory lock key: one replica migrates at a time
-# The batch row and its prediction rows in one statement (one round trip); the arrays travel
-# in binary. A batch whose every id was stored before leaves no orphan row (see _ORPHAN).
-_INSERT_BATCH = (
-    "WITH b AS (INSERT INTO batches (ts, model, model_version, rows, ids, features,"
-    " probabilities) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id)"
-    " INSERT INTO predictions (id, batch, pos, prediction_text, prediction_num, confidence)"
-    " SELECT u.i, b.id, u.p, u.t, u.n, u.c FROM b, unnest(%s::text[], %s::int[], %s::text[],"
-    " %s::float8[], %s::float8[]) AS u(i, p, t, n, c) ON CONFLICT (id) DO NOTHING"
-)
-_ORPHAN = "DELETE FROM batches WHERE id = currval(pg_get_serial_sequence('batches', 'id'))"
-_INSERT_LABELS = (
-    "INSERT INTO labels (id, label_text, label_num, ts, received, delay)"
-    " SELECT * FROM unnest(%s::text[], %s::text[], %s::float8[], %s::float8[],"
-    " %s::float8[], %s::float8[]) ON CONFLICT (id) DO NOTHING RETURNING id"
-)
 _ROWS = (
     "SELECT p.id, b.ts, b.model, b.model_version, p.batch, p.pos,"
     " p.prediction_text, p.prediction_num, p.confidence"
@@ -65,25 +50,6 @@ _ROWS = (
 )
 _TABLES = ("batches", "predictions", "labels", "meta")
 _CONNECT_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
-
-
-def _split(values: Iterable[Any]) -> tuple[list[str | None], list[float | None]]:
-    """A column of class labels (str) or values (float) as a text and a number column."""
-    text: list[str | None] = []
-    num: list[float | None] = []
-    for v in values:
-        v = plain(v)
-        if isinstance(v, str):
-            text.append(v)
-            num.append(None)
-        else:
-            text.append(None)
-            num.append(None if v is None else float(v))
-    return text, num
-
-
-def _value(text: str | None, num: float | None) -> str | float:
-    return text if text is not None else float(num)  # type: ignore[arg-type]  # one is set
 
 
 class PostgresStore:
@@ -223,86 +189,10 @@ class PostgresStore:
         in one transaction; one outcome per label, in order."""
         with self._transaction() as c:
             for batch, confidence in groups(predictions):
-                self._insert_batch(c, batch, confidence)
+                insert_batch(c, batch, confidence)
             if not labels:
                 return []
-            return self._join_labels(c, labels, now)
-
-    @staticmethod
-    def _insert_batch(c: psycopg.Connection[Any], batch: PredictionBatch, conf: list[Any]) -> None:
-        n = len(batch.ids)
-        ids = list(batch.ids)
-        preds = np.asarray(batch.predictions).tolist()
-        if len(preds) != n or len(conf) != n:
-            raise ValueError(f"a batch of {n} ids has {len(preds)} predictions")
-        text, num = _split(preds)
-        cur = c.execute(
-            _INSERT_BATCH,
-            (
-                float(batch.timestamp),
-                batch.model,
-                batch.model_version,
-                n,
-                ids,
-                encode_features(batch.features, batch.coerced),
-                encode_probabilities(batch.probabilities),
-                ids,
-                list(range(n)),
-                text,
-                num,
-                conf,
-            ),
-        )
-        if cur.rowcount == 0:  # every id was stored before: keep no orphan blob
-            c.execute(_ORPHAN)
-
-    @staticmethod
-    def _join_labels(
-        c: psycopg.Connection[Any], labels: Sequence[LabelItem], now: float
-    ) -> list[LabelOutcome]:
-        ids = list(dict.fromkeys(item.id for item in labels))
-        found: dict[str, tuple[float, str, str, str | float]] = {}
-        rows = c.execute(
-            "SELECT p.id, b.ts, b.model, b.model_version, p.prediction_text, p.prediction_num"
-            " FROM predictions AS p JOIN batches AS b ON b.id = p.batch WHERE p.id = ANY(%s)",
-            (ids,),
-        ).fetchall()
-        for pid, ts, model, version, ptext, pnum in rows:
-            found[pid] = (ts, model, version, _value(ptext, pnum))
-        first: dict[str, LabelItem] = {}
-        for item in labels:
-            if item.id in found:
-                first.setdefault(item.id, item)
-        inserted: set[str] = set()
-        if first:
-            items = list(first.values())
-            text, num = _split(i.label for i in items)
-            cur = c.execute(
-                _INSERT_LABELS,
-                (
-                    [i.id for i in items],
-                    text,
-                    num,
-                    [float(i.timestamp) for i in items],
-                    [float(now)] * len(items),
-                    [now - found[i.id][0] for i in items],
-                ),
-            )
-            inserted = {r[0] for r in cur.fetchall()}
-        outcomes: list[LabelOutcome] = []
-        for item in labels:
-            hit = found.get(item.id)
-            if hit is None:
-                outcomes.append(LabelOutcome(item.id, "unknown_id", item.label))
-                continue
-            ts, model, version, prediction = hit
-            kind: Literal["matched", "duplicate"] = (
-                "matched" if first[item.id] is item and item.id in inserted else "duplicate"
-            )
-            outcomes.append(
-                LabelOutcome(item.id, kind, item.label, prediction, model, version, ts, now - ts)
-            )
-        return outcomes
+            return join_labels(c, labels, now)
 
     def purge(self, older_than: float, *, chunk: int = 5000) -> int:
         """Delete predictions older than ``older_than`` and their labels, in transactions
@@ -392,7 +282,7 @@ class PostgresStore:
         out = []
         for pid, ts, m, v, ref, row, ptext, pnum, conf in rows:
             features, probs = blobs.row(ref, row)
-            pred = _value(ptext, pnum)
+            pred = value(ptext, pnum)
             coerced = blobs.coerced(ref, row)
             out.append(PredictionRecord(pid, ts, m, v, features, pred, conf, probs, coerced))
         return out
@@ -421,7 +311,7 @@ class PostgresStore:
             cells = [blobs.row(r[4], r[5]) for r in part]
             columns = {k: [f[k] for f, _ in cells] for k in cells[0][0]}
             probs = None if cells[0][1] is None else [list(p or ()) for _, p in cells]
-            predictions = [_value(r[6], r[7]) for r in part]
+            predictions = [value(r[6], r[7]) for r in part]
             coerced: dict[str, list[int]] = {}
             for pos, r in enumerate(part):
                 for name in blobs.coerced(r[4], r[5]):
@@ -444,7 +334,7 @@ class PostgresStore:
         with self._reader() as c:
             rows = c.execute(sql, args).fetchall()
         return [
-            StoredLabel(pid, _value(lt, ln), ts, rec, _value(pt, pn), pts, m, v, delay)
+            StoredLabel(pid, value(lt, ln), ts, rec, value(pt, pn), pts, m, v, delay)
             for pid, lt, ln, ts, rec, pt, pn, pts, m, v, delay in rows
         ]
 
@@ -468,7 +358,7 @@ class PostgresStore:
             rows = c.execute(sql, args).fetchall()
             rows.reverse()
             blobs = self._blobs(c, (r[0] for r in rows))
-        return [(blobs.row(ref, row)[0], _value(lt, ln)) for ref, row, lt, ln in rows]
+        return [(blobs.row(ref, row)[0], value(lt, ln)) for ref, row, lt, ln in rows]
 
     def existing_ids(self, ids: Sequence[str]) -> list[str]:
         """Those of ``ids`` that a stored prediction already has (client-supplied ids)."""
@@ -490,9 +380,9 @@ class PostgresStore:
                 return None
             pid, ts, m, v, ref, index, pt, pn, conf, lt, ln, label_ts, delay = row
             features, probs = self._blobs(c, [ref]).row(ref, index)
-        label = None if lt is None and ln is None else _value(lt, ln)
+        label = None if lt is None and ln is None else value(lt, ln)
         return StoredPrediction(
-            pid, ts, m, v, features, _value(pt, pn), conf, probs, label, label_ts, delay
+            pid, ts, m, v, features, value(pt, pn), conf, probs, label, label_ts, delay
         )
 
     def stats(self) -> StoreStats:

@@ -14,7 +14,6 @@ commit is in the log before ``write`` returns. Surviving power loss or an OS cra
 from __future__ import annotations
 
 import errno
-import functools
 import json
 import logging
 import os
@@ -22,20 +21,15 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from itertools import chain, repeat
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import orjson
 
 from inferwatch.store.codec import (
     Blobs,
     decode_blob,
-    encode_features,
-    encode_probabilities,
     groups,
-    plain,
 )
 from inferwatch.store.migrations import SCHEMA_VERSION, pending, statements
 from inferwatch.store.protocol import StoreError
@@ -49,23 +43,14 @@ from inferwatch.store.records import (
     StoredPrediction,
     StoreStats,
 )
+from inferwatch.store.sqlite_writer import in_chunks, insert_batch, join_labels
 
 log = logging.getLogger(__name__)
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 
-_INSERT_BATCH = (
-    "INSERT INTO batches (ts, model, model_version, rows, ids, features, probabilities)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
-_INSERT_PREDICTIONS = (
-    "INSERT OR IGNORE INTO predictions (id, batch, row, prediction, confidence) VALUES "
-)
-_MAX_VALUES = 256  # rows per multi-row INSERT (5 variables each)
-_INSERT_LABEL = "INSERT INTO labels (id, label, ts, received, delay) VALUES (?, ?, ?, ?, ?)"
 _BATCH_IDS = "json_each((SELECT ids FROM batches WHERE id = ?1))"
 _TRUNCATE_WAIT_MS = 250  # longest a truncating checkpoint holds the writer back
-_CHUNK = 500  # ids per IN (...) lookup, well under SQLite's variable limit
 
 
 WAL_LIMIT_BYTES = 32 * 1024 * 1024
@@ -94,32 +79,6 @@ def _create_private(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-
-
-@functools.cache
-def _values_sql(rows: int) -> str:
-    return _INSERT_PREDICTIONS + ",".join(["(?,?,?,?,?)"] * rows)
-
-
-def _runs(n: int) -> Iterator[tuple[int, int]]:
-    """``(start, size)`` pieces of ``n`` rows with ``size`` a power of two up to
-    ``_MAX_VALUES``: few statement shapes (each prepared once and cached), few statements.
-
-    Each statement is one call into SQLite, and each call lets the event loop's thread take
-    the interpreter lock; a writer that then needs it back waits, so a handful of calls per
-    transaction (not one per row) keeps commits prompt while the loop is busy.
-    """
-    start = 0
-    while start < n:
-        size = min(_MAX_VALUES, 1 << ((n - start).bit_length() - 1))
-        yield start, size
-        start += size
-
-
-def _in_chunks(values: Sequence[Any]) -> Iterator[tuple[Sequence[Any], str]]:
-    for start in range(0, len(values), _CHUNK):
-        chunk = values[start : start + _CHUNK]
-        yield chunk, ",".join("?" * len(chunk))
 
 
 class SQLiteStore:
@@ -238,7 +197,7 @@ class SQLiteStore:
                 for pid, ts, m, v, f, pred, conf, p in rows
             ]
             for batch, confidence in groups(records):
-                cls._insert_batch(c, batch, confidence)
+                insert_batch(c, batch, confidence)
         c.execute("DROP TABLE predictions_v1")
 
     # ------------------------------------------------------------------ plumbing
@@ -287,77 +246,10 @@ class SQLiteStore:
         """
         with self._transaction() as c:
             for batch, confidence in groups(predictions):
-                self._insert_batch(c, batch, confidence)
+                insert_batch(c, batch, confidence)
             if not labels:
                 return []
-            return self._join_labels(c, labels, now)
-
-    @staticmethod
-    def _insert_batch(c: sqlite3.Connection, batch: PredictionBatch, conf: list[Any]) -> None:
-        n = len(batch.ids)
-        cur = c.execute(
-            _INSERT_BATCH,
-            (
-                float(batch.timestamp),
-                batch.model,
-                batch.model_version,
-                n,
-                orjson.dumps(list(batch.ids)).decode(),
-                encode_features(batch.features, batch.coerced),
-                encode_probabilities(batch.probabilities),
-            ),
-        )
-        ref = cur.lastrowid
-        preds = np.asarray(batch.predictions).tolist()
-        if len(preds) != n or len(conf) != n:
-            raise ValueError(f"a batch of {n} ids has {len(preds)} predictions")
-        values = list(chain.from_iterable(zip(batch.ids, repeat(ref), range(n), preds, conf)))
-        inserted = 0
-        for start, size in _runs(n):
-            inserted += c.execute(
-                _values_sql(size), values[5 * start : 5 * (start + size)]
-            ).rowcount
-        if inserted == 0:  # every id was stored before: keep no orphan blob
-            c.execute("DELETE FROM batches WHERE id = ?", (ref,))
-
-    def _join_labels(
-        self, c: sqlite3.Connection, labels: Sequence[LabelItem], now: float
-    ) -> list[LabelOutcome]:
-        ids = list(dict.fromkeys(item.id for item in labels))
-        found: dict[str, tuple[float, str, str, Any, bool]] = {}
-        for chunk, marks in _in_chunks(ids):
-            rows = c.execute(
-                "SELECT p.id, b.ts, b.model, b.model_version, p.prediction, l.id IS NOT NULL"
-                " FROM predictions AS p JOIN batches AS b ON b.id = p.batch"
-                " LEFT JOIN labels AS l ON l.id = p.id"
-                f" WHERE p.id IN ({marks})",
-                chunk,
-            ).fetchall()
-            for pid, ts, model, version, prediction, labelled in rows:
-                found[pid] = (ts, model, version, prediction, bool(labelled))
-
-        outcomes: list[LabelOutcome] = []
-        inserts: list[tuple[Any, ...]] = []
-        taken: set[str] = set()
-        for item in labels:
-            hit = found.get(item.id)
-            if hit is None:
-                outcomes.append(LabelOutcome(item.id, "unknown_id", item.label))
-                continue
-            ts, model, version, prediction, labelled = hit
-            delay = now - ts
-            kind: Literal["matched", "duplicate"] = (
-                "duplicate" if labelled or item.id in taken else "matched"
-            )
-            if kind == "matched":
-                taken.add(item.id)
-                inserts.append((item.id, plain(item.label), item.timestamp, now, delay))
-            outcomes.append(
-                LabelOutcome(item.id, kind, item.label, prediction, model, version, ts, delay)
-            )
-        if inserts:
-            c.executemany(_INSERT_LABEL, inserts)
-        return outcomes
+            return join_labels(c, labels, now)
 
     def purge(self, older_than: float, *, chunk: int = 5000) -> int:
         """Delete predictions older than ``older_than`` and their labels; returns how many
@@ -404,7 +296,7 @@ class SQLiteStore:
         """The decoded blobs of the batches ``refs`` (call with the lock held)."""
         blobs = into if into is not None else Blobs()
         todo = [r for r in dict.fromkeys(refs) if r not in blobs]
-        for chunk, marks in _in_chunks(todo):
+        for chunk, marks in in_chunks(todo):
             rows = self._conn.execute(
                 f"SELECT id, features, probabilities FROM batches WHERE id IN ({marks})", chunk
             ).fetchall()

@@ -1,0 +1,130 @@
+"""The write path of ``PostgresStore``: a batch and its prediction rows in one statement, and
+labels joined to the predictions they answer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import psycopg
+
+from inferwatch.store.codec import encode_features, encode_probabilities, plain
+from inferwatch.store.records import LabelItem, LabelOutcome, PredictionBatch
+
+# The batch row and its prediction rows in one statement (one round trip); the arrays travel
+# in binary. A batch whose every id was stored before leaves no orphan row (see _ORPHAN).
+_INSERT_BATCH = (
+    "WITH b AS (INSERT INTO batches (ts, model, model_version, rows, ids, features,"
+    " probabilities) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id)"
+    " INSERT INTO predictions (id, batch, pos, prediction_text, prediction_num, confidence)"
+    " SELECT u.i, b.id, u.p, u.t, u.n, u.c FROM b, unnest(%s::text[], %s::int[], %s::text[],"
+    " %s::float8[], %s::float8[]) AS u(i, p, t, n, c) ON CONFLICT (id) DO NOTHING"
+)
+_ORPHAN = "DELETE FROM batches WHERE id = currval(pg_get_serial_sequence('batches', 'id'))"
+_INSERT_LABELS = (
+    "INSERT INTO labels (id, label_text, label_num, ts, received, delay)"
+    " SELECT * FROM unnest(%s::text[], %s::text[], %s::float8[], %s::float8[],"
+    " %s::float8[], %s::float8[]) ON CONFLICT (id) DO NOTHING RETURNING id"
+)
+
+
+def _split(values: Iterable[Any]) -> tuple[list[str | None], list[float | None]]:
+    """A column of class labels (str) or values (float) as a text and a number column."""
+    text: list[str | None] = []
+    num: list[float | None] = []
+    for v in values:
+        v = plain(v)
+        if isinstance(v, str):
+            text.append(v)
+            num.append(None)
+        else:
+            text.append(None)
+            num.append(None if v is None else float(v))
+    return text, num
+
+
+def value(text: str | None, num: float | None) -> str | float:
+    return text if text is not None else float(num)  # type: ignore[arg-type]  # one is set
+
+
+def insert_batch(c: psycopg.Connection[Any], batch: PredictionBatch, conf: list[Any]) -> None:
+    """Insert one batch row and its prediction rows in one statement; ids stored before are
+    ignored."""
+    n = len(batch.ids)
+    ids = list(batch.ids)
+    preds = np.asarray(batch.predictions).tolist()
+    if len(preds) != n or len(conf) != n:
+        raise ValueError(f"a batch of {n} ids has {len(preds)} predictions")
+    text, num = _split(preds)
+    cur = c.execute(
+        _INSERT_BATCH,
+        (
+            float(batch.timestamp),
+            batch.model,
+            batch.model_version,
+            n,
+            ids,
+            encode_features(batch.features, batch.coerced),
+            encode_probabilities(batch.probabilities),
+            ids,
+            list(range(n)),
+            text,
+            num,
+            conf,
+        ),
+    )
+    if cur.rowcount == 0:  # every id was stored before: keep no orphan blob
+        c.execute(_ORPHAN)
+
+
+def join_labels(
+    c: psycopg.Connection[Any], labels: Sequence[LabelItem], now: float
+) -> list[LabelOutcome]:
+    """Join ``labels`` to stored predictions at ``now``: one outcome per label, in order."""
+    ids = list(dict.fromkeys(item.id for item in labels))
+    found: dict[str, tuple[float, str, str, str | float]] = {}
+    rows = c.execute(
+        "SELECT p.id, b.ts, b.model, b.model_version, p.prediction_text, p.prediction_num"
+        " FROM predictions AS p JOIN batches AS b ON b.id = p.batch WHERE p.id = ANY(%s)",
+        (ids,),
+    ).fetchall()
+    for pid, ts, model, version, ptext, pnum in rows:
+        found[pid] = (ts, model, version, value(ptext, pnum))
+    first: dict[str, LabelItem] = {}
+    for item in labels:
+        if item.id in found:
+            first.setdefault(item.id, item)
+    inserted: set[str] = set()
+    if first:
+        items = list(first.values())
+        text, num = _split(i.label for i in items)
+        cur = c.execute(
+            _INSERT_LABELS,
+            (
+                [i.id for i in items],
+                text,
+                num,
+                [float(i.timestamp) for i in items],
+                [float(now)] * len(items),
+                [now - found[i.id][0] for i in items],
+            ),
+        )
+        inserted = {r[0] for r in cur.fetchall()}
+    outcomes: list[LabelOutcome] = []
+    for item in labels:
+        hit = found.get(item.id)
+        if hit is None:
+            outcomes.append(LabelOutcome(item.id, "unknown_id", item.label))
+            continue
+        ts, model, version, prediction = hit
+        kind: Literal["matched", "duplicate"] = (
+            "matched" if first[item.id] is item and item.id in inserted else "duplicate"
+        )
+        outcomes.append(
+            LabelOutcome(item.id, kind, item.label, prediction, model, version, ts, now - ts)
+        )
+    return outcomes
+
+
+__all__ = ["insert_batch", "join_labels", "value"]

@@ -1,0 +1,124 @@
+"""The write path of ``SQLiteStore``: a batch and its prediction rows in a few multi-row
+inserts, and labels joined to the predictions they answer."""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+from collections.abc import Iterator, Sequence
+from itertools import chain, repeat
+from typing import Any, Literal
+
+import numpy as np
+import orjson
+
+from inferwatch.store.codec import encode_features, encode_probabilities, plain
+from inferwatch.store.records import LabelItem, LabelOutcome, PredictionBatch
+
+_INSERT_BATCH = (
+    "INSERT INTO batches (ts, model, model_version, rows, ids, features, probabilities)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_PREDICTIONS = (
+    "INSERT OR IGNORE INTO predictions (id, batch, row, prediction, confidence) VALUES "
+)
+_MAX_VALUES = 256  # rows per multi-row INSERT (5 variables each)
+_INSERT_LABEL = "INSERT INTO labels (id, label, ts, received, delay) VALUES (?, ?, ?, ?, ?)"
+_CHUNK = 500  # ids per IN (...) lookup, well under SQLite's variable limit
+
+
+@functools.cache
+def _values_sql(rows: int) -> str:
+    return _INSERT_PREDICTIONS + ",".join(["(?,?,?,?,?)"] * rows)
+
+
+def _runs(n: int) -> Iterator[tuple[int, int]]:
+    """``(start, size)`` pieces of ``n`` rows with ``size`` a power of two up to
+    ``_MAX_VALUES``: few statement shapes (each prepared once and cached), few statements.
+
+    Each statement is one call into SQLite, and each call lets the event loop's thread take
+    the interpreter lock; a writer that then needs it back waits, so a handful of calls per
+    transaction (not one per row) keeps commits prompt while the loop is busy.
+    """
+    start = 0
+    while start < n:
+        size = min(_MAX_VALUES, 1 << ((n - start).bit_length() - 1))
+        yield start, size
+        start += size
+
+
+def in_chunks(values: Sequence[Any]) -> Iterator[tuple[Sequence[Any], str]]:
+    for start in range(0, len(values), _CHUNK):
+        chunk = values[start : start + _CHUNK]
+        yield chunk, ",".join("?" * len(chunk))
+
+
+def insert_batch(c: sqlite3.Connection, batch: PredictionBatch, conf: list[Any]) -> None:
+    """Insert one batch blob and its prediction rows; ids stored before are ignored."""
+    n = len(batch.ids)
+    cur = c.execute(
+        _INSERT_BATCH,
+        (
+            float(batch.timestamp),
+            batch.model,
+            batch.model_version,
+            n,
+            orjson.dumps(list(batch.ids)).decode(),
+            encode_features(batch.features, batch.coerced),
+            encode_probabilities(batch.probabilities),
+        ),
+    )
+    ref = cur.lastrowid
+    preds = np.asarray(batch.predictions).tolist()
+    if len(preds) != n or len(conf) != n:
+        raise ValueError(f"a batch of {n} ids has {len(preds)} predictions")
+    values = list(chain.from_iterable(zip(batch.ids, repeat(ref), range(n), preds, conf)))
+    inserted = 0
+    for start, size in _runs(n):
+        inserted += c.execute(_values_sql(size), values[5 * start : 5 * (start + size)]).rowcount
+    if inserted == 0:  # every id was stored before: keep no orphan blob
+        c.execute("DELETE FROM batches WHERE id = ?", (ref,))
+
+
+def join_labels(
+    c: sqlite3.Connection, labels: Sequence[LabelItem], now: float
+) -> list[LabelOutcome]:
+    """Join ``labels`` to stored predictions at ``now``: one outcome per label, in order."""
+    ids = list(dict.fromkeys(item.id for item in labels))
+    found: dict[str, tuple[float, str, str, Any, bool]] = {}
+    for chunk, marks in in_chunks(ids):
+        rows = c.execute(
+            "SELECT p.id, b.ts, b.model, b.model_version, p.prediction, l.id IS NOT NULL"
+            " FROM predictions AS p JOIN batches AS b ON b.id = p.batch"
+            " LEFT JOIN labels AS l ON l.id = p.id"
+            f" WHERE p.id IN ({marks})",
+            chunk,
+        ).fetchall()
+        for pid, ts, model, version, prediction, labelled in rows:
+            found[pid] = (ts, model, version, prediction, bool(labelled))
+
+    outcomes: list[LabelOutcome] = []
+    inserts: list[tuple[Any, ...]] = []
+    taken: set[str] = set()
+    for item in labels:
+        hit = found.get(item.id)
+        if hit is None:
+            outcomes.append(LabelOutcome(item.id, "unknown_id", item.label))
+            continue
+        ts, model, version, prediction, labelled = hit
+        delay = now - ts
+        kind: Literal["matched", "duplicate"] = (
+            "duplicate" if labelled or item.id in taken else "matched"
+        )
+        if kind == "matched":
+            taken.add(item.id)
+            inserts.append((item.id, plain(item.label), item.timestamp, now, delay))
+        outcomes.append(
+            LabelOutcome(item.id, kind, item.label, prediction, model, version, ts, delay)
+        )
+    if inserts:
+        c.executemany(_INSERT_LABEL, inserts)
+    return outcomes
+
+
+__all__ = ["in_chunks", "insert_batch", "join_labels"]
