@@ -13,14 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -29,6 +29,8 @@ from prometheus_client import CollectorRegistry, start_http_server
 from rich.console import Console
 
 from inferwatch.ingest import HttpDataSource, IngestionWorker, SourceMetrics
+from inferwatch.local.pages import print_pages
+from inferwatch.local.plan import EXAMPLE, DemoPlan
 from inferwatch.local.stack import (
     ALERTMANAGER_BINARIES,
     INSTALL_HINT,
@@ -44,8 +46,6 @@ from inferwatch.simulate.play import load_example_data, phase_message
 from inferwatch.simulate.timeline import Phase, Timeline
 from inferwatch.simulate.watch import AlertTracker, monitor_alerts, prometheus_alerts
 
-EXAMPLE = "cancer"
-"""The demo's model: 30 numeric features and two categoricals, so drift shows on both kinds."""
 DRIFT_FEATURES = ("mean_texture", "mean_symmetry", "clinic")
 LAKE_OUTAGE_SECONDS = 15.0
 """Each cycle the data lake answers 503 this long as the drift recovers (DataLakeUnavailable)."""
@@ -58,69 +58,6 @@ EVENTS_FILE = "demo-events.jsonl"
 
 class DemoError(Exception):
     """The demo cannot start; the message says what to do."""
-
-
-@dataclass(frozen=True)
-class DemoPlan:
-    """Window sizes, traffic and timeline of one demo mode."""
-
-    bucket_seconds: float
-    window_buckets: int
-    timeline: Timeline
-    rate: float
-    batch_size: int
-    label_delay: float
-    label_coverage: float
-    scrape_interval: str | None = None
-    """Prometheus scrape and evaluation interval (``None``: the settings' own)."""
-    rule_range_seconds: float | None = None
-    """Shorten every range selector of the alert and recording rules to at most this, so
-    Prometheus's view follows the short window (``None``: the rules as shipped)."""
-
-    @classmethod
-    def for_mode(cls, fast: bool) -> DemoPlan:
-        if fast:
-            # 30 s window: a drift enters and leaves the window within half a minute.
-            return cls(
-                bucket_seconds=5.0,
-                window_buckets=6,
-                timeline=Timeline.parse("normal:20,drift:40,normal:45,accuracy_drop:40,normal:45"),
-                rate=10.0,
-                batch_size=4,
-                label_delay=2.0,
-                label_coverage=0.5,
-                scrape_interval="2s",
-                rule_range_seconds=30.0,
-            )
-        # 10 min window, matching the 10m ranges of the shipped rules; with their 5m "for"
-        # each alert fires about 10 minutes into its phase and resolves within 7 minutes.
-        return cls(
-            bucket_seconds=30.0,
-            window_buckets=20,
-            timeline=Timeline.parse("normal:120,drift:900,normal:720,accuracy_drop:720,normal:720"),
-            rate=10.0,
-            batch_size=4,
-            label_delay=10.0,
-            label_coverage=0.5,
-        )
-
-    @property
-    def window_seconds(self) -> float:
-        return self.bucket_seconds * self.window_buckets
-
-    def settings(self, base: Settings) -> Settings:
-        """``base`` with the demo's model directory and window, Prometheus and Alertmanager
-        on loopback at the configured ports (the dashboard queries that Prometheus)."""
-        update: dict[str, Any] = {
-            "model_dir": base.data_dir / "models" / EXAMPLE,
-            "bucket_seconds": self.bucket_seconds,
-            "window_buckets": self.window_buckets,
-            "prometheus_url": f"http://127.0.0.1:{base.prometheus_port}",
-            "alertmanager_url": f"http://127.0.0.1:{base.alertmanager_port}",
-        }
-        if self.scrape_interval is not None:
-            update["scrape_interval"] = update["evaluation_interval"] = self.scrape_interval
-        return base.model_copy(update=update)
 
 
 # ---------------------------------------------------------------- service and stack
@@ -317,7 +254,7 @@ def run_demo(
                 if stack
                 else None
             )
-            _print_urls(console, url, urls, plan, story, gateway.lake_url)
+            print_pages(console, url, urls, plan, story, gateway.lake_url)
             asyncio.run(_play(settings, plan, story, url, urls, duration, console, gateway))
             console.print("stopping ...")
         console.print("stopped: every part of the demo is down.")
@@ -332,50 +269,147 @@ def run_demo(
         signal.signal(signal.SIGTERM, previous)
 
 
-def answering(url: str) -> bool:
-    """Whether a GET of ``url`` answers 2xx (Debian's Prometheus has no web UI: ``/alerts``
-    is a 404 there, so a page is printed only when it is really served)."""
-    try:
-        return httpx.get(url, timeout=3.0, follow_redirects=True).is_success
-    except httpx.HTTPError:
-        return False
+class _EventLog:
+    """Shows the run's events on the live display and appends them to its events file."""
+
+    def __init__(self, display: LiveDisplay, path: Path) -> None:
+        self.display = display
+        self.path = path
+        self.started = time.monotonic()
+        path.write_text("", encoding="utf-8")  # this run's events only
+
+    def __call__(self, kind: str, text: str, style: str | None = None, **extra: Any) -> None:
+        elapsed = time.monotonic() - self.started
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.display.event(f"{stamp} {text}", style=style)
+        record = {"t": round(elapsed, 2), "kind": kind, "text": text, **extra}
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
 
 
-def working_urls(url: str, urls: tuple[str, str] | None) -> list[tuple[str, str]]:
-    """``(what, url)`` of every page of the demo that answers: for Prometheus and
-    Alertmanager their web UI when it is served, else their alerts API."""
-    candidates: list[tuple[str, tuple[str, ...]]] = [
-        ("dashboard", (f"{url}/dashboard",)),
-        ("API docs", (f"{url}/docs",)),
-        ("metrics", (f"{url}/metrics",)),
-        ("alerts", (f"{url}/api/alerts",)),
-    ]
-    if urls is not None:
-        prom, am = urls
-        candidates.append(("Prometheus", (f"{prom}/alerts", f"{prom}/api/v1/alerts")))
-        candidates.append(("Alertmanager", (f"{am}/#/alerts", f"{am}/api/v2/alerts")))
-    out = []
-    for what, options in candidates:
-        found = next((u for u in options if answering(u.split("#")[0])), None)
-        if found is not None:
-            out.append((what, found))
-    return out
+def _traffic_config(settings: Settings, plan: DemoPlan, url: str) -> TrafficConfig:
+    return TrafficConfig(
+        url=url,
+        rate=plan.rate,
+        batch_size=plan.batch_size,
+        token=settings.resolved_api_token(),
+        drift_features=DRIFT_FEATURES,
+        drift_shift=2.0,
+        drift_mode="gradual",
+        flip_rate=0.5,
+        label_delay=plan.label_delay,
+        label_coverage=plan.label_coverage,
+        seed=None,
+    )
 
 
-def _print_urls(
-    console: Console,
+def _phase_handler(
+    note: _EventLog, gateway: Gateway | None, background: set[asyncio.Task[None]]
+) -> Callable[[Phase], None]:
+    """Notes each phase; once a cycle, as the drift recovers, takes the data lake down."""
+    previous: list[str] = [""]
+
+    def on_phase(phase: Phase) -> None:
+        note("phase", phase_message(phase), "bold", phase=phase.name, scenario=phase.scenario)
+        # once a cycle, as the drift recovers, the data lake goes down for a while
+        if gateway is not None and previous[0] == "drift" and phase.name == "recovery":
+            task = asyncio.get_running_loop().create_task(_lake_outage(gateway.lake_url, note))
+            background.add(task)
+            task.add_done_callback(background.discard)
+        previous[0] = phase.scenario
+
+    return on_phase
+
+
+async def _lake_outage(lake_url: str, note: _EventLog) -> None:
+    faults = lake_url.rsplit("/", 1)[0] + "/faults"
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        await client.put(faults, json={"error_rate": 1.0})
+        note("incident", f"data lake outage for {LAKE_OUTAGE_SECONDS:g} s", "yellow")
+        try:
+            await asyncio.sleep(LAKE_OUTAGE_SECONDS)
+        finally:
+            await client.put(faults, json={"error_rate": 0.0})
+    note("incident", "data lake back", "yellow")
+
+
+async def _traffic(
+    engine: TrafficEngine, story: Timeline, note: _EventLog, finished: asyncio.Event
+) -> None:
+    cycle = 0
+    while not finished.is_set():
+        cycle += 1
+        note("cycle", f"cycle {cycle}", cycle=cycle)
+        await engine.run(story)
+
+
+_ALERT_STYLES = {"firing": "bold red", "resolved": "bold green", "inactive": "dim"}
+
+
+async def _watch(
+    settings: Settings,
     url: str,
     urls: tuple[str, str] | None,
-    plan: DemoPlan,
-    story: Timeline,
-    lake_url: str,
+    headers: dict[str, str],
+    note: _EventLog,
+    display: LiveDisplay,
 ) -> None:
-    console.print(f"[bold]inferwatch demo[/bold] (pid {os.getpid()}), model {EXAMPLE}")
-    for what, link in [*working_urls(url, urls), ("data lake", lake_url)]:
-        console.print(f"  {what:<13} {link}", soft_wrap=True, highlight=False)
-    console.print(f"  window        {plan.window_seconds:g} s", soft_wrap=True)
-    console.print(f"  timeline      {story.spec()} (repeats)", soft_wrap=True)
-    console.print("Ctrl-C stops everything.")
+    tracker = AlertTracker()
+    async with httpx.AsyncClient(timeout=5.0, headers=headers) as client:
+        while True:
+            if urls is not None:
+                alerts = await prometheus_alerts(client, urls[0])
+            else:
+                alerts = await monitor_alerts(client, url, settings.min_labels)
+            if alerts is not None:
+                for event in tracker.update(alerts):
+                    note(
+                        "alert",
+                        event.describe(),
+                        style=_ALERT_STYLES.get(event.state),
+                        alert=event.name,
+                        state=event.state,
+                        labels=dict(event.labels),
+                    )
+            display.set_status(
+                [
+                    f"active: {name} ({state}) {labels.get('feature', '')}"
+                    for name, state, labels in tracker.active
+                ]
+            )
+            await asyncio.sleep(1.0)
+
+
+async def _ingest(gateway: Gateway, url: str, token: str | None) -> None:
+    metrics = SourceMetrics(gateway.registry)
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        source = HttpDataSource(gateway.lake_url, metrics=metrics, client=client)
+        worker = IngestionWorker(
+            source, client, service_url=url, poll_seconds=2.0, batch_size=5, token=token
+        )
+        await worker.run()
+
+
+async def _wait_for_end(
+    tasks: list[asyncio.Task[None]], stop: asyncio.Event, duration: float | None
+) -> None:
+    """Wait for a stop signal, ``duration`` or a task ending; re-raise a task's error."""
+    waiter = asyncio.create_task(stop.wait())
+    await asyncio.wait([waiter, *tasks], timeout=duration, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    for task in tasks:
+        error = task.exception() if task.done() else None
+        if error is not None:
+            raise error
+
+
+async def _wind_down(tasks: list[asyncio.Task[None]], background: set[asyncio.Task[None]]) -> None:
+    # let the requests in flight finish: a request cut off mid-body is logged by the
+    # server as an error, which a user would take for a fault
+    await asyncio.wait([tasks[0]], timeout=5.0)
+    for task in [*tasks, *background]:
+        task.cancel()
+    await asyncio.gather(*tasks, *background, return_exceptions=True)
 
 
 async def _play(
@@ -393,131 +427,27 @@ async def _play(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     data = load_example_data(EXAMPLE)
-    config = TrafficConfig(
-        url=url,
-        rate=plan.rate,
-        batch_size=plan.batch_size,
-        token=settings.resolved_api_token(),
-        drift_features=DRIFT_FEATURES,
-        drift_shift=2.0,
-        drift_mode="gradual",
-        flip_rate=0.5,
-        label_delay=plan.label_delay,
-        label_coverage=plan.label_coverage,
-        seed=None,
-    )
-    started = time.monotonic()
-    events_path = settings.data_dir / EVENTS_FILE
-    events_path.write_text("", encoding="utf-8")  # this run's events only
+    config = _traffic_config(settings, plan, url)
     display = LiveDisplay(console, title="inferwatch demo")
-
-    def note(kind: str, text: str, style: str | None = None, **extra: Any) -> None:
-        elapsed = time.monotonic() - started
-        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        display.event(f"{stamp} {text}", style=style)
-        record = {"t": round(elapsed, 2), "kind": kind, "text": text, **extra}
-        with events_path.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record) + "\n")
-
-    previous: list[str] = [""]
+    note = _EventLog(display, settings.data_dir / EVENTS_FILE)
     background: set[asyncio.Task[None]] = set()
-
-    def on_phase(phase: Phase) -> None:
-        note("phase", phase_message(phase), "bold", phase=phase.name, scenario=phase.scenario)
-        # once a cycle, as the drift recovers, the data lake goes down for a while
-        if gateway is not None and previous[0] == "drift" and phase.name == "recovery":
-            task = asyncio.get_running_loop().create_task(lake_outage(gateway.lake_url))
-            background.add(task)
-            task.add_done_callback(background.discard)
-        previous[0] = phase.scenario
-
-    async def lake_outage(lake_url: str) -> None:
-        faults = lake_url.rsplit("/", 1)[0] + "/faults"
-        async with httpx.AsyncClient(timeout=5.0) as client:
-            await client.put(faults, json={"error_rate": 1.0})
-            note("incident", f"data lake outage for {LAKE_OUTAGE_SECONDS:g} s", "yellow")
-            try:
-                await asyncio.sleep(LAKE_OUTAGE_SECONDS)
-            finally:
-                await client.put(faults, json={"error_rate": 0.0})
-        note("incident", "data lake back", "yellow")
-
+    on_phase = _phase_handler(note, gateway, background)
     engine = TrafficEngine(config, data, on_progress=display.update, on_phase=on_phase)
     headers = {"authorization": f"Bearer {config.token}"} if config.token else {}
-
     finished = asyncio.Event()
-
-    async def traffic() -> None:
-        cycle = 0
-        while not finished.is_set():
-            cycle += 1
-            note("cycle", f"cycle {cycle}", cycle=cycle)
-            await engine.run(story)
-
-    async def watch() -> None:
-        tracker = AlertTracker()
-        async with httpx.AsyncClient(timeout=5.0, headers=headers) as client:
-            while True:
-                if urls is not None:
-                    alerts = await prometheus_alerts(client, urls[0])
-                else:
-                    alerts = await monitor_alerts(client, url, settings.min_labels)
-                if alerts is not None:
-                    for event in tracker.update(alerts):
-                        style = {
-                            "firing": "bold red",
-                            "resolved": "bold green",
-                            "inactive": "dim",
-                        }.get(event.state)
-                        note(
-                            "alert",
-                            event.describe(),
-                            style=style,
-                            alert=event.name,
-                            state=event.state,
-                            labels=dict(event.labels),
-                        )
-                display.set_status(
-                    [
-                        f"active: {name} ({state}) {labels.get('feature', '')}"
-                        for name, state, labels in tracker.active
-                    ]
-                )
-                await asyncio.sleep(1.0)
-
-    async def ingest() -> None:
-        assert gateway is not None
-        metrics = SourceMetrics(gateway.registry)
-        async with httpx.AsyncClient(timeout=5.0) as client:
-            source = HttpDataSource(gateway.lake_url, metrics=metrics, client=client)
-            worker = IngestionWorker(
-                source, client, service_url=url, poll_seconds=2.0, batch_size=5, token=config.token
-            )
-            await worker.run()
-
     with display:
-        tasks = [asyncio.create_task(traffic()), asyncio.create_task(watch())]
+        tasks = [
+            asyncio.create_task(_traffic(engine, story, note, finished)),
+            asyncio.create_task(_watch(settings, url, urls, headers, note, display)),
+        ]
         if gateway is not None:
-            tasks.append(asyncio.create_task(ingest()))
+            tasks.append(asyncio.create_task(_ingest(gateway, url, config.token)))
         try:
-            waiter = asyncio.create_task(stop.wait())
-            await asyncio.wait(
-                [waiter, *tasks], timeout=duration, return_when=asyncio.FIRST_COMPLETED
-            )
-            waiter.cancel()
-            for task in tasks:
-                error = task.exception() if task.done() else None
-                if error is not None:
-                    raise error
+            await _wait_for_end(tasks, stop, duration)
         finally:
             finished.set()
             engine.stop()
-            # let the requests in flight finish: a request cut off mid-body is logged by the
-            # server as an error, which a user would take for a fault
-            await asyncio.wait([tasks[0]], timeout=5.0)
-            for task in [*tasks, *background]:
-                task.cancel()
-            await asyncio.gather(*tasks, *background, return_exceptions=True)
+            await _wind_down(tasks, background)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
     reason = "interrupted" if stop.is_set() else "duration reached"
