@@ -13,6 +13,7 @@ thread while ``snapshot`` may be called from the event loop.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import threading
 from collections.abc import Mapping
@@ -21,6 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 
 from inferwatch.core.binning import GridBinner
 from inferwatch.core.categories import encode_categories
@@ -324,6 +326,55 @@ class Monitor:
             self._confusion.reset()
             self._regression.reset()
             self._confidence.reset()
+
+    # ------------------------------------------------------------------ saving
+    def fingerprint(self) -> str:
+        """What a saved state must have been taken under to be merged here: model, version,
+        reference profile (bins, classes) and window shape."""
+        cfg = self.config
+        key = [self.model, self.model_version, cfg.window_buckets, cfg.bucket_seconds]
+        text = orjson.dumps([key, self.profile.to_dict()], option=orjson.OPT_SERIALIZE_NUMPY)
+        return hashlib.sha256(text).hexdigest()
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Every count the monitor holds (window buckets and totals), as arrays: what
+        ``merge_state`` adds back, in another process."""
+        with self._lock:
+            out: dict[str, np.ndarray] = {
+                "cum": self._cum.copy(),
+                "quality": self._quality.copy(),
+                "issues": np.array([self._rows_with_issues], dtype=np.int64),
+                "labeled": self._labeled.copy(),
+            }
+            for name, window in self._windows().items():
+                out[f"{name}.ids"], out[f"{name}.data"] = window.state()
+        return out
+
+    def merge_state(self, state: Mapping[str, np.ndarray]) -> None:
+        """Add a saved ``state`` (of a monitor with the same ``fingerprint``) to this one: what
+        it already counted stays. Checks every shape before changing anything."""
+        windows = self._windows()
+        plain = {"cum": self._cum, "quality": self._quality, "labeled": self._labeled}
+        for name, target in plain.items():
+            if np.shape(state[name]) != target.shape:
+                raise ValueError(f"saved {name} has shape {np.shape(state[name])}")
+        for name, window in windows.items():
+            if np.shape(state[f"{name}.data"]) != (len(state[f"{name}.ids"]), window.width):
+                raise ValueError(f"saved window {name} has the wrong shape")
+        with self._lock:
+            for name, target in plain.items():
+                target += np.asarray(state[name], dtype=target.dtype)
+            self._rows_with_issues += int(state["issues"][0])
+            for name, window in windows.items():
+                window.merge(state[f"{name}.ids"], state[f"{name}.data"])
+
+    def _windows(self) -> dict[str, CountWindow]:
+        return {
+            "drift": self._window,
+            "confusion": self._confusion.window,
+            "regression": self._regression.window,
+            "confidence": self._confidence.window,
+        }
 
     # ------------------------------------------------------------------ reading
     def _feature_drift(self, f: BinnedFeature, fs: FeatureScores, window_rows: int) -> FeatureDrift:

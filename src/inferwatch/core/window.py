@@ -132,6 +132,22 @@ class CountWindow:
 
     get = counts
 
+    def state(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(bucket numbers, counts)`` of the buckets in use (a copy): what ``merge`` takes
+        back, for a window snapshot that outlives the process."""
+        used = self._ids != np.iinfo(np.int64).min
+        return self._ids[used].copy(), self._data[used].copy()
+
+    def merge(self, ids: npt.ArrayLike, data: npt.ArrayLike) -> None:
+        """Add buckets saved by ``state`` (numbers and counts) to this window: buckets too old
+        for it are dropped, as ``add`` drops old data; what it holds already stays."""
+        rows = np.asarray(data, dtype=self._data.dtype)
+        numbers = np.asarray(ids, dtype=np.int64)
+        if rows.shape != (numbers.size, self.width):
+            raise ValueError(f"saved buckets of shape {rows.shape}, expected (n, {self.width})")
+        for bid, row in zip(numbers.tolist(), rows, strict=True):
+            self.add_counts(row, (bid + 0.5) * self.bucket_seconds)
+
     def reset(self) -> None:
         self._data[:] = 0
         self._ids[:] = np.iinfo(np.int64).min

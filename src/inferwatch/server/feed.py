@@ -26,12 +26,15 @@ import numpy as np
 
 from inferwatch.core.schema import Batch
 from inferwatch.exporter import ServiceTotals
+from inferwatch.server.checkpoint import SnapshotChain
 from inferwatch.server.flusher import Flushed, PredictionJob
 from inferwatch.server.rebuild import outcome_array
 from inferwatch.server.served import ServedModel
 from inferwatch.store import LabelOutcome
 
 log = logging.getLogger(__name__)
+
+_SAVE = "save"  # a queue item: save a window snapshot now
 
 MAX_ROWS = 256
 """Rows (or labels) pooled before the monitor is fed without waiting for a quiet moment."""
@@ -42,11 +45,19 @@ class _Pool:
     jobs: list[PredictionJob] = field(default_factory=list)
     labels: list[tuple[ServedModel, LabelOutcome]] = field(default_factory=list)
     rows: int = 0
+    mark: int = 0
+    received: float = 0.0
 
     def add(self, flushed: Flushed) -> None:
         self.jobs += flushed.predictions
         self.rows += sum(len(j.rows) for j in flushed.predictions)
         self.labels += [(job.served, o) for job, outs in flushed.outcomes for o in outs]
+        self.mark = max(self.mark, flushed.mark)
+        self.received = max(self.received, flushed.timestamp)
+
+    @property
+    def matched(self) -> int:
+        return sum(o.outcome == "matched" for _, o in self.labels)
 
     def full(self, max_rows: int) -> bool:
         return self.rows >= max_rows or len(self.labels) >= max_rows
@@ -74,10 +85,12 @@ class MonitorFeed:
         self.clock = clock
         self.max_rows = max_rows
         self.linger = linger
-        self._queue: queue.SimpleQueue[Flushed | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Flushed | str | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self.feeds = 0
         """Monitor feeds so far (one per pool)."""
+        self.snapshots: SnapshotChain | None = None
+        """Told of every feed, and saves the window snapshots (on this thread)."""
 
     # --- lifecycle
 
@@ -100,6 +113,10 @@ class MonitorFeed:
         """Hand over one committed transaction (the flusher's ``handover``)."""
         self._queue.put(flushed)
 
+    def save_snapshot(self) -> None:
+        """Feed what is pooled and save a window snapshot now (on the feed thread)."""
+        self._queue.put(_SAVE)
+
     # --- feed thread
 
     def _run(self) -> None:
@@ -109,21 +126,37 @@ class MonitorFeed:
                 item = self._queue.get(timeout=self.linger) if pool else self._queue.get()
             except queue.Empty:  # quiet for ``linger`` seconds: feed what waits
                 pool = self._drain(pool)
+                self._save(force=False)
                 continue
-            if item is None:
-                self._drain(pool)
-                return
+            if item is None or item is _SAVE:
+                pool = self._drain(pool)
+                self._save(force=True)
+                if item is None:
+                    return
+                continue
+            assert not isinstance(item, str)
             pool.add(item)
             if pool.full(self.max_rows):
                 pool = self._drain(pool)
+                self._save(force=False)
 
     def _drain(self, pool: _Pool) -> _Pool:
         if pool:
+            chain = self.snapshots
             try:
                 self.feed(pool.jobs, pool.labels)
             except Exception:  # monitoring must never stop the feed
                 log.exception("monitor update failed")
+                if chain is not None:
+                    chain.failed()
+            else:
+                if chain is not None:
+                    chain.absorbed(pool.mark, pool.received, pool.rows, pool.matched)
         return _Pool()
+
+    def _save(self, *, force: bool) -> None:
+        if self.snapshots is not None:
+            self.snapshots.save(force=force)
 
     def feed(
         self,

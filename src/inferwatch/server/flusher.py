@@ -79,6 +79,8 @@ class Flushed:
     predictions: list[PredictionJob] = field(default_factory=list)
     outcomes: list[tuple[LabelJob, list[LabelOutcome]]] = field(default_factory=list)
     """Each label job with the outcomes of its labels."""
+    mark: int = 0
+    """The store's newest batch id once this transaction committed (``last_written``)."""
 
 
 def _resolve_all(results: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
@@ -227,7 +229,7 @@ class Flusher:
             return
         self.transactions += 1
         start = 0
-        committed = Flushed(now, prediction_jobs)
+        committed = Flushed(now, prediction_jobs, mark=getattr(self.store, "last_written", 0))
         for ljob in label_jobs:
             end = start + len(ljob.labels)
             mine = list(outcomes[start:end])

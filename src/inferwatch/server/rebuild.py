@@ -4,12 +4,14 @@ replay of the stored window into a fresh monitor."""
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from inferwatch.core.schema import Batch, FeatureSchema, SchemaError
+from inferwatch.server import checkpoint
 from inferwatch.store import (
     LabelItem,
     PredictionStore,
@@ -140,33 +142,68 @@ def rebuild_monitor(
     now: float,
     upto: int | None = None,
 ) -> tuple[int, int]:
-    """Replay the last window span of ``served``'s predictions and labels from the store into
-    its monitor, so a restart does not blind drift and accuracy; returns ``(predictions,
-    labels)`` replayed. ``upto`` (``store.last_batch()`` taken before the service began
-    writing) and ``now`` bound the replay to what was stored before the start, so it can run
-    while new predictions and labels come in."""
+    """Rebuild ``served``'s monitor from the store, so a restart does not blind drift and
+    accuracy; returns ``(predictions, labels)`` the window was rebuilt with. ``upto``
+    (``store.last_batch()`` taken before the service began writing) and ``now`` bound the
+    replay to what was stored before the start, so it can run while new predictions and labels
+    come in.
+
+    With a usable window snapshot (``inferwatch.server.checkpoint``) its counts are merged and
+    only what was stored after its mark is replayed; without one, the last window span of
+    predictions and labels is."""
     since = now - settings.window_buckets * settings.bucket_seconds
-    info, bucket, task = served.info, settings.bucket_seconds, served.task
+    saved = checkpoint.load(store, served.monitor) if upto is not None else None
+    if saved is not None and (saved.mark > (upto or 0) or saved.received > now):
+        log.warning("window snapshot newer than the store: rebuilding from the store")
+        saved = None
+    after, label_after, rows, labels = 0, -math.inf, 0, 0
+    if saved is not None:
+        try:
+            served.monitor.merge_state(saved.state)
+        except (KeyError, ValueError) as exc:  # checked before anything is merged
+            log.warning("window snapshot not used (%s): rebuilding from the store", exc)
+        else:
+            after, label_after = saved.mark, saved.received
+            rows, labels = checkpoint.live_counts(saved, served.monitor, now)
+    rows += _replay_predictions(served, store, since, upto, after)
+    labels += _replay_labels(served, store, since, now, label_after)
+    if rows or labels:
+        how = "a snapshot and the tail" if saved is not None else "the store"
+        log.info("rebuilt the window from %s: %s predictions, %s labels", how, rows, labels)
+    return rows, labels
+
+
+def _replay_predictions(
+    served: ServedModel, store: PredictionStore, since: float, upto: int | None, after: int
+) -> int:
+    info, bucket, task = served.info, served.monitor.config.bucket_seconds, served.task
     stored = store.window_batches(
-        since, model=info.model, model_version=info.model_version, upto=upto
+        since, model=info.model, model_version=info.model_version, upto=upto, after=after
     )
-    rows = labels = 0
+    rows = 0
     for timestamp, batch, predictions, probabilities in rebuild_columns(
         served.schema, stored, task, bucket
     ):
         served.monitor.observe(batch, predictions, probabilities, timestamp)
         rows += len(predictions)
+    return rows
+
+
+def _replay_labels(
+    served: ServedModel, store: PredictionStore, since: float, now: float, after: float
+) -> int:
+    info, task = served.info, served.task
     stored_labels = [
         x
-        for x in store.recent_labels(since, model=info.model)
-        if x.model_version == info.model_version and x.received_at < now
+        for x in store.recent_labels(max(since, after), model=info.model)
+        if x.model_version == info.model_version and after < x.received_at < now
     ]
+    labels = 0
+    bucket = served.monitor.config.bucket_seconds
     for timestamp, predicted, actual, delays in rebuild_labels(stored_labels, task, bucket):
         served.monitor.record_outcomes(predicted, actual, timestamp, delays=delays)
         labels += len(predicted)
-    if rows or labels:
-        log.info("rebuilt the window from the store: %s predictions, %s labels", rows, labels)
-    return rows, labels
+    return labels
 
 
 __all__ = [

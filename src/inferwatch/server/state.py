@@ -26,6 +26,7 @@ from inferwatch.backends.upstream import redact_url
 from inferwatch.core.snapshot import MonitorSnapshot
 from inferwatch.exporter import ModelInfo, ServiceTotals
 from inferwatch.lifecycle.modeldir import ModelBundle
+from inferwatch.server.checkpoint import SnapshotChain
 from inferwatch.server.feed import MonitorFeed
 from inferwatch.server.flusher import Flusher, FlusherStopped
 from inferwatch.server.history import HistoryRing, Traffic
@@ -68,6 +69,8 @@ class ServiceState:
     rebuilt: bool = False
     """Whether the window has been rebuilt from the store since the start."""
     rebuilding: asyncio.Task[None] | None = None
+    snapshots: SnapshotChain | None = None
+    """Saves the window snapshots a restart starts from (see ``server.checkpoint``)."""
     snapshot_ttl: float = 0.25
     _cached: tuple[ServedModel, float, MonitorSnapshot] | None = None
 
@@ -80,6 +83,9 @@ class ServiceState:
         taken before the writer runs), so new predictions are not counted twice."""
         self.started_at = now = self.clock()
         mark = await asyncio.to_thread(self.store.last_batch)
+        self.snapshots = SnapshotChain(self.store, self.clock)
+        self.snapshots.begin(mark, now)
+        self.feed.snapshots = self.snapshots
         self.feed.start()
         self.flusher = Flusher(self.store, self.feed.put, clock=self.clock)
         self.flusher.start()
@@ -91,6 +97,9 @@ class ServiceState:
                 rebuild_monitor, self.served, self.store, self.settings, now, mark
             )
             self.rebuilt_rows, self.rebuilt_labels = rows, labels
+            if self.snapshots is not None:  # the window is whole: snapshots may start
+                self.snapshots.arm(self.served.monitor)
+                self.feed.save_snapshot()
         except Exception:  # the service runs on; the window holds what comes in from now
             log.exception("rebuilding the window from the store failed")
         self._cached = None

@@ -12,6 +12,7 @@ server sets it; ``on`` by default, which survives a crash of the database server
 
 from __future__ import annotations
 
+import base64
 import itertools
 import logging
 import threading
@@ -69,6 +70,8 @@ class PostgresStore:
         if password is not None:
             self._kwargs["password"] = password
         self._lock = threading.Lock()
+        self.last_written = 0
+        """The newest batch id this store object committed (the writer thread's mark)."""
         self._conn: psycopg.Connection[Any] | None = None
         self._used = 0.0
         try:
@@ -187,12 +190,13 @@ class PostgresStore:
     ) -> list[LabelOutcome]:
         """Store ``predictions``, then join ``labels`` (to predictions any replica stored),
         in one transaction; one outcome per label, in order."""
+        mark = self.last_written
         with self._transaction() as c:
             for batch, confidence in groups(predictions):
-                insert_batch(c, batch, confidence)
-            if not labels:
-                return []
-            return join_labels(c, labels, now)
+                mark = max(mark, insert_batch(c, batch, confidence))
+            outcomes = join_labels(c, labels, now) if labels else []
+        self.last_written = mark
+        return outcomes
 
     def purge(self, older_than: float, *, chunk: int = 5000) -> int:
         """Delete predictions older than ``older_than`` and their labels, in transactions
@@ -294,15 +298,21 @@ class PostgresStore:
         return int(row[0]) if row else 0
 
     def window_batches(
-        self, since: float, *, model: str, model_version: str, upto: int | None = None
+        self,
+        since: float,
+        *,
+        model: str,
+        model_version: str,
+        upto: int | None = None,
+        after: int = 0,
     ) -> Iterator[StoredColumns]:
         """Each stored batch of one model version since ``since`` (up to the mark ``upto``)
         as columns, oldest first, read on a pooled connection (writers never wait)."""
         sql = (
             f"{_ROWS} WHERE b.ts >= %s AND b.model = %s AND b.model_version = %s"
-            " AND b.id <= %s ORDER BY b.ts, b.id, p.pos"
+            " AND b.id <= %s AND b.id > %s ORDER BY b.ts, b.id, p.pos"
         )
-        args = [since, model, model_version, upto if upto is not None else 2**62]
+        args = [since, model, model_version, upto if upto is not None else 2**62, after]
         with self._reader() as c:
             rows = c.execute(sql, args).fetchall()
             blobs = self._blobs(c, (r[4] for r in rows))
@@ -317,6 +327,38 @@ class PostgresStore:
                 for name in blobs.coerced(r[4], r[5]):
                     coerced.setdefault(name, []).append(pos)
             yield StoredColumns(float(part[0][1]), columns, predictions, probs, coerced)
+
+    def tally(self, batches: tuple[int, int], received: tuple[float, float]) -> tuple[int, int]:
+        """Predictions in the batches numbered ``(first, last]`` and labels received in
+        ``(first, last]`` (every model): what a window snapshot checks it saw alone."""
+        with self._reader() as c:
+            rows = _scalar(
+                c, "SELECT COALESCE(SUM(rows), 0) FROM batches WHERE id > %s AND id <= %s", *batches
+            )
+            labels = _scalar(
+                c, "SELECT COUNT(*) FROM labels WHERE received > %s AND received <= %s", *received
+            )
+        return int(rows or 0), int(labels or 0)
+
+    def load_snapshot(self, key: str) -> bytes | None:
+        """The window snapshot saved under ``key``, if any (kept base64 in ``meta``)."""
+        with self._reader() as c:
+            text = _scalar(c, "SELECT value FROM meta WHERE key = %s", f"snapshot:{key}")
+        if not isinstance(text, str):
+            return None
+        try:
+            return base64.b64decode(text, validate=True)
+        except ValueError:
+            return None
+
+    def save_snapshot(self, key: str, body: bytes) -> None:
+        """Keep ``body`` under ``key`` (replacing the one before), committed and durable."""
+        with self._transaction() as c:
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES (%s, %s)"
+                " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                (f"snapshot:{key}", base64.b64encode(body).decode("ascii")),
+            )
 
     def recent_labels(self, since: float, *, model: str | None = None) -> list[StoredLabel]:
         """Labels written at or after ``since`` joined to their predictions, in write order."""

@@ -20,6 +20,7 @@ _INSERT_BATCH = (
     " INSERT INTO predictions (id, batch, pos, prediction_text, prediction_num, confidence)"
     " SELECT u.i, b.id, u.p, u.t, u.n, u.c FROM b, unnest(%s::text[], %s::int[], %s::text[],"
     " %s::float8[], %s::float8[]) AS u(i, p, t, n, c) ON CONFLICT (id) DO NOTHING"
+    " RETURNING batch"
 )
 _ORPHAN = "DELETE FROM batches WHERE id = currval(pg_get_serial_sequence('batches', 'id'))"
 _INSERT_LABELS = (
@@ -48,9 +49,9 @@ def value(text: str | None, num: float | None) -> str | float:
     return text if text is not None else float(num)  # type: ignore[arg-type]  # one is set
 
 
-def insert_batch(c: psycopg.Connection[Any], batch: PredictionBatch, conf: list[Any]) -> None:
+def insert_batch(c: psycopg.Connection[Any], batch: PredictionBatch, conf: list[Any]) -> int:
     """Insert one batch row and its prediction rows in one statement; ids stored before are
-    ignored."""
+    ignored. Returns the batch id (0 when every id was stored before: no batch is kept)."""
     n = len(batch.ids)
     ids = list(batch.ids)
     preds = np.asarray(batch.predictions).tolist()
@@ -76,6 +77,9 @@ def insert_batch(c: psycopg.Connection[Any], batch: PredictionBatch, conf: list[
     )
     if cur.rowcount == 0:  # every id was stored before: keep no orphan blob
         c.execute(_ORPHAN)
+        return 0
+    row = cur.fetchone()
+    return int(row[0]) if row else 0
 
 
 def join_labels(

@@ -62,12 +62,36 @@ class PredictionStore(Protocol):
         """A mark of everything stored so far (the newest batch id; 0 when empty)."""
         ...
 
+    last_written: int
+    """The newest batch id this object's ``write`` committed (0 before any): the writer
+    thread's mark, which a window snapshot is tied to."""
+
     def window_batches(
-        self, since: float, *, model: str, model_version: str, upto: int | None = None
+        self,
+        since: float,
+        *,
+        model: str,
+        model_version: str,
+        upto: int | None = None,
+        after: int = 0,
     ) -> Iterator[StoredColumns]:
-        """One model version's predictions made at or after ``since`` and stored at or before
-        the mark ``upto``, a stored batch at a time as columns, oldest first (the restart's
-        window rebuild; must not hold up writers while it reads)."""
+        """One model version's predictions made at or after ``since`` and stored in a batch
+        numbered above ``after`` and at most the mark ``upto``, a stored batch at a time as
+        columns, oldest first (the restart's window rebuild, or the tail after a window
+        snapshot; must not hold up writers while it reads)."""
+        ...
+
+    def tally(self, batches: tuple[int, int], received: tuple[float, float]) -> tuple[int, int]:
+        """``(predictions, labels)``: predictions in the batches numbered ``(first, last]``
+        and labels received in ``(first, last]``, of every model."""
+        ...
+
+    def load_snapshot(self, key: str) -> bytes | None:
+        """The window snapshot saved under ``key``, or None."""
+        ...
+
+    def save_snapshot(self, key: str, body: bytes) -> None:
+        """Keep ``body`` under ``key``, replacing the one before, in one durable commit."""
         ...
 
     def recent_predictions(

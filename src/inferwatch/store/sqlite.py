@@ -13,10 +13,8 @@ commit is in the log before ``write`` returns. Surviving power loss or an OS cra
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
-import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -43,6 +41,7 @@ from inferwatch.store.records import (
     StoredPrediction,
     StoreStats,
 )
+from inferwatch.store.sqlite_files import create_private, open_error, size_of
 from inferwatch.store.sqlite_writer import in_chunks, insert_batch, join_labels
 
 log = logging.getLogger(__name__)
@@ -56,29 +55,6 @@ _TRUNCATE_WAIT_MS = 250  # longest a truncating checkpoint holds the writer back
 WAL_LIMIT_BYTES = 32 * 1024 * 1024
 """Past this size the checkpointer truncates the write-ahead log (and SQLite trims it back
 to this size whenever it starts over), so sustained load cannot grow it without bound."""
-
-
-def _open_error(path: Path, exc: BaseException) -> StoreError:
-    """What keeps the store at ``path`` from opening, said in one line."""
-    text = str(exc).lower()
-    if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "full" in text:
-        why = "the disk is full"
-    elif isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        why = f"no permission to write there ({exc.strerror})"
-    elif "readonly" in text or "read-only" in text:
-        why = "the file or its directory is read-only"
-    elif isinstance(exc, OSError) or "unable to open" in text or "i/o error" in text:
-        why = f"cannot create or write the file ({exc})"
-    else:
-        return StoreError(f"{path}: not a usable prediction store ({exc})")
-    return StoreError(f"{path}: cannot open the prediction store: {why}")
-
-
-def _create_private(path: Path) -> None:
-    """Create ``path`` (and its directory) readable by its owner only, unless it exists."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
 class SQLiteStore:
@@ -104,8 +80,10 @@ class SQLiteStore:
             raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
         self.path = Path(path)
         self._lock = threading.Lock()
+        self.last_written = 0
+        """The newest batch id this store object committed (the writer thread's mark)."""
         try:
-            _create_private(self.path)  # SQLite gives its -wal and -shm files the same mode
+            create_private(self.path)  # SQLite gives its -wal and -shm files the same mode
             self._conn = sqlite3.connect(
                 self.path,
                 isolation_level=None,  # transactions are explicit: BEGIN IMMEDIATE ... COMMIT
@@ -113,12 +91,12 @@ class SQLiteStore:
                 timeout=busy_timeout_seconds,
             )
         except (OSError, sqlite3.Error) as exc:
-            raise _open_error(self.path, exc) from None
+            raise open_error(self.path, exc) from None
         try:
             self._setup(synchronous)
         except sqlite3.DatabaseError as exc:
             self._conn.close()
-            raise _open_error(self.path, exc) from None
+            raise open_error(self.path, exc) from None
         self._stop = threading.Event()
         self._checkpointer: threading.Thread | None = None
         if checkpoint_seconds is not None:
@@ -140,7 +118,7 @@ class SQLiteStore:
                 # steady writes it never catches up with the end of the log, so the log
                 # never starts over and grows without bound. Past the limit, a TRUNCATE
                 # holds the writer back for a moment, copies the rest and empties it.
-                truncate = _size(wal) > self.wal_limit_bytes
+                truncate = size_of(wal) > self.wal_limit_bytes
                 try:
                     if truncate:  # wait a moment at most, never the whole busy timeout
                         conn.execute(f"PRAGMA busy_timeout={_TRUNCATE_WAIT_MS}")
@@ -244,12 +222,13 @@ class SQLiteStore:
         is already stored is ignored (ids are unique). Labels can refer to predictions of
         the same call.
         """
+        mark = self.last_written
         with self._transaction() as c:
             for batch, confidence in groups(predictions):
-                insert_batch(c, batch, confidence)
-            if not labels:
-                return []
-            return join_labels(c, labels, now)
+                mark = max(mark, insert_batch(c, batch, confidence))
+            outcomes = join_labels(c, labels, now) if labels else []
+        self.last_written = mark
+        return outcomes
 
     def purge(self, older_than: float, *, chunk: int = 5000) -> int:
         """Delete predictions older than ``older_than`` and their labels; returns how many
@@ -353,7 +332,13 @@ class SQLiteStore:
         return int(row[0] or 0)
 
     def window_batches(
-        self, since: float, *, model: str, model_version: str, upto: int | None = None
+        self,
+        since: float,
+        *,
+        model: str,
+        model_version: str,
+        upto: int | None = None,
+        after: int = 0,
     ) -> Iterator[StoredColumns]:
         """The predictions of one model version made at or after ``since`` (and stored before
         the mark ``upto``), a stored batch at a time, oldest first, as columns: what rebuilds
@@ -366,9 +351,9 @@ class SQLiteStore:
             "json_group_array(p.row), json_group_array(p.prediction)) FROM json_each(b.ids)"
             " AS j JOIN predictions AS p ON p.id = j.value AND p.batch = b.id) FROM batches AS b"
             " WHERE b.ts >= ? AND b.model = ? AND b.model_version = ? AND b.id <= ?"
-            " ORDER BY b.ts, b.id"
+            " AND b.id > ? ORDER BY b.ts, b.id"
         )
-        args = (since, model, model_version, upto if upto is not None else 2**62)
+        args = (since, model, model_version, upto if upto is not None else 2**62, after)
         # a connection of its own: a long read must not hold the writer (WAL readers see the
         # last commit before they started and never block a commit)
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -379,6 +364,34 @@ class SQLiteStore:
                 yield from self._columns(chunk)
         finally:
             conn.close()
+
+    def tally(self, batches: tuple[int, int], received: tuple[float, float]) -> tuple[int, int]:
+        """Predictions in the batches numbered ``(first, last]`` and labels received in
+        ``(first, last]`` (every model): what a window snapshot checks it saw alone."""
+        with self._lock:
+            c = self._conn
+            rows = c.execute(
+                "SELECT COALESCE(SUM(rows), 0) FROM batches WHERE id > ? AND id <= ?", batches
+            ).fetchone()[0]
+            labels = c.execute(
+                "SELECT COUNT(*) FROM labels WHERE received > ? AND received <= ?", received
+            ).fetchone()[0]
+        return int(rows), int(labels)
+
+    def load_snapshot(self, key: str) -> bytes | None:
+        """The window snapshot saved under ``key``, if any."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT value FROM meta WHERE key = ?", (f"snapshot:{key}",)
+            ).fetchone()
+        return None if row is None or not isinstance(row[0], bytes) else row[0]
+
+    def save_snapshot(self, key: str, body: bytes) -> None:
+        """Keep ``body`` under ``key`` (replacing the one before), committed and durable."""
+        with self._transaction() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (f"snapshot:{key}", body)
+            )
 
     @staticmethod
     def _columns(rows: Sequence[Any]) -> Iterator[StoredColumns]:
@@ -476,13 +489,6 @@ class SQLiteStore:
             if p.exists()
         )
         return StoreStats(int(predictions), int(labels), oldest, newest, size)
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
 
 
 __all__ = ["WAL_LIMIT_BYTES", "SQLiteStore", "Synchronous"]

@@ -53,8 +53,9 @@ def in_chunks(values: Sequence[Any]) -> Iterator[tuple[Sequence[Any], str]]:
         yield chunk, ",".join("?" * len(chunk))
 
 
-def insert_batch(c: sqlite3.Connection, batch: PredictionBatch, conf: list[Any]) -> None:
-    """Insert one batch blob and its prediction rows; ids stored before are ignored."""
+def insert_batch(c: sqlite3.Connection, batch: PredictionBatch, conf: list[Any]) -> int:
+    """Insert one batch blob and its prediction rows; ids stored before are ignored. Returns
+    the batch id it took (its row is gone again when every id was stored before)."""
     n = len(batch.ids)
     cur = c.execute(
         _INSERT_BATCH,
@@ -68,7 +69,7 @@ def insert_batch(c: sqlite3.Connection, batch: PredictionBatch, conf: list[Any])
             encode_probabilities(batch.probabilities),
         ),
     )
-    ref = cur.lastrowid
+    ref = int(cur.lastrowid or 0)
     preds = np.asarray(batch.predictions).tolist()
     if len(preds) != n or len(conf) != n:
         raise ValueError(f"a batch of {n} ids has {len(preds)} predictions")
@@ -78,6 +79,7 @@ def insert_batch(c: sqlite3.Connection, batch: PredictionBatch, conf: list[Any])
         inserted += c.execute(_values_sql(size), values[5 * start : 5 * (start + size)]).rowcount
     if inserted == 0:  # every id was stored before: keep no orphan blob
         c.execute("DELETE FROM batches WHERE id = ?", (ref,))
+    return ref
 
 
 def join_labels(
