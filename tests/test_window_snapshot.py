@@ -94,14 +94,16 @@ def test_restart_after_kill_9_gives_the_same_window(
     after_start = _saved_mark(open_it, monitor)
     # a snapshot taken under traffic (at most every few seconds) holds the first rows ...
     wait_until(
-        lambda: c.post("/predict", json={"instances": ROWS[:2]}).status_code == 200
-        and _saved_mark(open_it, monitor) > after_start,
+        lambda: (
+            c.post("/predict", json={"instances": ROWS[:2]}).status_code == 200
+            and _saved_mark(open_it, monitor) > after_start
+        ),
         timeout=30,
         interval=0.5,
         what="a snapshot with rows",
     )
     # ... and what comes after it is only in the store: the tail a restart replays
-    more = c.post("/predict", json={"instances": SHIFTED + [{**ROWS[0], "sepal_length": 99.0}]})
+    more = c.post("/predict", json={"instances": [*SHIFTED, {**ROWS[0], "sepal_length": 99.0}]})
     tail_labels = [{"id": i, "label": "virginica"} for i in more.json()["ids"][:20]]
     assert c.post("/feedback", json={"labels": tail_labels}).status_code == 200
     stored = _stored_rows(open_it)
@@ -139,7 +141,11 @@ def _fill(store: PredictionStore, model_dir: Path, rows: int) -> None:
     features = {n: np.full(rows, 5.0) for n in meta.feature_names}
     preds = np.array(["setosa"] * rows, dtype=object)
     store.write(
-        [PredictionBatch(new_ids(rows), time.time() - 60, meta.name, meta.version, features, preds)],
+        [
+            PredictionBatch(
+                new_ids(rows), time.time() - 60, meta.name, meta.version, features, preds
+            )
+        ],
         [],
         time.time(),
     )

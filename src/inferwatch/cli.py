@@ -274,6 +274,7 @@ def replay(
     max_request_rows: opts.MaxRequestRowsOption = 1000,
     drop: opts.DropOption = None,
     token: opts.TokenOption = None,
+    in_flight: opts.ReplayInFlightOption = 4,
 ) -> None:
     """Send a table through a running service in time order, with delayed labels."""
     from inferwatch.lifecycle.bring import InitError, read_table, split_names
@@ -304,6 +305,7 @@ def replay(
             max_request_rows=max_request_rows,
             token=token,
             on_batch=progress,
+            in_flight=in_flight,
         )
     except (InitError, ReplayError) as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -204,6 +204,15 @@ ReplayLabelDelayOption = Annotated[
     float, typer.Option(help="Seconds before a batch's labels are sent.")
 ]
 
+ReplayInFlightOption = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        help="Requests at once while rows are due (answers are counted in table order; "
+        "rows may reach the service this many requests out of order). 1: one at a time.",
+    ),
+]
+
 ReplayBatchSizeOption = Annotated[
     int | None,
     typer.Option(

@@ -12,7 +12,6 @@ offset, so a slow service stretches the replay instead of bunching requests.
 from __future__ import annotations
 
 import heapq
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,15 +22,18 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from inferwatch.casting import as_text
-from inferwatch.lifecycle.bring import read_table
+from inferwatch.replay_send import InFlight, decode
+from inferwatch.replay_table import (
+    ReplayError,
+    labels_from_file,
+    prepare,
+    records_of,
+    schedule,
+    timestamps_of,
+)
 
 MAX_REQUEST_ROWS = 1000
 """Most rows in one request: the service's default ``INFERWATCH_MAX_BATCH_ROWS``."""
-
-
-class ReplayError(ValueError):
-    """The table or the options cannot be replayed (names the column or option at fault)."""
 
 
 @dataclass
@@ -67,124 +69,6 @@ class ReplaySummary:
         return out
 
 
-def schedule(
-    n_rows: int,
-    *,
-    timestamps: Sequence[float] | np.ndarray | None = None,
-    speed: float | None = None,
-    rate: float | None = None,
-) -> np.ndarray:
-    """Send offsets in seconds from the start, one per row (rows already in time order).
-
-    With ``rate`` rows go out at that many rows per second; with ``timestamps`` and
-    ``speed`` the gaps between the rows' own timestamps are divided by ``speed``; with
-    neither, as fast as the service answers.
-
-    >>> schedule(3, rate=2.0).tolist()
-    [0.0, 0.5, 1.0]
-    >>> schedule(3, timestamps=[100.0, 160.0, 400.0], speed=60.0).tolist()
-    [0.0, 1.0, 5.0]
-    """
-    if rate is not None and speed is not None:
-        raise ReplayError("give either speed or rate, not both")
-    if rate is not None:
-        if not rate > 0:
-            raise ReplayError(f"rate must be > 0 rows per second, got {rate}")
-        return np.arange(n_rows, dtype=np.float64) / rate
-    if timestamps is None or speed is None:
-        return np.zeros(n_rows, dtype=np.float64)
-    if not speed > 0:
-        raise ReplayError(f"speed must be > 0, got {speed}")
-    ts = np.asarray(timestamps, dtype=np.float64)
-    if ts.shape != (n_rows,):
-        raise ReplayError("one timestamp per row is needed")
-    if n_rows == 0:
-        return ts
-    offsets: np.ndarray = (ts - ts[0]) / speed
-    return offsets
-
-
-def timestamps_of(frame: pd.DataFrame, column: str) -> np.ndarray:
-    """Unix seconds from a column of numbers (seconds) or date-time strings/values."""
-    if column not in frame.columns:
-        raise ReplayError(f"timestamp column {column!r} is not in the data")
-    values = frame[column]
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        seconds = values.to_numpy(dtype=np.float64, na_value=np.nan)
-    else:
-        try:
-            parsed = pd.to_datetime(values, utc=True, format="mixed")
-        except (ValueError, TypeError) as exc:
-            raise ReplayError(f"timestamp column {column!r}: cannot parse as time: {exc}") from exc
-        seconds = (
-            (parsed - pd.Timestamp(0, tz="UTC"))
-            .dt.total_seconds()
-            .to_numpy(dtype=np.float64, na_value=np.nan)
-        )
-    if np.isnan(seconds).any():
-        row = int(np.flatnonzero(np.isnan(seconds))[0])
-        raise ReplayError(f"timestamp column {column!r}: missing value in row {row}")
-    return seconds
-
-
-def _json_value(value: Any) -> Any:
-    """A JSON-safe scalar: numpy scalars to Python, NaN/NaT/None to null."""
-    if value is None or value is pd.NaT:
-        return None
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return value
-
-
-def _label_value(value: Any) -> Any:
-    """A label as JSON: whole floats become ints, so a class column that pandas read as
-    float (because of a gap) still says ``1``, not ``1.0``; a regressor takes either."""
-    out = _json_value(value)
-    if isinstance(out, float) and out.is_integer():
-        return int(out)
-    return out
-
-
-def records_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as JSON-ready dicts (missing values become null)."""
-    columns = [str(c) for c in frame.columns]
-    arrays = [frame[c].to_numpy(dtype=object) for c in frame.columns]
-    return [
-        {name: _json_value(arr[i]) for name, arr in zip(columns, arrays, strict=True)}
-        for i in range(len(frame))
-    ]
-
-
-def labels_from_file(path: Path, n_rows: int, column: str | None = None) -> list[Any]:
-    """Labels aligned row by row with the replayed table.
-
-    The file is CSV or Parquet; the label column is ``column``, else the only column, else
-    one named ``label``.
-    """
-    table = read_table(path)
-    if column is not None and column in table.columns:
-        chosen = column
-    elif table.shape[1] == 1:
-        chosen = str(table.columns[0])
-    elif "label" in table.columns:
-        chosen = "label"
-    else:
-        raise ReplayError(
-            f"labels file {path}: cannot tell the label column among {list(table.columns)}; "
-            "keep one column or name it 'label'"
-        )
-    if len(table) != n_rows:
-        raise ReplayError(
-            f"labels file {path} has {len(table)} rows but the data has {n_rows}; "
-            "labels are matched to rows by position"
-        )
-    return [_label_value(v) for v in table[chosen].to_numpy(dtype=object)]
-
-
 @dataclass(order=True)
 class _Due:
     at: float
@@ -203,9 +87,15 @@ class Replayer:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         max_messages: int = 5,
+        in_flight: int = 1,
     ) -> None:
+        """``in_flight``: requests at once while rows are due (see ``replay_send.InFlight``);
+        before any wait for a later row or label, every answer is in."""
         self._client = client
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._flight = InFlight(client, self._headers, in_flight)
+        self._on_answer: Callable[[ReplaySummary], None] | None = None
+        self._max_rows = MAX_REQUEST_ROWS
         self._clock = clock
         self._sleep = sleep
         self._max_messages = max_messages
@@ -216,22 +106,18 @@ class Replayer:
         if len(summary.error_messages) < self._max_messages:
             summary.error_messages.append(message)
 
-    def _post(self, path: str, body: Mapping[str, Any]) -> tuple[httpx.Response | None, str]:
-        try:
-            return self._client.post(path, json=body, headers=self._headers), ""
-        except httpx.HTTPError as exc:
-            return None, f"POST {path}: {type(exc).__name__}: {exc}"
-
     def _send_labels(self, summary: ReplaySummary, labels: list[dict[str, Any]]) -> None:
-        response, problem = self._post("/feedback", {"labels": labels})
-        summary.labels_sent += len(labels)
-        if response is None or not response.is_success:
-            summary.feedback_errors += len(labels)
-            if response is not None:
-                problem = f"POST /feedback -> {response.status_code}: {response.text[:300]}"
-            self._note(summary, problem)
-            return
-        summary.labels_matched += _matched(response, len(labels))
+        def done(response: httpx.Response | None, problem: str) -> None:
+            summary.labels_sent += len(labels)
+            if response is None or not response.is_success:
+                summary.feedback_errors += len(labels)
+                if response is not None:
+                    problem = f"POST /feedback -> {response.status_code}: {response.text[:300]}"
+                self._note(summary, problem)
+                return
+            summary.labels_matched += _matched(response, len(labels))
+
+        self._flight.send("/feedback", {"labels": labels}, done)
 
     def run(
         self,
@@ -256,6 +142,24 @@ class Replayer:
             raise ReplayError(f"label delay must be >= 0 seconds, got {label_delay}")
         summary = ReplaySummary(rows=len(records))
         self._pending = []
+        self._on_answer = on_batch
+        self._max_rows = max_request_rows
+        try:
+            self._run(summary, records, offsets, labels, label_delay, batch_size, max_request_rows)
+        finally:
+            self._flight.close()
+        return summary
+
+    def _run(
+        self,
+        summary: ReplaySummary,
+        records: Sequence[Mapping[str, Any]],
+        offsets: np.ndarray,
+        labels: Sequence[Any] | None,
+        label_delay: float,
+        batch_size: int | None,
+        max_request_rows: int,
+    ) -> None:
         start = self._clock()
         first = 0
         while first < len(records):
@@ -278,16 +182,17 @@ class Replayer:
             for lo in range(first, end, max_request_rows):
                 hi = min(lo + max_request_rows, end)
                 self._send_rows(summary, records[lo:hi], labels, lo, label_delay)
-            if on_batch is not None:
-                on_batch(summary)
             first = end
+        self._flight.drain()
         while self._pending:
             self._wait_until(self._pending[0].at)
             self._flush_due(summary, self._pending[0].at)
+        self._flight.drain()
         summary.seconds = self._clock() - start
-        return summary
 
     def _wait_until(self, at: float) -> None:
+        if at - self._clock() > 0 and self._flight.busy:
+            self._flight.drain()  # every answer in (and its labels queued) before a pause
         wait = at - self._clock()
         if wait > 0:
             self._sleep(wait)
@@ -296,8 +201,8 @@ class Replayer:
         ready: list[dict[str, Any]] = []
         while self._pending and self._pending[0].at <= until:
             ready.extend(heapq.heappop(self._pending).labels)
-        if ready:
-            self._send_labels(summary, ready)
+        for lo in range(0, len(ready), self._max_rows):  # never over the service's limit
+            self._send_labels(summary, ready[lo : lo + self._max_rows])
 
     def _send_rows(
         self,
@@ -307,17 +212,35 @@ class Replayer:
         first: int,
         label_delay: float,
     ) -> None:
-        """One ``POST /predict`` of ``batch`` (rows ``first``...); its labels are queued."""
-        response, problem = self._post("/predict", {"instances": list(batch)})
+        """One ``POST /predict`` of ``batch`` (rows ``first``...); once it is answered, its
+        labels are queued."""
+
+        def done(response: httpx.Response | None, problem: str) -> None:
+            self._rows_answered(summary, response, problem, len(batch), labels, first, label_delay)
+            if self._on_answer is not None:
+                self._on_answer(summary)
+
         summary.requests += 1
+        self._flight.send("/predict", {"instances": list(batch)}, done)
+
+    def _rows_answered(
+        self,
+        summary: ReplaySummary,
+        response: httpx.Response | None,
+        problem: str,
+        n: int,
+        labels: Sequence[Any] | None,
+        first: int,
+        label_delay: float,
+    ) -> None:
         if response is None or not response.is_success:
-            summary.errors += len(batch)
+            summary.errors += n
             if response is not None:
                 problem = f"POST /predict -> {response.status_code}: {response.text[:300]}"
             self._note(summary, problem)
             return
         ids = _ids(response)
-        summary.rows_sent += len(batch)
+        summary.rows_sent += n
         if labels is None:
             return
         if ids is None:
@@ -325,7 +248,7 @@ class Replayer:
             return
         batch_labels = [
             {"id": pid, "label": label}
-            for pid, label in zip(ids, labels[first : first + len(batch)], strict=False)
+            for pid, label in zip(ids, labels[first : first + n], strict=False)
             if label is not None
         ]
         if batch_labels:
@@ -336,7 +259,7 @@ class Replayer:
 
 def _ids(response: httpx.Response) -> list[Any] | None:
     try:
-        body = response.json()
+        body = decode(response)
     except ValueError:
         return None
     ids = body.get("ids") if isinstance(body, dict) else None
@@ -346,7 +269,7 @@ def _ids(response: httpx.Response) -> list[Any] | None:
 def _matched(response: httpx.Response, sent: int) -> int:
     """Labels the service says it joined; a 2xx without a count means all of them."""
     try:
-        body = response.json()
+        body = decode(response)
     except ValueError:
         return sent
     if isinstance(body, dict):
@@ -359,51 +282,6 @@ def _matched(response: httpx.Response, sent: int) -> int:
         if isinstance(value, list):
             return len(value)
     return sent
-
-
-def prepare(
-    frame: pd.DataFrame,
-    *,
-    target: str | None = None,
-    labels_path: Path | None = None,
-    timestamp_column: str | None = None,
-    drop: Sequence[str] = (),
-    categorical: Sequence[str] = (),
-) -> tuple[list[dict[str, Any]], list[Any] | None, np.ndarray | None]:
-    """Sort by time and split a table into feature records, labels and timestamps; the
-    ``categorical`` columns are sent as text."""
-    if target is not None and labels_path is None and target not in frame.columns:
-        raise ReplayError(
-            f"target column {target!r} is not in the data (columns: {list(frame.columns)})"
-        )
-    missing = [c for c in drop if c not in frame.columns]
-    if missing:
-        raise ReplayError(f"column {missing[0]!r} to drop is not in the data")
-    labels: list[Any] | None = None
-    if labels_path is not None:
-        labels = labels_from_file(labels_path, len(frame), target)
-    timestamps: np.ndarray | None = None
-    if timestamp_column is not None:
-        timestamps = timestamps_of(frame, timestamp_column)
-        order = np.argsort(timestamps, kind="stable")
-        frame = frame.iloc[order].reset_index(drop=True)
-        timestamps = timestamps[order]
-        if labels is not None:
-            labels = [labels[i] for i in order]
-    if labels is None and target is not None:
-        labels = [_label_value(v) for v in frame[target].to_numpy(dtype=object)]
-    not_features = {*drop}
-    if target is not None:
-        not_features.add(target)
-    if timestamp_column is not None:
-        not_features.add(timestamp_column)
-    features = frame[[c for c in frame.columns if c not in not_features]].copy()
-    # a CSV reads integer-coded categories back as numbers: send them as the text the served
-    # model's schema expects, so CSV and Parquet of the same data are monitored alike
-    for name in categorical:
-        if name in features.columns:
-            features[name] = as_text(features[name])
-    return records_of(features), labels, timestamps
 
 
 def served_categoricals(client: httpx.Client, headers: Mapping[str, str]) -> list[str]:
@@ -437,12 +315,16 @@ def replay(
     token: str | None = None,
     timeout: float = 30.0,
     on_batch: Callable[[ReplaySummary], None] | None = None,
+    in_flight: int = 1,
 ) -> ReplaySummary:
-    """Replay ``frame`` through the service at ``url``; see the module docstring."""
+    """Replay ``frame`` through the service at ``url``; see the module docstring.
+    ``in_flight``: requests at once while rows are due (answers are still handled in table
+    order; rows may reach the service up to that many requests out of order)."""
     if speed is not None and timestamp_column is None:
         raise ReplayError("--speed needs --timestamp-column (or use --rate)")
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    with httpx.Client(base_url=url.rstrip("/"), timeout=timeout) as client:
+    limits = httpx.Limits(max_connections=max(in_flight, 1) + 1)
+    with httpx.Client(base_url=url.rstrip("/"), timeout=timeout, limits=limits) as client:
         records, labels, timestamps = prepare(
             frame,
             target=target,
@@ -452,7 +334,7 @@ def replay(
             categorical=served_categoricals(client, headers),
         )
         offsets = schedule(len(records), timestamps=timestamps, speed=speed, rate=rate)
-        return Replayer(client, token=token).run(
+        return Replayer(client, token=token, in_flight=in_flight).run(
             records,
             offsets=offsets,
             labels=labels,

@@ -32,6 +32,7 @@ import threading
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import orjson
@@ -71,7 +72,8 @@ def encode(monitor: Monitor, mark: int, received: float, written: float) -> byte
         "written": written,
     }
     buf = io.BytesIO()
-    np.savez_compressed(buf, **monitor.state())
+    arrays: dict[str, Any] = dict(monitor.state())
+    np.savez_compressed(buf, **arrays)
     head_bytes = orjson.dumps(head)
     body = len(head_bytes).to_bytes(4, "big") + head_bytes + buf.getvalue()
     return MAGIC + zlib.crc32(body).to_bytes(4, "big") + body
@@ -173,7 +175,11 @@ class SnapshotChain:
     def save(self, *, force: bool = False) -> bool:
         """Check the span since the last snapshot and write one, if armed and due."""
         monitor = self.monitor
-        if monitor is None or not self.alone or not (force or self.clock() - self._last >= self.every):
+        if (
+            monitor is None
+            or not self.alone
+            or not (force or self.clock() - self._last >= self.every)
+        ):
             return False
         with self._lock:
             mark, received = self._upto

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import os
-import sqlite3
 from pathlib import Path
 
 from inferwatch.store.protocol import StoreError
@@ -39,7 +38,6 @@ def size_of(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
-
 
 
 __all__ = ["create_private", "open_error", "size_of"]
