@@ -22,10 +22,9 @@ from inferwatch.server.responses import (
     FEEDBACK_BODY,
     PROBLEMS,
     FeedbackResponse,
-    FeedbackResult,
     Problem,
+    json_response,
     problem,
-    respond,
 )
 from inferwatch.store import LabelItem
 
@@ -175,11 +174,9 @@ def feedback_router() -> APIRouter:
         answer = _single_answer(results[0]) if single else None
         if answer is not None:
             return answer
-        body = FeedbackResponse.model_construct(
-            results=[FeedbackResult.model_construct(**r) for r in results],
-            counts=_count(r["outcome"] for r in results),
-        )
-        return respond(body)
+        # the ``FeedbackResponse`` layout as plain data: one model object per label cost
+        # as much as the labels' whole commit
+        return json_response({"results": results, "counts": _count(r["outcome"] for r in results)})
 
     return router
 

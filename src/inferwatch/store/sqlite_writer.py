@@ -23,13 +23,18 @@ _INSERT_PREDICTIONS = (
     "INSERT OR IGNORE INTO predictions (id, batch, row, prediction, confidence) VALUES "
 )
 _MAX_VALUES = 256  # rows per multi-row INSERT (5 variables each)
-_INSERT_LABEL = "INSERT INTO labels (id, label, ts, received, delay) VALUES (?, ?, ?, ?, ?)"
+_INSERT_LABELS = "INSERT INTO labels (id, label, ts, received, delay) VALUES "
 _CHUNK = 500  # ids per IN (...) lookup, well under SQLite's variable limit
 
 
 @functools.cache
 def _values_sql(rows: int) -> str:
     return _INSERT_PREDICTIONS + ",".join(["(?,?,?,?,?)"] * rows)
+
+
+@functools.cache
+def _labels_sql(rows: int) -> str:
+    return _INSERT_LABELS + ",".join(["(?,?,?,?,?)"] * rows)
 
 
 def _runs(n: int) -> Iterator[tuple[int, int]]:
@@ -118,8 +123,9 @@ def join_labels(
         outcomes.append(
             LabelOutcome(item.id, kind, item.label, prediction, model, version, ts, delay)
         )
-    if inserts:
-        c.executemany(_INSERT_LABEL, inserts)
+    values = list(chain.from_iterable(inserts))
+    for start, size in _runs(len(inserts)):  # a few multi-row statements, not one per label
+        c.execute(_labels_sql(size), values[5 * start : 5 * (start + size)])
     return outcomes
 
 
