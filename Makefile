@@ -89,6 +89,7 @@ bench: system-deps system-deps-bench venv bench-env
 	$(PY) bench/serving_overhead.py
 	$(PY) bench/log_throughput.py
 	$(PY) bench/restart_speed.py
+	$(PY) bench/replay_speed.py
 	$(PY) bench/store_throughput.py
 
 clean:

@@ -2,7 +2,7 @@
 
 Window values (``drift``, ``performance``, ``estimated_accuracy``, ``window_rows``) describe
 the sliding window; ``totals`` are cumulative since the process started (or since the
-store was replayed) and back Prometheus counters.
+store was replayed, or carried over from a window snapshot) and back Prometheus counters.
 """
 
 from __future__ import annotations
