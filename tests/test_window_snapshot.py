@@ -222,3 +222,28 @@ def test_snapshots_stop_when_another_writer_shares_the_store(
     assert chain.alone is False
     fresh = service(store_url=url, store_password_file=pw)
     assert fresh.client.get("/api/snapshot").json()["window_rows"] == 30
+
+
+def test_a_snapshot_is_saved_only_while_this_process_wrote_alone(
+    iris_model_dir: Path, tmp_path: Path
+) -> None:
+    """The chain's check, on its own: rows it was told of pass, a row it was not told of
+    (another writer's) stops the snapshots, and the last good one stays."""
+    monitor = _monitor(iris_model_dir)
+    with SQLiteStore(tmp_path / "p.sqlite3", checkpoint_seconds=None) as store:
+        chain = checkpoint.SnapshotChain(store, time.time, every=0.0)
+        chain.begin(store.last_batch(), time.time())
+        chain.arm(monitor)
+        _fill(store, iris_model_dir, 10)  # this process's write, told to the chain
+        chain.absorbed(store.last_written, time.time(), 10, 0)
+        assert chain.save() is True
+        saved = checkpoint.load(store, monitor)
+        assert saved is not None and saved.mark == store.last_batch()
+        other = SQLiteStore(tmp_path / "p.sqlite3", checkpoint_seconds=None)
+        _fill(other, iris_model_dir, 5)  # another writer's rows
+        other.close()
+        _fill(store, iris_model_dir, 3)
+        chain.absorbed(store.last_written, time.time(), 3, 0)
+        assert chain.save() is False and chain.alone is False
+        kept = checkpoint.load(store, monitor)
+        assert kept is not None and kept.mark == saved.mark

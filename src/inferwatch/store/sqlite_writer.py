@@ -60,7 +60,7 @@ def in_chunks(values: Sequence[Any]) -> Iterator[tuple[Sequence[Any], str]]:
 
 def insert_batch(c: sqlite3.Connection, batch: PredictionBatch, conf: list[Any]) -> int:
     """Insert one batch blob and its prediction rows; ids stored before are ignored. Returns
-    the batch id it took (its row is gone again when every id was stored before)."""
+    the batch id (0 when every id was stored before: no batch is kept)."""
     n = len(batch.ids)
     cur = c.execute(
         _INSERT_BATCH,
@@ -82,8 +82,9 @@ def insert_batch(c: sqlite3.Connection, batch: PredictionBatch, conf: list[Any])
     inserted = 0
     for start, size in _runs(n):
         inserted += c.execute(_values_sql(size), values[5 * start : 5 * (start + size)]).rowcount
-    if inserted == 0:  # every id was stored before: keep no orphan blob
-        c.execute("DELETE FROM batches WHERE id = ?", (ref,))
+    if inserted == 0:  # every id was stored before: keep no orphan blob (SQLite may give
+        c.execute("DELETE FROM batches WHERE id = ?", (ref,))  # its id to the next batch)
+        return 0
     return ref
 
 
