@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from inferwatch.casting import as_text
-from inferwatch.lifecycle.bring import read_table
+from inferwatch.lifecycle.loaders import read_table
 
 MAX_REQUEST_ROWS = 1000
 """Most rows in one request: the service's default ``INFERWATCH_MAX_BATCH_ROWS``."""
