@@ -27,7 +27,7 @@ from inferwatch.server import openapi
 from inferwatch.server.alerts import alerts_router
 from inferwatch.server.background import HistorySampler, retention_loop
 from inferwatch.server.dashboard import dashboard_router
-from inferwatch.server.deps import require_token
+from inferwatch.server.deps import attach_service, require_token
 from inferwatch.server.feed import MonitorFeed
 from inferwatch.server.feedback import feedback_router
 from inferwatch.server.history import HistoryRing
@@ -204,7 +204,7 @@ def create_app(
         version=state.served.info.model_version,
         lifespan=_lifespan(state),
     )
-    app.state.service = state
+    attach_service(app, state)
     _include_routers(app, state)
     _add_middleware(app, state)
     return app

@@ -26,7 +26,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from inferwatch import __version__
 from inferwatch.core.schema import Batch, FeatureSchema, SchemaError
 from inferwatch.kserve import tensor_rows
-from inferwatch.server.deps import require_token
+from inferwatch.server.deps import app_service, require_token
 from inferwatch.server.inputs import Rejected, loads, split_batch
 from inferwatch.server.predict import rejected_response, score_request
 from inferwatch.server.responses import json_response
@@ -157,13 +157,13 @@ AllStates = Callable[[Request], "list[ServiceState]"]
 
 
 def _single(request: Request, name: str) -> tuple[ServiceState, ServedModel] | None:
-    state: ServiceState = request.app.state.service
+    state = app_service(request.app)
     served = state.served
     return (state, served) if served.info.model == name else None
 
 
 def _single_states(request: Request) -> list[ServiceState]:
-    return [request.app.state.service]
+    return [app_service(request.app)]
 
 
 def _no_model(name: str) -> Response:
