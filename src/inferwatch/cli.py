@@ -194,7 +194,7 @@ def _init_result(
     from inferwatch.lifecycle.options import InitError
 
     if no_model:
-        from inferwatch.logonly import init_log_only
+        from inferwatch.lifecycle.logonly import init_log_only
 
         if model is not None or prediction is None:
             raise InitError("--no-model takes no MODEL and needs --prediction COLUMN")

@@ -24,8 +24,8 @@ from inferwatch.backends import BackendError
 from inferwatch.backends.oip import parse_infer_answer
 from inferwatch.backends.upstream import parse_answer
 from inferwatch.core.schema import Batch, SchemaError
-from inferwatch.kserve import PendingHalves, event_half, request_rows
-from inferwatch.logged import LogRejected, check_ids, check_outputs
+from inferwatch.integrations.kserve import PendingHalves, event_half, request_rows
+from inferwatch.integrations.logged import LogRejected, check_ids, check_outputs
 from inferwatch.server.deps import Service, require_token
 from inferwatch.server.flusher import FlusherStopped
 from inferwatch.server.inputs import (

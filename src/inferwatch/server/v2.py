@@ -25,7 +25,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from inferwatch import __version__
 from inferwatch.core.schema import Batch, FeatureSchema, SchemaError
-from inferwatch.kserve import tensor_rows
+from inferwatch.integrations.kserve import tensor_rows
 from inferwatch.server.deps import app_service, require_token
 from inferwatch.server.inputs import Rejected, loads, split_batch
 from inferwatch.server.predict import rejected_response, score_request
