@@ -5,7 +5,7 @@ drift) and from two drifted versions: a 0.5-sd mean shift of one numeric feature
 15-point swing of one category's share. Each window is binned with the reference profile and
 judged by the monitor's own rule (``score_feature`` + ``DriftRule``), and for comparison by the
 same rule without its chi-square guard (at least 200 rows and PSI > 0.2 or a share shift over
-0.10: the cross-replica Prometheus alert's rule, which cannot run a chi-square test).
+0.10), to show what the guard is for.
 
 Goals: false alarms (any feature) <= 1% at every size; detection >= 95% at sizes >= 1k.
 

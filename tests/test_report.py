@@ -147,3 +147,22 @@ def test_cli_report_exclude_both_forms_target_and_unknown_names(tmp_path: Path) 
     bad = runner.invoke(app, [*args, "--exclude", "id,nope", "--target", "lable"])
     assert bad.exit_code == 2
     assert "'nope'" in bad.output and "'lable'" in bad.output and "'id'" not in bad.output
+
+
+def test_parquet_files_give_the_in_memory_report_and_forced_categoricals_hold(
+    tmp_path: Path,
+) -> None:
+    """The report of two Parquet files read lazily (numeric columns typed by the file, not
+    read to infer the schema) equals the report of the same tables in memory; a numeric
+    column named categorical is still treated as one."""
+    from inferwatch.tables import open_columns
+
+    ref, cur = _tables(5, shift=0.4, swing=0.1)
+    ref.to_parquet(tmp_path / "ref.parquet")
+    cur.to_parquet(tmp_path / "cur.parquet")
+    files = (open_columns(tmp_path / "ref.parquet"), open_columns(tmp_path / "cur.parquet"))
+    assert drift_report(*files).to_dict() == drift_report(ref, cur).to_dict()
+    forced = drift_report(*files, categorical=["k"])
+    k = next(f for f in forced.features if f.name == "k")
+    assert k.kind == "categorical"
+    assert k == next(f for f in drift_report(ref, cur, categorical=["k"]).features if f.name == "k")

@@ -208,6 +208,11 @@ def _feature_families(snap: MonitorSnapshot, info: ModelInfo) -> Iterable[Metric
         "Share of the reference (training) data in each feature bin.",
         labels=["model", "model_version", "feature", "bin"],
     )
+    ref_rows = GaugeMetricFamily(
+        "inferwatch_feature_reference_rows",
+        "Rows of the reference (training) data behind each feature's reference bin ratios.",
+        labels=["model", "model_version", "feature"],
+    )
     drift = GaugeMetricFamily(
         "inferwatch_feature_drift_score",
         "Drift of each feature over this process's window, by method.",
@@ -225,12 +230,14 @@ def _feature_families(snap: MonitorSnapshot, info: ModelInfo) -> Iterable[Metric
             bins_total.add_metric([*mv, feat.name, label], float(count))
         for label, ratio in zip(feat.bins, feat.reference_ratios, strict=False):
             ref_ratio.add_metric([*mv, feat.name, label], float(ratio))
+        ref_rows.add_metric([*mv, feat.name], float(feat.reference_rows))
         for method, score in feat.scores.items():
             if _finite(score):
                 drift.add_metric([m, feat.name, method], float(score))
         detected.add_metric([m, feat.name], 1.0 if feat.drift_detected else 0.0)
     yield bins_total
     yield ref_ratio
+    yield ref_rows
     yield drift
     yield detected
 

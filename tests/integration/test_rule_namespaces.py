@@ -24,7 +24,8 @@ pytestmark = pytest.mark.integration
 
 class DriftingModel(Collector):
     """The drift families of the exporter for one model whose feature ``age`` drifted: each
-    scrape counts 100 more rows, 70 of them in the last of four bins (reference 25% each)."""
+    scrape counts 100 more rows, 70 of them in the last of four bins (reference 25% each, from
+    1,000 rows)."""
 
     def __init__(self) -> None:
         self.scrapes = 0
@@ -38,13 +39,17 @@ class DriftingModel(Collector):
             key = ["census", "1", "age", f"b{i}"]
             bins.add_metric(key, float(per_scrape * self.scrapes))
             reference.add_metric(key, 0.25)
+        reference_rows = GaugeMetricFamily(
+            "inferwatch_feature_reference_rows", "", labels=["model", "model_version", "feature"]
+        )
+        reference_rows.add_metric(["census", "1", "age"], 1000.0)
         rows = GaugeMetricFamily("inferwatch_window_rows", "rows", labels=["model"])
         rows.add_metric(["census"], 500.0)
         output = GaugeMetricFamily(
             "inferwatch_prediction_drift_score", "psi", labels=["model", "method"]
         )
         output.add_metric(["census", "psi"], 0.5)
-        yield from (bins, reference, rows, output)
+        yield from (bins, reference, reference_rows, rows, output)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
-from inferwatch.core.drift import psi
+from inferwatch.core.drift import chi2_sf, chi2_test, psi
 from inferwatch.settings import DEFAULT_RUNBOOK_BASE_URL
 
 pytestmark = pytest.mark.integration
@@ -158,16 +158,21 @@ def test_every_recording_rule_has_a_unit_test() -> None:
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_cross_replica_psi_rule_matches_the_core(tmp_path: Path, seed: int) -> None:
-    """Random per-replica bin counts: the recording rule's PSI equals inferwatch.core.drift.psi
-    of the summed counts (empty bins included)."""
+    """Random per-replica bin counts: the recording rules' PSI and chi-square statistic equal
+    inferwatch.core.drift.psi and chi2_test of the summed counts (empty bins included), and
+    the noise guard's critical value is the p = 0.0001 point of its degrees of freedom."""
     rng = np.random.default_rng(seed)
     bins = 10
     reference = rng.dirichlet(np.ones(bins))
     reference[rng.integers(bins)] = 0.0  # a bin the reference never saw
     reference /= reference.sum()
+    reference_rows = int(rng.integers(100, 5000))
     per_minute = rng.integers(0, 30, size=(3, bins))  # three replicas
     per_minute[:, rng.integers(bins)] = 0  # a bin the live window never saw
-    expected = psi(reference, per_minute.sum(axis=0) * 10)
+    live = per_minute.sum(axis=0) * 10
+    expected = psi(reference, live)
+    statistic, _ = chi2_test(reference * reference_rows, live)
+    dof = int(np.count_nonzero(reference * reference_rows + live)) - 1
 
     series: list[dict[str, str]] = []
     for replica, counts in enumerate(per_minute):
@@ -188,6 +193,15 @@ def test_cross_replica_psi_rule_matches_the_core(tmp_path: Path, seed: int) -> N
                     "values": f"{float(reference[b])!r}x20",
                 }
             )
+        series.append(
+            {
+                "series": (
+                    f'inferwatch_feature_reference_rows{{job="inferwatch",instance="r{replica}:8000",'
+                    'model="m",model_version="1",feature="x"}'
+                ),
+                "values": f"{reference_rows}x20",
+            }
+        )
     test = {
         "rule_files": [str(PROM / "rules" / "recording.yml")],
         "evaluation_interval": "1m",
@@ -196,26 +210,82 @@ def test_cross_replica_psi_rule_matches_the_core(tmp_path: Path, seed: int) -> N
                 "interval": "1m",
                 "input_series": series,
                 "promql_expr_test": [
-                    {
-                        "expr": (
-                            f"abs(model_feature:inferwatch_feature_psi:rate10m - {expected!r})"
-                            " < bool 1e-9"
-                        ),
-                        "eval_time": "10m",
-                        "exp_samples": [
-                            {
-                                "labels": (
-                                    '{job="inferwatch",model="m",model_version="1",feature="x"}'
-                                ),
-                                "value": 1,
-                            }
-                        ],
-                    }
+                    _close(f"model_feature:inferwatch_feature_psi:rate10m - {expected!r}", 1e-9),
+                    _close(
+                        f"model_feature:inferwatch_feature_chi2:rate10m / {statistic!r} - 1", 1e-9
+                    ),
+                    _close(f"model_feature:inferwatch_feature_chi2_dof:rate10m - {dof}", 0),
                 ],
             }
         ],
     }
     path = tmp_path / "psi.yml"
+    path.write_text(yaml.safe_dump(test))
+    result = promtool("test", "rules", path, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _close(difference: str, tolerance: float) -> dict[str, Any]:
+    """A promtool check that ``difference`` (an expression of the one test feature) is within
+    ``tolerance`` of zero."""
+    return {
+        "expr": f"abs({difference}) <= bool {tolerance!r}",
+        "eval_time": "10m",
+        "exp_samples": [
+            {"labels": '{job="inferwatch",model="m",model_version="1",feature="x"}', "value": 1}
+        ],
+    }
+
+
+def _chi2_isf(dof: int, tail: float) -> float:
+    """The point of the chi-square distribution with ``dof`` degrees of freedom whose upper
+    tail is ``tail`` (bisection on the core's survival function)."""
+    lo, hi = 0.0, 1000.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if chi2_sf(dof, mid) > tail else (lo, mid)
+    return lo
+
+
+def test_noise_guard_critical_value_is_the_cores_alpha(tmp_path: Path) -> None:
+    """For 1 to 60 degrees of freedom the rule's critical value lies between the exact
+    chi-square points of p = 0.0001 (the core's alpha) and p = 0.00005: never looser than the
+    service's guard, at most a little stricter."""
+    groups = yaml.safe_load((PROM / "rules" / "recording.yml").read_text())["groups"]
+    critical = next(
+        r["expr"]
+        for g in groups
+        for r in g["rules"]
+        if r.get("record") == "model_feature:inferwatch_feature_chi2_critical:rate10m"
+    )
+    checks = []
+    for k in range(1, 61):
+        expr = critical.replace(
+            "model_feature:inferwatch_feature_chi2_dof:rate10m", f'dof_input{{feature="f{k}"}}'
+        )
+        low, high = _chi2_isf(k, 1e-4), _chi2_isf(k, 0.5e-4)
+        checks.append(
+            {
+                "expr": f"(({expr}) > bool {low!r}) + (({expr}) < bool {high!r})",
+                "eval_time": "10m",
+                "exp_samples": [{"labels": f'{{feature="f{k}"}}', "value": 2}],
+            }
+        )
+    test = {
+        "rule_files": [],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": f'dof_input{{feature="f{k}"}}', "values": f"{k}x20"}
+                    for k in range(1, 61)
+                ],
+                "promql_expr_test": checks,
+            }
+        ],
+    }
+    path = tmp_path / "critical.yml"
     path.write_text(yaml.safe_dump(test))
     result = promtool("test", "rules", path, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr

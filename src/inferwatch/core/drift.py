@@ -167,7 +167,7 @@ def exact_sorted(xs: FloatArray, ys: FloatArray) -> tuple[float, float]:
     each run of equal values, W1 the area between the CDFs. The merge is a stable sort of the
     two sorted runs end to end (a single linear merge), and the gap is kept in integers,
     ``n * m * (F_x - F_y) = (n + m) * #x - n * k`` after the first ``k`` merged values, so
-    the largest gap is found exactly.
+    the largest gap is found exactly (a running sum of ``m`` per x value and ``-n`` per y).
     """
     n, m = xs.size, ys.size
     if n == 0 or m == 0:
@@ -176,9 +176,9 @@ def exact_sorted(xs: FloatArray, ys: FloatArray) -> tuple[float, float]:
     both = np.concatenate([xs, ys])
     order = np.argsort(both, kind="stable")
     merged = both.take(order, out=both)  # take buffers its input, so this is safe
-    gap = np.cumsum(order < n, dtype=np.int64)  # x values among the first k + 1
-    gap *= total
-    gap -= np.arange(n, n * total + 1, n, dtype=np.int64)
+    # gap after the first k + 1 merged values: each x adds total - n = m, each y takes n away
+    gap = np.where(order < n, np.int64(m), np.int64(-n))
+    np.cumsum(gap, out=gap)
     run_end = np.empty(total, dtype=bool)
     np.not_equal(merged[1:], merged[:-1], out=run_end[:-1])
     run_end[-1] = True
@@ -189,8 +189,12 @@ def exact_sorted(xs: FloatArray, ys: FloatArray) -> tuple[float, float]:
     k = (where if ends is None else ends[where]) + 1  # merged values up to there
     nx = (at_ends[where] + n * k) // total
     ks = float(np.abs(nx / n - (k - nx) / m).max())  # in floats, as scipy computes it
+    # W1: |gap| times each step between merged values, summed pairwise in numpy's own loop
+    # (np.dot would hand the sum to a threaded BLAS: slower, and busy, on a shared machine)
     np.abs(gap, out=gap)
-    w = float(np.dot(gap[:-1].astype(np.float64), np.diff(merged))) / (float(n) * float(m))
+    steps = np.diff(merged)
+    steps *= gap[:-1]
+    w = float(steps.sum()) / (float(n) * float(m))
     return ks, w
 
 

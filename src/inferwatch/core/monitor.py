@@ -342,6 +342,7 @@ class Monitor:
             scores=fs.scores,
             threshold=threshold,
             drift_detected=bool(detected),
+            reference_rows=int(f.n),
         )
 
     def _performance(self, timestamp: float) -> Performance:

@@ -26,6 +26,7 @@ from inferwatch.core.drift import DriftRule, exact_sorted, score_feature
 from inferwatch.core.profile import BinnedFeature
 from inferwatch.core.schema import (
     FeatureSchema,
+    FeatureSpec,
     SchemaError,
     _as_columns,
 )
@@ -197,6 +198,45 @@ def _table(data: Any, schema: FeatureSchema) -> tuple[Mapping[str, Any], int]:
     return columns, int(rows)
 
 
+def _feature_report(
+    spec: FeatureSpec,
+    ref: Mapping[str, Any],
+    cur: Mapping[str, Any],
+    rows: tuple[int, int],
+    bins: int,
+    rule: DriftRule,
+    threshold: float,
+) -> FeatureReport:
+    """One feature of the report: read its two columns, bin, score and decide."""
+    r, c = ref.get(spec.name), cur.get(spec.name)
+    if spec.kind == "numeric":
+        feature, counts, exact = _numeric(spec.name, r, c, bins)
+    else:
+        ref_codes = _codes(r, spec.categories, rows[0])
+        feature = BinnedFeature.from_codes(spec.name, ref_codes, spec.categories)
+        codes = _codes(c, spec.categories, rows[1])
+        counts = np.bincount(codes[codes >= 0], minlength=feature.n_fine)
+        exact = {}
+    fs = score_feature(feature, counts)
+    scores = fs.scores | exact
+    detected = fs.rows > 0 and rule.decide(scores["psi"], fs.share, fs.p_value, fs.rows, threshold)
+    total = fs.counts.sum()
+    return FeatureReport(
+        name=spec.name,
+        kind=spec.kind,
+        reference_rows=feature.n,
+        current_rows=fs.rows,
+        scores=scores,
+        p_value=fs.p_value,
+        share_shift=fs.share,
+        threshold=threshold,
+        drift_detected=bool(detected),
+        bins=feature.labels,
+        reference_ratios=tuple(feature.ratios.tolist()),
+        current_ratios=tuple((fs.counts / total if total else fs.counts * 0.0).tolist()),
+    )
+
+
 def drift_report(
     reference: Any,
     current: Any,
@@ -213,45 +253,24 @@ def drift_report(
     """Compare two tables (pandas DataFrames or mappings of columns). The schema is inferred
     from ``reference`` unless given; columns only in ``current`` are ignored, schema columns
     missing from ``current`` raise ``SchemaError``."""
-    schema = schema or FeatureSchema.infer(reference, categorical=categorical)
+    schema = schema or FeatureSchema.infer(reference, categorical=categorical, ranges=False)
     ref, n_ref = _table(reference, schema)
     cur, n_cur = _table(current, schema)
     rule = DriftRule(psi_threshold, min_window_rows, share_threshold, alpha)
     overrides = dict(per_feature_thresholds or {})
-    reports = []
-    for spec in schema.features:  # one feature at a time: memory stays near one column's
-        r, c = ref.get(spec.name), cur.get(spec.name)
-        if spec.kind == "numeric":
-            feature, counts, exact = _numeric(spec.name, r, c, bins)
-        else:
-            ref_codes = _codes(r, spec.categories, n_ref)
-            feature = BinnedFeature.from_codes(spec.name, ref_codes, spec.categories)
-            codes = _codes(c, spec.categories, n_cur)
-            counts = np.bincount(codes[codes >= 0], minlength=feature.n_fine)
-            exact = {}
-        fs = score_feature(feature, counts)
-        scores = fs.scores | exact
-        threshold = float(overrides.get(spec.name, psi_threshold))
-        detected = fs.rows > 0 and rule.decide(
-            scores["psi"], fs.share, fs.p_value, fs.rows, threshold
+
+    reports = [  # one feature at a time: memory stays near one column's
+        _feature_report(
+            spec,
+            ref,
+            cur,
+            (n_ref, n_cur),
+            bins,
+            rule,
+            float(overrides.get(spec.name, psi_threshold)),
         )
-        total = fs.counts.sum()
-        reports.append(
-            FeatureReport(
-                name=spec.name,
-                kind=spec.kind,
-                reference_rows=feature.n,
-                current_rows=fs.rows,
-                scores=scores,
-                p_value=fs.p_value,
-                share_shift=fs.share,
-                threshold=threshold,
-                drift_detected=bool(detected),
-                bins=feature.labels,
-                reference_ratios=tuple(feature.ratios.tolist()),
-                current_ratios=tuple((fs.counts / total if total else fs.counts * 0.0).tolist()),
-            )
-        )
+        for spec in schema.features
+    ]
     return DriftReport(tuple(reports), n_ref, n_cur, rule, bins, overrides)
 
 

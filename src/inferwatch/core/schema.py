@@ -169,17 +169,29 @@ class FeatureSchema:
         exclude: Iterable[str] | None = None,
         range_margin: float = 0.05,
         max_categories: int = 1000,
+        ranges: bool = True,
     ) -> FeatureSchema:
         """Infer a schema from a pandas DataFrame, a mapping of columns, or a 2-D numpy array
         with ``names``. Columns of bool, object, string or category dtype are categorical, as
-        is every column named in ``categorical``; columns in ``exclude`` are left out."""
+        is every column named in ``categorical``; columns in ``exclude`` are left out.
+
+        With ``ranges=False`` numeric features get no value range, and the columns that a lazy
+        mapping declares numeric up front (``numeric_names``, e.g. from a Parquet file's
+        schema) are not even read: what the batch report needs."""
         columns = _as_columns(data, names)
         forced = set(categorical or ())
         skip = set(exclude or ())
+        declared: frozenset[str] = (
+            frozenset() if ranges else getattr(columns, "numeric_names", frozenset())
+        )
         specs: list[FeatureSpec] = []
-        for name, col in columns.items():
+        for name in columns:
             if name in skip:
                 continue
+            if name in declared and name not in forced:
+                specs.append(FeatureSpec(name, "numeric"))
+                continue
+            col = columns[name]
             strings = arrow_strings(col)
             if strings is not None:  # a pandas string column: distinct values without copies
                 import pyarrow.compute as pc
@@ -202,7 +214,7 @@ class FeatureSchema:
             else:
                 x = arr.astype(np.float64)
                 x = x[np.isfinite(x)]
-                if x.size == 0:
+                if x.size == 0 or not ranges:
                     specs.append(FeatureSpec(name, "numeric"))
                     continue
                 lo, hi = float(x.min()), float(x.max())

@@ -34,6 +34,9 @@ class FeatureDrift:
     """True only when the window holds at least ``min_window_rows``, the effect is large (PSI >
     threshold, or some bin's share moved by more than the share threshold, 0.10 by default) and
     not noise (chi-square homogeneity p < 0.0001); see ``inferwatch.core.drift.DriftRule``."""
+    reference_rows: int = 0
+    """Rows of the reference data behind ``reference_ratios`` (the chi-square noise test
+    weighs the reference's own sampling noise by it)."""
 
 
 @dataclass(frozen=True)
