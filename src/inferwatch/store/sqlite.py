@@ -103,6 +103,8 @@ class SQLiteStore:
         if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
         self.path = Path(path)
+        self._wal = self.path.with_name(self.path.name + "-wal")
+        self._busy_ms = int(busy_timeout_seconds * 1000)
         self._lock = threading.Lock()
         try:
             _create_private(self.path)  # SQLite gives its -wal and -shm files the same mode
@@ -247,9 +249,25 @@ class SQLiteStore:
         with self._transaction() as c:
             for batch, confidence in groups(predictions):
                 insert_batch(c, batch, confidence)
-            if not labels:
-                return []
-            return join_labels(c, labels, now)
+            outcomes = join_labels(c, labels, now) if labels else []
+        self._bound_log()
+        return outcomes
+
+    def _bound_log(self) -> None:
+        """The checkpoint thread keeps the log near its limit; should it fall behind (starved
+        on a busy machine), the writer truncates the log itself once it passes four times the
+        limit, so the bound holds whatever the scheduling (one ``stat`` per write)."""
+        if self._checkpointer is None or _size(self._wal) <= 4 * self.wal_limit_bytes:
+            return
+        with self._lock:
+            c = self._conn
+            c.execute(f"PRAGMA busy_timeout={_TRUNCATE_WAIT_MS}")
+            try:
+                c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error:
+                log.warning("checkpoint of %s failed", self.path, exc_info=True)
+            finally:
+                c.execute(f"PRAGMA busy_timeout={self._busy_ms}")
 
     def purge(self, older_than: float, *, chunk: int = 5000) -> int:
         """Delete predictions older than ``older_than`` and their labels; returns how many
