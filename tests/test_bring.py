@@ -18,15 +18,10 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from typer.testing import CliRunner
 
 from inferwatch.cli import app
-from inferwatch.lifecycle.bring import (
-    InitError,
-    InitOptions,
-    init_model_dir,
-    load_config,
-    load_model,
-    parse_thresholds,
-)
+from inferwatch.lifecycle.bring import init_model_dir
+from inferwatch.lifecycle.loaders import load_model
 from inferwatch.lifecycle.modeldir import load_model_dir
+from inferwatch.lifecycle.options import InitError, InitOptions, load_config, parse_thresholds
 
 
 def churn_frame(n: int = 300, seed: int = 0) -> pd.DataFrame:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import threading
 from collections.abc import Iterator
@@ -87,14 +88,19 @@ def test_worker_scores_lake_records_and_sends_their_labels(datalake: str, servic
     assert sample(registry, LAST_SUCCESS, source="datalake") > 0
 
 
-def test_lake_outage_is_measured_and_loses_no_rows(datalake: str, service: Any) -> None:
+def test_lake_outage_is_measured_and_loses_no_rows(
+    datalake: str, service: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     running = service()
     registry = CollectorRegistry()
     httpx.put(f"{datalake}/faults", json={"error_rate": 1.0}).raise_for_status()
-    worker = asyncio.run(ingest(datalake, running.url, 2, registry))
-    assert worker.stats.failed_pulls == 2
+    with caplog.at_level(logging.WARNING, logger="inferwatch.ingest.worker"):
+        worker = asyncio.run(ingest(datalake, running.url, 5, registry))
+    assert worker.stats.failed_pulls == 5
+    # the outage is logged once, not at every poll (each try still counts in the metrics)
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == ["pull failed"]
     assert worker.cursor is None
-    assert requests(registry, "503") == 2
+    assert requests(registry, "503") == 5
 
     httpx.put(f"{datalake}/faults", json={"error_rate": 0.0}).raise_for_status()
 
@@ -107,10 +113,14 @@ def test_lake_outage_is_measured_and_loses_no_rows(datalake: str, service: Any) 
             await worker.poll_once()
         return worker
 
-    asyncio.run(resume())
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="inferwatch.ingest.worker"):
+        asyncio.run(resume())
     # the first page is scored after the outage, from the cursor it had stopped at
     assert worker.stats.scored == 50
     assert worker.cursor == "50"
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 1 and messages[0].startswith("pull works again after 5 failed tries")
 
 
 def test_lake_rejects_bad_fault_settings_naming_the_field(datalake: str) -> None:

@@ -180,3 +180,17 @@ def test_lake_crash_after_storing_before_the_cursor_moved_scores_once(
     assert worker.sink.stats.scored == 20
     wait_until(lambda: window_rows(running) == 60, what="60 rows, none twice")
     assert running.client.get("/api/snapshot").json()["window_rows"] == 60
+
+
+def test_bodies_keep_non_finite_values_apart_from_missing_ones() -> None:
+    """orjson would write NaN as null (missing); the service counts NaN as non-finite, so a
+    body holding one goes out with the standard encoder's token instead."""
+    import json
+
+    from inferwatch.ingest.service import encode_body
+
+    plain = {"instances": [{"a": 1.5, "b": None, "c": "x"}], "ids": ["r1"]}
+    assert json.loads(encode_body(plain)) == plain
+    odd = {"instances": [{"a": float("nan"), "b": None}, {"a": float("inf"), "b": 2.0}]}
+    text = encode_body(odd).decode()
+    assert "NaN" in text and "Infinity" in text and text.count("null") == 1

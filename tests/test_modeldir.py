@@ -237,7 +237,7 @@ def test_reference_performance_against_sklearn() -> None:
 def test_infer_task_is_one_answer_for_estimators_and_loaded_models() -> None:
     from sklearn.linear_model import LinearRegression, LogisticRegression
 
-    from inferwatch.lifecycle.bring import LoadedModel, loaded_task
+    from inferwatch.lifecycle.loaders import LoadedModel, loaded_task
     from inferwatch.lifecycle.modeldir import infer_task
 
     class ProbabilitiesOnly:  # no classes_, no estimator type: class probabilities decide

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
 from tests.support.waiting import wait_until
 
 ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
@@ -193,4 +194,29 @@ def test_hostile_log_bodies_and_events_get_a_4xx(service: Callable[..., Any]) ->
         assert event(svc, f"h{i}", REQUEST, request).status_code == 202
         answer = event(svc, f"h{i}", RESPONSE, response)
         assert 400 <= answer.status_code < 500, (request, response, answer.text)
+    assert window_rows(svc) == 0
+
+
+def test_unjoined_kserve_halves_are_exported_and_expire(service: Callable[..., Any]) -> None:
+    """A request half whose response never comes waits (a gauge), and once older than five
+    minutes is dropped and counted: rows the logger sent that were never watched show up."""
+    svc = service()
+    row = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+    for i in range(3):
+        sent = event(svc, f"lost-{i}", REQUEST, {"instances": [list(row.values())]})
+        assert sent.status_code == 202
+
+    def figures() -> tuple[float, float]:
+        text = svc.client.get("/metrics").text
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        pending = families["inferwatch_kserve_events_pending"].samples[0].value
+        dropped = families["inferwatch_kserve_events_dropped"].samples[0].value
+        return pending, dropped
+
+    assert figures() == (3.0, 0.0)
+    real = svc.state.clock
+    svc.state.clock = lambda: real() + 301.0  # five minutes on: the halves expired
+    assert figures() == (0.0, 3.0)
+    # a late response for an expired request waits on its own; nothing is stored
+    assert event(svc, "lost-0", RESPONSE, {"predictions": ["setosa"]}).status_code == 202
     assert window_rows(svc) == 0

@@ -35,15 +35,17 @@ def test_store_file_and_log_are_private(tmp_path: Path) -> None:
             assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
 
 
-def test_store_log_stays_bounded_under_steady_writes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("every", [0.02, 3600.0], ids=["checkpointer", "starved-checkpointer"])
+def test_store_log_stays_bounded_under_steady_writes(tmp_path: Path, every: float) -> None:
     """Under steady writes a PASSIVE checkpoint never reaches the end of the log, so the log
-    never starts over; past its limit it must be truncated all the same."""
+    never starts over; past its limit it must be truncated all the same, also when the
+    checkpoint thread does not get to run (a busy machine): then the writer does it."""
     path = tmp_path / "p.sqlite3"
     wal = path.with_name("p.sqlite3-wal")
     limit = 1_000_000
     stop = threading.Event()
     largest = 0
-    with SQLiteStore(path, checkpoint_seconds=0.02, wal_limit_bytes=limit) as store:
+    with SQLiteStore(path, checkpoint_seconds=every, wal_limit_bytes=limit) as store:
 
         def reader() -> None:  # the dashboard and readiness probes read meanwhile
             while not stop.is_set():
@@ -60,7 +62,8 @@ def test_store_log_stays_bounded_under_steady_writes(tmp_path: Path) -> None:
             stop.set()
             thread.join(10)
         assert store.stats().predictions == 15_000
-    assert largest < 8 * limit, f"the log reached {largest} bytes"
+    # four times the limit, plus the one write that crossed it
+    assert largest < 5 * limit, f"the log reached {largest} bytes"
 
 
 @pytest.fixture

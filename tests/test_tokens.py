@@ -57,7 +57,7 @@ def test_lower_case_bearer_passes_over_http(service: Callable[..., Any]) -> None
 
 
 def test_an_old_webhook_token_file_becomes_private(tmp_path: Path) -> None:
-    from inferwatch.local.stack import StackPaths, alertmanager_config, default_deploy_dir
+    from inferwatch.local.render import StackPaths, alertmanager_config, default_deploy_dir
 
     settings = Settings(data_dir=tmp_path, api_token=TOKEN)
     paths = StackPaths.for_settings(settings)
@@ -98,7 +98,7 @@ def test_compose_is_secure_by_default() -> None:
 
 
 def test_local_stack_without_a_token_sends_no_webhook_credentials(tmp_path: Path) -> None:
-    from inferwatch.local.stack import StackPaths, alertmanager_config, default_deploy_dir
+    from inferwatch.local.render import StackPaths, alertmanager_config, default_deploy_dir
 
     settings = Settings(data_dir=tmp_path)
     deploy = yaml.safe_load(

@@ -156,3 +156,46 @@ def test_the_service_never_shows_the_upstream_credentials(
     for text in (failed.text, svc.client.get("/api/snapshot").text):
         assert SECRET not in text and "scorer" not in text
     assert url in svc.client.get("/api/snapshot").text
+
+
+def test_a_token_from_a_file_reaches_the_upstream_as_a_bearer_and_nowhere_else(
+    upstream: tuple[str, _Answers],
+    service: Callable[..., Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A gateway in front of KServe or Triton wants a bearer token: the operator mounts it
+    as a file (a Kubernetes Secret) and names it in INFERWATCH_UPSTREAM_TOKEN_FILE."""
+    url, answers = upstream
+    token_file = tmp_path / "upstream-token"
+    token_file.write_text(SECRET + "\n", encoding="utf-8")
+    monkeypatch.setenv("INFERWATCH_UPSTREAM_TOKEN_FILE", str(token_file))
+    with caplog.at_level(logging.DEBUG):
+        svc = service(upstream_url=url)
+        assert svc.client.post("/predict", json=ROW).status_code == 200
+        assert answers.authorization == [f"Bearer {SECRET}"]
+        answers.body = lambda: iter([b"[1, 2, 3]"])  # an unusable answer: a 502
+        failed = svc.client.post("/predict", json=ROW)
+    assert failed.status_code == 502
+    shown = [failed.text, svc.client.get("/api/snapshot").text, svc.client.get("/metrics").text]
+    for text in [*shown, caplog.text]:
+        assert SECRET not in text
+
+
+def test_a_token_from_the_environment_and_credentials_twice(
+    upstream: tuple[str, _Answers], iris: ModelBundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inferwatch.settings import Settings
+
+    url, answers = upstream
+    monkeypatch.setenv("INFERWATCH_UPSTREAM_TOKEN", SECRET)
+    token = Settings().resolved_upstream_token()
+    assert _predict(url, iris, token=token).predictions.tolist() == ["setosa"]
+    assert answers.authorization == [f"Bearer {SECRET}"]
+    # user-info in the URL and a token: which one the operator meant is unknown, so neither
+    with pytest.raises(ValueError, match="credentials twice") as twice:
+        _predict(url.replace("http://", f"http://scorer:{SECRET}@"), iris, token=token)
+    assert SECRET not in str(twice.value)
+    with pytest.raises(ValueError, match="one non-empty line"):
+        _predict(url, iris, token=f"{SECRET}\r\nX-Injected: 1")

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from inferwatch.local.stack import rebase_runbooks
+from inferwatch.local.render import rebase_runbooks
 from inferwatch.settings import DEFAULT_RUNBOOK_BASE_URL
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from inferwatch.logged import LogRejected
+    from inferwatch.integrations.logged import LogRejected
+    from inferwatch.integrations.watcher import Watcher
     from inferwatch.settings import Settings
-    from inferwatch.watcher import Watcher
 
 __version__ = "0.1.0"
 
@@ -25,11 +25,11 @@ def __getattr__(name: str) -> Any:
 
         return Settings
     if name == "Watcher":
-        from inferwatch.watcher import Watcher
+        from inferwatch.integrations.watcher import Watcher
 
         return Watcher
     if name == "LogRejected":
-        from inferwatch.logged import LogRejected
+        from inferwatch.integrations.logged import LogRejected
 
         return LogRejected
     raise AttributeError(f"module 'inferwatch' has no attribute {name!r}")

@@ -14,7 +14,8 @@ from inferwatch.cli_stack import stack_app
 
 if TYPE_CHECKING:
     from inferwatch.ingest.sources import StreamOptions
-    from inferwatch.lifecycle.bring import InitOptions, InitResult
+    from inferwatch.lifecycle.bring import InitResult
+    from inferwatch.lifecycle.options import InitOptions
     from inferwatch.settings import Settings
 
 app = typer.Typer(
@@ -189,10 +190,11 @@ def _init_result(
     options: InitOptions,
 ) -> InitResult:
     """The model directory ``init`` makes: from MODEL, or log-only with ``--no-model``."""
-    from inferwatch.lifecycle.bring import InitError, init_model_dir
+    from inferwatch.lifecycle.bring import init_model_dir
+    from inferwatch.lifecycle.options import InitError
 
     if no_model:
-        from inferwatch.logonly import init_log_only
+        from inferwatch.lifecycle.logonly import init_log_only
 
         if model is not None or prediction is None:
             raise InitError("--no-model takes no MODEL and needs --prediction COLUMN")
@@ -223,10 +225,10 @@ def init(
     evaluation: opts.EvaluationOption = None,
 ) -> None:
     """Make a model directory from your own model and its reference data."""
-    from inferwatch.lifecycle.bring import (
+    from inferwatch.lifecycle.bring import describe
+    from inferwatch.lifecycle.options import (
         InitError,
         InitOptions,
-        describe,
         load_config,
         parse_thresholds,
         split_names,
@@ -277,7 +279,8 @@ def replay(
     in_flight: opts.ReplayInFlightOption = 4,
 ) -> None:
     """Send a table through a running service in time order, with delayed labels."""
-    from inferwatch.lifecycle.bring import InitError, read_table, split_names
+    from inferwatch.lifecycle.loaders import read_table
+    from inferwatch.lifecycle.options import InitError, split_names
     from inferwatch.replay import ReplayError
     from inferwatch.replay import replay as run_replay
 

@@ -7,12 +7,6 @@ import typer
 from inferwatch import cli_options as opts
 
 
-def _names(values: list[str] | None) -> tuple[str, ...]:
-    """``"a,b" "c"`` option values as ``("a", "b", "c")`` (``bring.split_names`` without
-    importing pandas, which the report does not need)."""
-    return tuple(n.strip() for v in values or () for n in v.split(",") if n.strip())
-
-
 def report(
     reference: opts.ReportReferenceOption,
     current: opts.ReportCurrentOption,
@@ -28,6 +22,7 @@ def report(
     """Drift report of a current table against a reference table, feature by feature."""
     from inferwatch.core.report import drift_report
     from inferwatch.core.schema import FeatureSchema, SchemaError
+    from inferwatch.lifecycle.options import split_names  # stdlib only: no pandas
     from inferwatch.tables import TableError, lean_memory, open_columns
 
     if format not in ("table", "json"):
@@ -36,7 +31,7 @@ def report(
     try:
         lean_memory()
         ref, cur = open_columns(reference), open_columns(current)  # no pandas: see tables.py
-        categories, left_out = _names(categorical), _names(exclude)
+        categories, left_out = split_names(categorical), split_names(exclude)
         left_out += (target,) if target is not None else ()
         unknown = [n for n in (*categories, *left_out) if n not in ref]
         if unknown:

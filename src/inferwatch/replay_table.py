@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from inferwatch.casting import as_text
-from inferwatch.lifecycle.bring import read_table
+from inferwatch.lifecycle.loaders import read_table
 
 
 class ReplayError(ValueError):

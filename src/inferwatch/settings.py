@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     """The model's name on a v2 upstream (the model directory's name if unset)."""
     upstream_max_answer_bytes: int = 20_000_000
     """Largest upstream answer read (a larger one is a 502, read no further than this)."""
+    upstream_token: SecretStr | None = None
+    """A bearer token sent to the upstream model server (``Authorization: Bearer``), e.g. a
+    KServe or Triton endpoint behind an authenticating gateway."""
+    upstream_token_file: Path | None = None
+    """A file holding that token (its first line), e.g. a mounted Kubernetes Secret."""
     api_token: SecretStr | None = None
     api_token_file: Path | None = None
     allow_insecure_public_bind: bool = False
@@ -142,6 +147,16 @@ class Settings(BaseSettings):
         if self.api_token_file is not None:
             token = self.api_token_file.read_text(encoding="utf-8").strip()
             return token or None
+        return None
+
+    def resolved_upstream_token(self) -> str | None:
+        """The upstream's bearer token: ``upstream_token``, or else the first line of
+        ``upstream_token_file``."""
+        if self.upstream_token is not None:
+            return self.upstream_token.get_secret_value().strip() or None
+        if self.upstream_token_file is not None:
+            lines = self.upstream_token_file.read_text(encoding="utf-8").splitlines()
+            return (lines[0].strip() or None) if lines else None
         return None
 
     @property

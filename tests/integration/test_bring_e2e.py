@@ -23,7 +23,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from tests.support.waiting import wait_until
 
-from inferwatch.lifecycle.bring import InitOptions, init_model_dir, read_table
+from inferwatch.lifecycle.bring import init_model_dir
+from inferwatch.lifecycle.loaders import read_table
+from inferwatch.lifecycle.options import InitOptions
 from inferwatch.replay import replay
 
 N = 300  # reference rows, and rows per half of the replayed table

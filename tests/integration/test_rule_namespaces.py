@@ -17,7 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from tests.support.waiting import free_port, wait_until
 
-from inferwatch.local.stack import default_deploy_dir, render_rules
+from inferwatch.local.render import default_deploy_dir, render_rules
 
 pytestmark = pytest.mark.integration
 

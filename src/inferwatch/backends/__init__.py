@@ -27,12 +27,14 @@ def backend_from_settings(settings: Settings, bundle: ModelBundle | None = None)
                 model_name=settings.upstream_model_name,
                 categorical=[f.name for f in bundle.schema.categorical],
                 max_answer_bytes=settings.upstream_max_answer_bytes,
+                token=settings.resolved_upstream_token(),
             )
         return UpstreamModelBackend(
             settings.upstream_url,
             bundle.metadata,
             settings.upstream_timeout_seconds,
             max_answer_bytes=settings.upstream_max_answer_bytes,
+            token=settings.resolved_upstream_token(),
         )
     if bundle is None:
         bundle = load_model_dir(settings.model_dir)

@@ -192,6 +192,7 @@ class OipModelBackend(UpstreamModelBackend):
         connect_timeout: float = 2.0,
         max_connections: int = 100,
         max_answer_bytes: int = 20_000_000,
+        token: str | None = None,
     ) -> None:
         super().__init__(
             url,
@@ -201,6 +202,7 @@ class OipModelBackend(UpstreamModelBackend):
             connect_timeout=connect_timeout,
             max_connections=max_connections,
             max_answer_bytes=max_answer_bytes,
+            token=token,
         )
         self.model_name = model_name or bundle_metadata.name
         self._model_path = f"/v2/models/{quote(self.model_name, safe='')}"

@@ -9,7 +9,7 @@ carries all requests; every request has a deadline, so nothing waits forever.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from typing import Any
 
 import anyio
@@ -215,6 +215,35 @@ def redact_url(url: str | None) -> str | None:
         return "(an invalid URL)"
 
 
+class BearerAuth(httpx.Auth):
+    """``Authorization: Bearer <token>`` on every request; the token is never part of the
+    object's text (``repr``), so it cannot reach a log or an error by accident."""
+
+    def __init__(self, token: str) -> None:
+        if not token or any(c in token for c in "\r\n"):
+            raise ValueError("the upstream token must be one non-empty line")
+        self._header = f"Bearer {token}"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["authorization"] = self._header
+        yield request
+
+    def __repr__(self) -> str:
+        return "BearerAuth(***)"
+
+
+def upstream_auth(url: str, token: str | None) -> tuple[str, httpx.Auth | None]:
+    """``url`` without user-info, and the credentials to send: the URL's user-info as basic
+    auth, or ``token`` as a bearer token; both at once is a configuration error."""
+    clean, basic = split_credentials(url)
+    if basic is not None and token:
+        raise ValueError(
+            "the upstream has credentials twice: user-info in its URL and a token "
+            "(INFERWATCH_UPSTREAM_TOKEN or _FILE); keep one"
+        )
+    return clean, basic if basic is not None else BearerAuth(token) if token else None
+
+
 async def read_bounded(response: httpx.Response, limit: int) -> bytes:
     """The answer's body, refused (502) once it is larger than ``limit`` bytes: read in
     chunks, so a huge answer costs at most ``limit`` bytes of memory."""
@@ -236,7 +265,8 @@ class UpstreamModelBackend:
 
     ``timeout`` bounds a whole request in seconds (connect, send and answer); connecting alone
     gets at most ``connect_timeout``; an answer over ``max_answer_bytes`` is a 502. User-info
-    in ``url`` (``http://user:secret@host``) is sent as basic auth and kept out of ``url``.
+    in ``url`` (``http://user:secret@host``) is sent as basic auth and kept out of ``url``;
+    ``token`` is sent as a bearer token instead.
     Pass ``client`` to share a pool; otherwise the backend owns one and ``aclose()`` closes it.
     """
 
@@ -250,11 +280,12 @@ class UpstreamModelBackend:
         connect_timeout: float = 2.0,
         max_connections: int = 100,
         max_answer_bytes: int = 20_000_000,
+        token: str | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
-        clean, auth = split_credentials(url)
-        # without user-info, a shared client keeps its own auth
+        clean, auth = upstream_auth(url, token)
+        # without credentials of its own, a shared client keeps its own auth
         self._auth: dict[str, Any] = {} if auth is None else {"auth": auth}
         self.url = clean.rstrip("/")
         self.max_answer_bytes = max_answer_bytes

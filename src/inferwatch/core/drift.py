@@ -177,7 +177,9 @@ def exact_sorted(xs: FloatArray, ys: FloatArray) -> tuple[float, float]:
     order = np.argsort(both, kind="stable")
     merged = both.take(order, out=both)  # take buffers its input, so this is safe
     # gap after the first k + 1 merged values: each x adds total - n = m, each y takes n away
-    gap = np.where(order < n, np.int64(m), np.int64(-n))
+    gap = (order < n).astype(np.int64)
+    gap *= total
+    gap -= n
     np.cumsum(gap, out=gap)
     run_end = np.empty(total, dtype=bool)
     np.not_equal(merged[1:], merged[:-1], out=run_end[:-1])

@@ -113,6 +113,7 @@ class LakeSource:
         self._reader: Iterator[Batch] | None = None
         self._reading = ""
         self._listed_at = float("-inf")
+        self._ahead: asyncio.Future[Batch | None] | None = None
         metrics.prepare(name)
         if labels_only and not (id_field and label_field):
             raise ValueError("a labels lake needs both an id column and a label column")
@@ -121,6 +122,9 @@ class LakeSource:
         return None
 
     async def close(self) -> None:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:  # let the read in flight end before dropping its reader
+            await asyncio.gather(ahead, return_exceptions=True)
         self._reader = None
 
     def lag(self, now: float) -> float:
@@ -181,9 +185,25 @@ class LakeSource:
             except StopIteration:
                 self._reader = None
 
-    async def next(self, wait: float) -> Delivery | None:
+    def _read_on(self) -> Batch | None:
+        """The next batch of the file being read (``None`` past its end; blocking)."""
+        reader = self._reader
+        if reader is None:
+            return None
         try:
-            batch = await asyncio.to_thread(self._read)
+            return next(reader)
+        except StopIteration:
+            self._reader = None
+            return None
+
+    async def next(self, wait: float) -> Delivery | None:
+        """The next delivery. While the service takes one, the next batch of the same file is
+        read ahead in a thread (never across files: listing and the cursor stay in step)."""
+        ahead, self._ahead = self._ahead, None
+        try:
+            batch = await ahead if ahead is not None else None
+            if batch is None:
+                batch = await asyncio.to_thread(self._read)
         except _ReadFailed as exc:
             log.warning("%s: read failed (%s): %s", self.name, exc.status, type(exc.cause).__name__)
             self._reader = None
@@ -194,7 +214,10 @@ class LakeSource:
         if batch is None:
             await asyncio.sleep(wait)
             return None
-        return self._delivery(*batch)
+        delivery = self._delivery(*batch)
+        if batch[2] is not None and self._reader is not None:
+            self._ahead = asyncio.ensure_future(asyncio.to_thread(self._read_on))
+        return delivery
 
     def _skip_unreadable(self, exc: Exception) -> Delivery:
         path = self._reading

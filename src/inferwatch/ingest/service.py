@@ -17,13 +17,16 @@ are kept and tried again with the next deliveries, for ``label_patience`` second
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import orjson
 
 from inferwatch.ingest.delivery import Delivery
 
@@ -65,8 +68,11 @@ class ServiceSink:
         self._waiting: dict[str, tuple[Any, float]] = {}
 
     async def _post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        headers = {**self.headers, "content-type": "application/json"}
         try:
-            response = await self.client.post(f"{self.url}{path}", json=body, headers=self.headers)
+            response = await self.client.post(
+                f"{self.url}{path}", content=encode_body(body), headers=headers
+            )
         except httpx.HTTPError as exc:
             raise SinkUnavailable(f"POST {path}: {type(exc).__name__}") from exc
         if response.status_code >= 500:
@@ -102,7 +108,7 @@ class ServiceSink:
             body["ids"] = ids
         response = await self._post("/predict", body)
         if response.status_code == 200:
-            answered = response.json()["ids"]
+            answered = orjson.loads(response.content)["ids"]
             self.stats.scored += len(answered)
             if labels is not None:
                 out_labels.extend(
@@ -154,6 +160,22 @@ class ServiceSink:
         return len(self._waiting)
 
 
+def _finite(value: Any) -> bool:
+    return not isinstance(value, float) or math.isfinite(value)
+
+
+def encode_body(body: dict[str, Any]) -> bytes:
+    """``body`` as JSON bytes: orjson, several times faster than the standard encoder, unless a
+    record holds NaN or an infinity, which orjson would turn into ``null`` (a missing value)
+    while the service counts it as a non-finite one: the standard encoder keeps the token."""
+    records = body.get("instances")
+    if isinstance(records, list) and not all(
+        _finite(v) for r in records if isinstance(r, dict) for v in r.values()
+    ):
+        return json.dumps(body).encode()
+    return orjson.dumps(body)
+
+
 def _part(values: list[Any] | None, start: int, stop: int | None) -> list[Any] | None:
     return None if values is None else values[start:stop]
 
@@ -166,7 +188,7 @@ def _outcomes(
         return [(labels[0][0], labels[0][1], "unknown_id")]
     if response.status_code != 200:
         return [(pid, label, "invalid") for pid, label in labels]
-    results = response.json().get("results", [])
+    results = orjson.loads(response.content).get("results", [])
     return [
         (pid, label, str(r.get("outcome")))
         for (pid, label), r in zip(labels, results, strict=False)

@@ -15,6 +15,16 @@ from inferwatch.ingest.source import DataSource, SourceError
 
 log = logging.getLogger(__name__)
 
+OUTAGE_LOG_SECONDS = 60.0
+"""While a source keeps failing, the worker logs it again this often (not at every poll)."""
+
+
+@dataclass
+class _Outage:
+    started: float
+    logged: float
+    tries: int = 1
+
 
 @dataclass
 class IngestStats:
@@ -57,6 +67,7 @@ class IngestionWorker:
         self.sleep = sleep
         self.cursor: str | None = None
         self.stats = IngestStats()
+        self._outage: _Outage | None = None
 
     async def run(self, duration: float | None = None) -> IngestStats:
         """Poll until ``duration`` seconds have passed (forever when ``None``)."""
@@ -73,14 +84,44 @@ class IngestionWorker:
             page = await self.source.fetch(self.cursor, self.batch_size)
         except SourceError as exc:
             self.stats.failed_pulls += 1
-            log.warning("pull failed: %s", exc)
+            self._failing(str(exc))
             return 0
+        self._recovered()
         if not page.records:
             return 0
         self.stats.rows += len(page.records)
         scored = await self._score(page.records)
         self.cursor = page.cursor
         return scored
+
+    def _failing(self, error: str) -> None:
+        """Log an outage once, then once a minute while it lasts (each pull still counts in
+        the stats and the source metrics), not once a poll."""
+        now = time.monotonic()
+        outage = self._outage
+        if outage is None:
+            self._outage = _Outage(now, now)
+            log.warning("pull failed: %s (retrying every %gs)", error, self.poll_seconds)
+            return
+        outage.tries += 1
+        if now - outage.logged >= OUTAGE_LOG_SECONDS:
+            outage.logged = now
+            log.warning(
+                "pull still failing after %d tries in %.0fs: %s",
+                outage.tries,
+                now - outage.started,
+                error,
+            )
+
+    def _recovered(self) -> None:
+        outage = self._outage
+        if outage is not None:
+            log.warning(
+                "pull works again after %d failed tries in %.0fs",
+                outage.tries,
+                time.monotonic() - outage.started,
+            )
+            self._outage = None
 
     async def _score(self, records: list[dict[str, Any]]) -> int:
         labels: list[Any] = []

@@ -21,17 +21,18 @@ from inferwatch.alertbook import AlertBook
 from inferwatch.backends import ModelBackend, backend_from_settings
 from inferwatch.core.monitor import MonitorConfig
 from inferwatch.exporter import MonitorCollector, ServiceTotals
+from inferwatch.integrations.kserve import PendingHalves
 from inferwatch.lifecycle.modeldir import load_model_dir
 from inferwatch.lifecycle.retrain import ModelRegistry
 from inferwatch.server import openapi
 from inferwatch.server.alerts import alerts_router
 from inferwatch.server.background import HistorySampler, retention_loop
 from inferwatch.server.dashboard import dashboard_router
-from inferwatch.server.deps import require_token
+from inferwatch.server.deps import attach_service, require_token
 from inferwatch.server.feed import MonitorFeed
 from inferwatch.server.feedback import feedback_router
 from inferwatch.server.history import HistoryRing
-from inferwatch.server.logmode import log_router
+from inferwatch.server.logmode import PendingHalvesCollector, log_router
 from inferwatch.server.middleware import (
     BodyLimitMiddleware,
     HttpMetrics,
@@ -144,7 +145,9 @@ def _include_routers(app: FastAPI, state: ServiceState) -> None:
     settings, registry = state.settings, state.registry
     app.include_router(predict_router())
     app.include_router(feedback_router())
-    app.include_router(log_router())
+    halves = PendingHalves()
+    registry.register(PendingHalvesCollector(halves, state))
+    app.include_router(log_router(halves))
     app.include_router(v2_router())
     app.include_router(ops_router())
     retrainer = Retrainer(state, settings, registry)
@@ -204,7 +207,7 @@ def create_app(
         version=state.served.info.model_version,
         lifespan=_lifespan(state),
     )
-    app.state.service = state
+    attach_service(app, state)
     _include_routers(app, state)
     _add_middleware(app, state)
     return app

@@ -1,6 +1,7 @@
 """Typed FastAPI dependencies: the running service and the token check.
 
-A route takes ``state: Service`` to receive the ``ServiceState``; a protected router (or
+A route takes ``state: Service`` to receive the ``ServiceState`` (code holding the app
+rather than a request calls :func:`app_service`); a protected router (or
 route) adds ``dependencies=[Depends(require_token)]``, the one way the token is checked.
 """
 
@@ -9,18 +10,30 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.applications import Starlette
 
 from inferwatch.server.state import ServiceState
+
+
+def attach_service(app: Starlette, state: ServiceState) -> None:
+    """Make ``state`` the ``ServiceState`` of ``app`` (``create_app`` does, once)."""
+    app.state.service = state
+
+
+def app_service(app: Starlette) -> ServiceState:
+    """The ``ServiceState`` of ``app``: the one place it is read, for routes (through
+    :data:`Service`), the many-models app and the worker processes alike."""
+    state = getattr(app.state, "service", None)
+    if not isinstance(state, ServiceState):
+        raise RuntimeError("the app has no ServiceState (build it with create_app)")
+    return state
 
 
 async def service_state(request: Request) -> ServiceState:
     """The ``ServiceState`` of the app serving ``request``. Both dependencies are ``async``
     though they never wait: FastAPI runs a plain ``def`` dependency in its thread pool, two
     thread hops per request (a tenth of a single-row request's time)."""
-    state = request.app.state.service
-    if not isinstance(state, ServiceState):
-        raise RuntimeError("the app has no ServiceState (build it with create_app)")
-    return state
+    return app_service(request.app)
 
 
 Service = Annotated[ServiceState, Depends(service_state)]
@@ -32,4 +45,4 @@ async def require_token(request: Request, state: Service) -> None:
     state.token.enforce(request)
 
 
-__all__ = ["Service", "require_token", "service_state"]
+__all__ = ["Service", "app_service", "attach_service", "require_token", "service_state"]

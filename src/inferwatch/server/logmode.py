@@ -15,17 +15,20 @@ first half is answered 202; the second 200 with the ids.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, Request, Response
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from inferwatch.backends import BackendError
 from inferwatch.backends.oip import parse_infer_answer
 from inferwatch.backends.upstream import parse_answer
 from inferwatch.core.schema import Batch, SchemaError
-from inferwatch.kserve import PendingHalves, event_half, request_rows
-from inferwatch.logged import LogRejected, check_ids, check_outputs
+from inferwatch.integrations.kserve import PendingHalves, event_half, request_rows
+from inferwatch.integrations.logged import LogRejected, check_ids, check_outputs
 from inferwatch.server.deps import Service, require_token
 from inferwatch.server.flusher import FlusherStopped
 from inferwatch.server.inputs import (
@@ -151,7 +154,7 @@ class LogEndpoint:
     (joined with its partner by ``ce-id``)."""
 
     def __init__(self, pending: PendingHalves | None = None) -> None:
-        self.halves = pending or PendingHalves()
+        self.halves = pending if pending is not None else PendingHalves()
 
     async def __call__(
         self, request: Request, state: ServiceState, served: ServedModel
@@ -175,6 +178,34 @@ class LogEndpoint:
         return await _joined(state, served, ce_id, *both)
 
 
+class PendingHalvesCollector(Collector):
+    """The KServe logger's unjoined CloudEvent halves of one service, at scrape time: how many
+    wait for their partner, and how many were dropped unjoined (expired after ``ttl`` or
+    pushed out past ``max_pending``): rows the logger sent that were never watched."""
+
+    def __init__(self, halves: PendingHalves, state: ServiceState) -> None:
+        self.halves = halves
+        self.state = state
+
+    def collect(self) -> Iterable[Metric]:
+        self.halves.expire(self.state.clock())
+        model = self.state.served.info.model
+        dropped = CounterMetricFamily(
+            "inferwatch_kserve_events_dropped",
+            "KServe inference logger CloudEvent halves dropped before their partner came.",
+            labels=["model"],
+        )
+        dropped.add_metric([model], float(self.halves.dropped))
+        pending = GaugeMetricFamily(
+            "inferwatch_kserve_events_pending",
+            "KServe inference logger CloudEvent halves waiting for their partner.",
+            labels=["model"],
+        )
+        pending.add_metric([model], float(len(self.halves)))
+        yield dropped
+        yield pending
+
+
 def log_router(pending: PendingHalves | None = None) -> APIRouter:
     router = APIRouter(tags=["model"], dependencies=[Depends(require_token)])
     endpoint = LogEndpoint(pending)
@@ -189,4 +220,4 @@ def log_router(pending: PendingHalves | None = None) -> APIRouter:
     return router
 
 
-__all__ = ["LogEndpoint", "log_batch", "log_body", "log_router"]
+__all__ = ["LogEndpoint", "PendingHalvesCollector", "log_batch", "log_body", "log_router"]

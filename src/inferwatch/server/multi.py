@@ -32,6 +32,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from inferwatch.lifecycle.modeldir import METADATA_FILE, ModelDirError
+from inferwatch.server.deps import app_service
 from inferwatch.server.inputs import Rejected, loads
 from inferwatch.server.responses import json_response
 from inferwatch.server.security import TokenCheck
@@ -107,7 +108,7 @@ def load_models(settings: Settings) -> dict[str, FastAPI]:
             }
         )
         app = create_app(one)
-        name = app.state.service.served.info.model
+        name = app_service(app).served.info.model
         if name in apps:
             raise ModelDirError(path, f"a second model named {name!r}")
         apps[name] = app
@@ -235,7 +236,7 @@ def _add_routes(
 
 def create_multi_app(settings: Settings, *, registry: CollectorRegistry | None = None) -> FastAPI:
     apps = load_models(settings)
-    states = {name: app.state.service for name, app in apps.items()}
+    states = {name: app_service(app) for name, app in apps.items()}
     registry = registry if registry is not None else CollectorRegistry()
     registry.register(MergedCollector({name: s.registry for name, s in states.items()}))
     root = FastAPI(

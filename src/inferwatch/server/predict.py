@@ -59,19 +59,24 @@ def _id_header(ids: list[str]) -> dict[str, str] | None:
     return {"X-Prediction-Id": ids[0]} if len(ids) == 1 else None
 
 
+_UNREAD: Any = object()
+
+
 async def _score(
     state: ServiceState,
     served: ServedModel,
     request: Request,
     parse: Callable[[FeatureSchema, Any, int], Batch],
     reservations: IdReservations | None = None,
+    decoded: Any = _UNREAD,
 ) -> tuple[list[str], np.ndarray, np.ndarray | None] | Response:
     """Validate, score and commit the rows of ``request`` with ``served`` alone (the request
     read it once: a promotion meanwhile does not change which version answers). With
-    ``reservations``, ids the client sends beside ``instances`` name the rows."""
+    ``reservations``, ids the client sends beside ``instances`` name the rows; ``decoded``
+    is the body already decoded by the caller (a protocol with a wire format of its own)."""
     given: list[str] | None = None
     try:
-        data = loads(await request.body())
+        data = loads(await request.body()) if decoded is _UNREAD else decoded
         batch = parse(served.schema, data, state.settings.max_batch_rows)
         if not served.accepts_missing:
             reject_missing(served.schema, batch)

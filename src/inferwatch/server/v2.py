@@ -11,7 +11,8 @@ inferwatch unchanged.
   prediction ids for ``/feedback`` are in ``parameters.ids``.
 
 Scoring, validation, the store and the monitor are those of ``/predict``. Errors carry the
-protocol's ``error`` field beside ``detail``. JSON tensors only (no binary extension).
+protocol's ``error`` field beside ``detail``. Tensors come as JSON or with the binary tensor
+data extension (``server/v2binary.py``), as Triton's clients send them by default.
 """
 
 from __future__ import annotations
@@ -25,13 +26,20 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from inferwatch import __version__
 from inferwatch.core.schema import Batch, FeatureSchema, SchemaError
-from inferwatch.kserve import tensor_rows
-from inferwatch.server.deps import require_token
-from inferwatch.server.inputs import Rejected, loads, split_batch
+from inferwatch.integrations.kserve import tensor_rows
+from inferwatch.server.deps import app_service, require_token
+from inferwatch.server.inputs import Rejected, split_batch
 from inferwatch.server.predict import rejected_response, score_request
 from inferwatch.server.responses import json_response
 from inferwatch.server.served import ServedModel
 from inferwatch.server.state import ServiceState
+from inferwatch.server.v2binary import (
+    HEADER,
+    binary_outputs,
+    encode_answer,
+    inline_binary,
+    split_body,
+)
 
 
 def v2_batch(schema: FeatureSchema, data: Any, max_rows: int) -> Batch:
@@ -112,11 +120,12 @@ def wanted_outputs(data: Any) -> list[str]:
 
 async def infer(request: Request, state: ServiceState, served: ServedModel) -> Response:
     try:
-        data: Any = loads(await request.body())
+        data, tail = split_body(await request.body(), request.headers.get(HEADER))
+        data = inline_binary(data, tail)
         wanted = wanted_outputs(data)
     except Rejected as exc:
         return _with_error_field(rejected_response(state, served, exc))
-    scored = await score_request(state, served, request, v2_batch)
+    scored = await score_request(state, served, request, v2_batch, decoded=data)
     if isinstance(scored, Response):
         return _with_error_field(scored)
     ids, predictions, probabilities = scored
@@ -148,7 +157,18 @@ async def infer(request: Request, state: ServiceState, served: ServedModel) -> R
     }
     if isinstance(data.get("id"), str):
         body["id"] = data["id"]
-    return json_response(body)
+    arrays = {"predict": predictions}
+    if probabilities is not None:
+        arrays["predict_proba"] = probabilities
+    binary = binary_outputs(data, [t["name"] for t in tensors])
+    if not binary:
+        return json_response(body)
+    content, header_size = encode_answer(body, arrays, binary)
+    return Response(
+        content,
+        media_type="application/octet-stream",
+        headers={"Inference-Header-Content-Length": str(header_size)},
+    )
 
 
 Lookup = Callable[[Request, str], "tuple[ServiceState, ServedModel] | None"]
@@ -157,13 +177,13 @@ AllStates = Callable[[Request], "list[ServiceState]"]
 
 
 def _single(request: Request, name: str) -> tuple[ServiceState, ServedModel] | None:
-    state: ServiceState = request.app.state.service
+    state = app_service(request.app)
     served = state.served
     return (state, served) if served.info.model == name else None
 
 
 def _single_states(request: Request) -> list[ServiceState]:
-    return [request.app.state.service]
+    return [app_service(request.app)]
 
 
 def _no_model(name: str) -> Response:
@@ -181,7 +201,9 @@ def v2_router(
 
     @router.get("/v2", summary="Server metadata")
     def server_metadata() -> Response:
-        return json_response({"name": "inferwatch", "version": __version__, "extensions": []})
+        return json_response(
+            {"name": "inferwatch", "version": __version__, "extensions": ["binary_tensor_data"]}
+        )
 
     @router.get("/v2/health/live", summary="Liveness")
     def live() -> Response:

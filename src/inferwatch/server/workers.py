@@ -67,11 +67,12 @@ def export_settings(settings: Settings) -> None:
 def app_from_env() -> Any:
     """The app of one worker (uvicorn calls this in each worker process)."""
     from inferwatch.server.app import create_app
+    from inferwatch.server.deps import app_service
 
     app = create_app(Settings())
     directory = os.environ.get(ENV)
     if directory:
-        metrics = WorkerMetrics(app.state.service.registry, Path(directory))
+        metrics = WorkerMetrics(app_service(app).registry, Path(directory))
         metrics.start()
         app.state.worker_metrics = metrics
     return app

@@ -13,7 +13,6 @@ commit is in the log before ``write`` returns. Surviving power loss or an OS cra
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import threading
@@ -41,7 +40,7 @@ from inferwatch.store.records import (
     StoredPrediction,
     StoreStats,
 )
-from inferwatch.store.sqlite_files import create_private, open_error, size_of
+from inferwatch.store.sqlite_files import create_private, migrate_v1, open_error, size_of
 from inferwatch.store.sqlite_writer import in_chunks, insert_batch, join_labels
 
 log = logging.getLogger(__name__)
@@ -79,6 +78,8 @@ class SQLiteStore:
         if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
         self.path = Path(path)
+        self._wal = self.path.with_name(self.path.name + "-wal")
+        self._busy_ms = int(busy_timeout_seconds * 1000)
         self._lock = threading.Lock()
         self.last_written = 0
         """The newest batch id this store object committed (the writer thread's mark)."""
@@ -152,31 +153,12 @@ class SQLiteStore:
                 for statement in statements(step.sqlite):
                     c.execute(statement)
                 if step.version == 2 and version == 1:
-                    self._migrate_v1(c)
+                    migrate_v1(c)
             c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
             raise
-
-    @classmethod
-    def _migrate_v1(cls, c: sqlite3.Connection) -> None:
-        """Schema 1 kept one JSON record per prediction: regroup them into batches (rows of
-        one request share their timestamp) in the transaction that opens the file."""
-        cur = c.execute(
-            "SELECT id, ts, model, model_version, features, prediction, confidence,"
-            " probabilities FROM predictions_v1 ORDER BY rowid"
-        )
-        while rows := cur.fetchmany(5000):
-            records = [
-                PredictionRecord(
-                    pid, ts, m, v, json.loads(f), pred, conf, None if p is None else json.loads(p)
-                )
-                for pid, ts, m, v, f, pred, conf, p in rows
-            ]
-            for batch, confidence in groups(records):
-                insert_batch(c, batch, confidence)
-        c.execute("DROP TABLE predictions_v1")
 
     # ------------------------------------------------------------------ plumbing
 
@@ -228,7 +210,24 @@ class SQLiteStore:
                 mark = max(mark, insert_batch(c, batch, confidence))
             outcomes = join_labels(c, labels, now) if labels else []
         self.last_written = mark
+        self._bound_log()
         return outcomes
+
+    def _bound_log(self) -> None:
+        """The checkpoint thread keeps the log near its limit; should it fall behind (starved
+        on a busy machine), the writer truncates the log itself once it passes four times the
+        limit, so the bound holds whatever the scheduling (one ``stat`` per write)."""
+        if self._checkpointer is None or size_of(self._wal) <= 4 * self.wal_limit_bytes:
+            return
+        with self._lock:
+            c = self._conn
+            c.execute(f"PRAGMA busy_timeout={_TRUNCATE_WAIT_MS}")
+            try:
+                c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error:
+                log.warning("checkpoint of %s failed", self.path, exc_info=True)
+            finally:
+                c.execute(f"PRAGMA busy_timeout={self._busy_ms}")
 
     def purge(self, older_than: float, *, chunk: int = 5000) -> int:
         """Delete predictions older than ``older_than`` and their labels; returns how many

@@ -1,13 +1,18 @@
 """Files of ``SQLiteStore``: creating the file privately, naming why it cannot be opened,
-and the size of a file that may be gone."""
+the size of a file that may be gone, and the regrouping of a schema-1 file."""
 
 from __future__ import annotations
 
 import errno
+import json
 import os
+import sqlite3
 from pathlib import Path
 
+from inferwatch.store.codec import groups
 from inferwatch.store.protocol import StoreError
+from inferwatch.store.records import PredictionRecord
+from inferwatch.store.sqlite_writer import insert_batch
 
 
 def open_error(path: Path, exc: BaseException) -> StoreError:
@@ -40,4 +45,23 @@ def size_of(path: Path) -> int:
         return 0
 
 
-__all__ = ["create_private", "open_error", "size_of"]
+def migrate_v1(c: sqlite3.Connection) -> None:
+    """Schema 1 kept one JSON record per prediction: regroup them into batches (rows of
+    one request share their timestamp) in the transaction that opens the file."""
+    cur = c.execute(
+        "SELECT id, ts, model, model_version, features, prediction, confidence,"
+        " probabilities FROM predictions_v1 ORDER BY rowid"
+    )
+    while rows := cur.fetchmany(5000):
+        records = [
+            PredictionRecord(
+                pid, ts, m, v, json.loads(f), pred, conf, None if p is None else json.loads(p)
+            )
+            for pid, ts, m, v, f, pred, conf, p in rows
+        ]
+        for batch, confidence in groups(records):
+            insert_batch(c, batch, confidence)
+    c.execute("DROP TABLE predictions_v1")
+
+
+__all__ = ["create_private", "migrate_v1", "open_error", "size_of"]

@@ -16,8 +16,11 @@ import numpy as np
 import pandas as pd
 
 from inferwatch.core.schema import SchemaError
-from inferwatch.lifecycle.bring import InitError, InitOptions, InitResult, coerce_kinds, read_table
+from inferwatch.lifecycle.bring import InitResult
+from inferwatch.lifecycle.loaders import read_table
 from inferwatch.lifecycle.modeldir import build_bundle, save_model_dir
+from inferwatch.lifecycle.options import InitError, InitOptions
+from inferwatch.lifecycle.scoring import coerce_kinds
 
 
 class RecordedPredictions:

@@ -28,8 +28,8 @@ from inferwatch.core.monitor import Monitor, MonitorConfig
 from inferwatch.core.schema import Batch, SchemaError
 from inferwatch.core.snapshot import MonitorSnapshot
 from inferwatch.exporter import ModelInfo, MonitorCollector, ServiceTotals
+from inferwatch.integrations.logged import LogRejected, check_ids, check_outputs
 from inferwatch.lifecycle.modeldir import ModelBundle, load_model_dir
-from inferwatch.logged import LogRejected, check_ids, check_outputs
 from inferwatch.settings import Settings
 from inferwatch.store import LabelItem, PredictionBatch, PredictionStore, new_ids, open_store
 from inferwatch.store.url import sqlite_url

@@ -13,6 +13,7 @@ rows of a request body.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -63,11 +64,16 @@ class PendingHalves:
         self.dropped = 0
         """Halves dropped unjoined (expired or pushed out)."""
         self._waiting: OrderedDict[str, _Waiting] = OrderedDict()
+        self._lock = threading.Lock()  # a scrape expires them from another thread
 
     def __len__(self) -> int:
         return len(self._waiting)
 
     def expire(self, now: float) -> None:
+        with self._lock:
+            self._expire(now)
+
+    def _expire(self, now: float) -> None:
         while self._waiting:
             first = next(iter(self._waiting.values()))
             if now - first.at <= self.ttl:
@@ -77,18 +83,19 @@ class PendingHalves:
 
     def add(self, ce_id: str, half: Half, body: Any, now: float) -> tuple[Any, Any] | None:
         """Record one half; returns ``(request, response)`` bodies when both are here."""
-        self.expire(now)
-        other = self._waiting.get(ce_id)
-        if other is not None and other.half != half:
-            del self._waiting[ce_id]
-            return (body, other.body) if half == "request" else (other.body, body)
-        if other is not None:  # the same half again: the later one wins
-            del self._waiting[ce_id]
-        self._waiting[ce_id] = _Waiting(half, body, now)
-        while len(self._waiting) > self.max_pending:
-            self._waiting.popitem(last=False)
-            self.dropped += 1
-        return None
+        with self._lock:
+            self._expire(now)
+            other = self._waiting.get(ce_id)
+            if other is not None and other.half != half:
+                del self._waiting[ce_id]
+                return (body, other.body) if half == "request" else (other.body, body)
+            if other is not None:  # the same half again: the later one wins
+                del self._waiting[ce_id]
+            self._waiting[ce_id] = _Waiting(half, body, now)
+            while len(self._waiting) > self.max_pending:
+                self._waiting.popitem(last=False)
+                self.dropped += 1
+            return None
 
 
 def tensor_rows(tensors: Sequence[Any], names: Sequence[str]) -> tuple[list[str], list[Any]]:
