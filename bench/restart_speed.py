@@ -147,20 +147,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         model_dir = root / "model"
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "inferwatch.cli",
-                "train",
-                "--example",
-                "iris",
-                "--out",
-                str(model_dir),
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        train = [sys.executable, "-m", "inferwatch.cli", "train", "--example", "iris"]
+        subprocess.run([*train, "--out", str(model_dir)], check=True, stdout=subprocess.DEVNULL)
         full, empty = root / "full", root / "empty"
         t = time.monotonic()
         fill(full / "predictions.sqlite3", model_dir, args.rows)
@@ -176,6 +164,15 @@ def main() -> int:
                         p.unlink()
         restart(model_dir, full, before_kill=args.tail)
         killed = restart(model_dir, full)
+    return _report(args, results, cold, killed)
+
+
+def _report(
+    args: argparse.Namespace,
+    results: dict[str, list[tuple[float, float, int]]],
+    cold: tuple[float, float, int],
+    killed: tuple[float, float, int],
+) -> int:
     med = {k: [statistics.median(r[i] for r in v) for i in range(2)] for k, v in results.items()}
     windows = [r[2] for r in results["full"]]
     print(f"\nRestart to ready, median of {args.rounds} alternating rounds")

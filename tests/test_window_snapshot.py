@@ -71,19 +71,7 @@ def test_restart_after_kill_9_gives_the_same_window(
 ) -> None:
     data_dir = tmp_path / "data"
     args = ["--model-dir", str(iris_model_dir), "--data-dir", str(data_dir)]
-    env: dict[str, str] = {}
-    if engine == "postgres":
-        cluster = request.getfixturevalue("postgres_cluster")
-        url = cluster.new_database()
-        env = {"INFERWATCH_STORE_URL": url, "INFERWATCH_STORE_PASSWORD_FILE": cluster.password_file}
-
-        def open_it() -> PredictionStore:
-            return open_store(url, password_file=cluster.password_file)
-    else:
-
-        def open_it() -> PredictionStore:
-            return SQLiteStore(data_dir / "predictions.sqlite3", checkpoint_seconds=None)
-
+    env, open_it = _engine(engine, data_dir, request)
     first = serve_process(args, env=env)
     c = httpx.Client(base_url=first.url, timeout=30)
     wait_until(lambda: c.get("/readyz").status_code == 200, what="ready")
@@ -124,6 +112,18 @@ def test_restart_after_kill_9_gives_the_same_window(
     # the restart merged the snapshot and replayed the tail: it counts every row once
     assert "from a snapshot and the tail" in again.output()
     assert after["service"]["rebuilt"] == {"predictions": stored, "labels": 50}
+
+
+def _engine(
+    engine: str, data_dir: Path, request: pytest.FixtureRequest
+) -> tuple[dict[str, str], Callable[[], PredictionStore]]:
+    """The service's environment for ``engine`` and a way to open its store."""
+    if engine == "postgres":
+        cluster = request.getfixturevalue("postgres_cluster")
+        url = cluster.new_database()
+        env = {"INFERWATCH_STORE_URL": url, "INFERWATCH_STORE_PASSWORD_FILE": cluster.password_file}
+        return env, lambda: open_store(url, password_file=cluster.password_file)
+    return {}, lambda: SQLiteStore(data_dir / "predictions.sqlite3", checkpoint_seconds=None)
 
 
 def _stored_rows(open_it: Callable[[], PredictionStore]) -> int:
