@@ -102,8 +102,7 @@ def test_drift_and_counts_follow_observations() -> None:
     }
     preds = np.array(["a"] * n, dtype=object)
     probs = np.column_stack([np.full(n, 0.9), np.full(n, 0.1)])
-    source.monitor.observe(batch, preds, probs, source.now)
-    source.totals.confidence.update_many(probs.max(axis=1))
+    source.monitor.observe(batch, preds, probs, source.now)  # the monitor keeps the confidences
     source.totals.add_rejected("x", "wrong_type", 2)
     samples = _samples(source)
     assert _get(samples, "inferwatch_window_rows", model="m") == n

@@ -247,3 +247,25 @@ def test_a_snapshot_is_saved_only_while_this_process_wrote_alone(
         assert chain.save() is False and chain.alone is False
         kept = checkpoint.load(store, monitor)
         assert kept is not None and kept.mark == saved.mark
+
+
+def test_the_confidence_histogram_travels_with_the_monitor_state(iris_model_dir: Path) -> None:
+    """The top-class confidence is kept once, by the monitor of the version that scored the
+    rows: its histogram is in the totals and in the saved state a restart merges back."""
+    import numpy as np
+
+    first = _monitor(iris_model_dir)
+    rows = {k: np.array([r[k] for r in ROWS], dtype=np.float64) for k in ROWS[0]}
+    n = len(ROWS)
+    probs = np.tile([0.97, 0.02, 0.01], (n, 1))
+    probs[0] = [0.5, 0.3, 0.2]
+    first.observe(rows, np.array(["setosa"] * n, dtype=object), probs, 1000.0)
+    totals = first.snapshot(1000.0).totals
+    assert sum(totals.confidence_counts) == n and totals.confidence_counts[2] == 1
+    assert totals.confidence_sum == pytest.approx(0.5 + 0.97 * (n - 1))
+    again = _monitor(iris_model_dir)
+    again.merge_state(first.state())
+    assert again.snapshot(1000.0).totals == totals
+    old = {k: v for k, v in first.state().items() if not k.startswith("confidence_")}
+    with pytest.raises(ValueError, match="confidence"):
+        _monitor(iris_model_dir).merge_state(old)

@@ -22,10 +22,10 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from inferwatch.core.performance import CONFIDENCE_BUCKETS
 from inferwatch.core.quality import QUALITY_CHECKS
 from inferwatch.core.snapshot import MonitorSnapshot
 
-CONFIDENCE_BUCKETS: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 FEEDBACK_DELAY_BUCKETS: tuple[float, ...] = (
     1.0,
     10.0,
@@ -81,7 +81,6 @@ class ServiceTotals:
     lock: threading.Lock = field(default_factory=threading.Lock)
     rejected_quality: dict[tuple[str, str], int] = field(default_factory=dict)
     feedback: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FEEDBACK_OUTCOMES, 0))
-    confidence: ValueHistogram = field(default_factory=lambda: ValueHistogram(CONFIDENCE_BUCKETS))
     feedback_delay: ValueHistogram = field(
         default_factory=lambda: ValueHistogram(FEEDBACK_DELAY_BUCKETS)
     )
@@ -305,7 +304,6 @@ def service_families(
     with totals.lock:
         rejected = dict(totals.rejected_quality)
         feedback = dict(totals.feedback)
-        confidence = _copy(totals.confidence)
         delay = _copy(totals.feedback_delay)
 
     quality = CounterMetricFamily(
@@ -336,6 +334,11 @@ def service_families(
         [m],
         delay,
     )
+    confidence = ValueHistogram(CONFIDENCE_BUCKETS)  # the monitor's, per version (a
+    # regressor has no probabilities: all zero)
+    if snap.totals.confidence_counts:
+        confidence.counts = np.asarray(snap.totals.confidence_counts, dtype=np.int64)
+        confidence.sum = snap.totals.confidence_sum
     yield _histogram(
         "inferwatch_prediction_confidence_ratio",
         "Top-class probability of each prediction.",

@@ -345,6 +345,8 @@ class Monitor:
                 "quality": self._quality.copy(),
                 "issues": np.array([self._rows_with_issues], dtype=np.int64),
                 "labeled": self._labeled.copy(),
+                "confidence_counts": self._confidence.counts.copy(),
+                "confidence_sum": np.array([self._confidence.sum]),
             }
             for name, window in self._windows().items():
                 out[f"{name}.ids"], out[f"{name}.data"] = window.state()
@@ -354,10 +356,17 @@ class Monitor:
         """Add a saved ``state`` (of a monitor with the same ``fingerprint``) to this one: what
         it already counted stays. Checks every shape before changing anything."""
         windows = self._windows()
-        plain = {"cum": self._cum, "quality": self._quality, "labeled": self._labeled}
+        plain = {
+            "cum": self._cum,
+            "quality": self._quality,
+            "labeled": self._labeled,
+            "confidence_counts": self._confidence.counts,
+        }
         for name, target in plain.items():
-            if np.shape(state[name]) != target.shape:
-                raise ValueError(f"saved {name} has shape {np.shape(state[name])}")
+            if name not in state or np.shape(state[name]) != target.shape:
+                raise ValueError(f"saved {name} is missing or has another shape")
+        if "confidence_sum" not in state or np.shape(state["confidence_sum"]) != (1,):
+            raise ValueError("saved confidence_sum is missing")
         for name, window in windows.items():
             if np.shape(state[f"{name}.data"]) != (len(state[f"{name}.ids"]), window.width):
                 raise ValueError(f"saved window {name} has the wrong shape")
@@ -365,6 +374,7 @@ class Monitor:
             for name, target in plain.items():
                 target += np.asarray(state[name], dtype=target.dtype)
             self._rows_with_issues += int(state["issues"][0])
+            self._confidence.sum += float(state["confidence_sum"][0])
             for name, window in windows.items():
                 window.merge(state[f"{name}.ids"], state[f"{name}.data"])
 
@@ -408,6 +418,8 @@ class Monitor:
 
     def _totals(self) -> Totals:
         parts = self._layout.split(self._cum)
+        classifies = self.task == "classification"
+        confidence = tuple(self._confidence.counts.tolist()) if classifies else ()
         bins = {
             f.name: tuple(int(c) for c in f.coarse(parts[i]).tolist())
             for i, f in enumerate(self._feats)
@@ -433,6 +445,8 @@ class Monitor:
             predictions=predictions,
             labeled=labeled,
             rows_with_issues=self._rows_with_issues,
+            confidence_counts=confidence,
+            confidence_sum=self._confidence.sum,
         )
 
     def snapshot(self, timestamp: float) -> MonitorSnapshot:

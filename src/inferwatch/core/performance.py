@@ -160,18 +160,28 @@ class RegressionWindow:
         self.window.reset()
 
 
+CONFIDENCE_BUCKETS: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+"""Upper bounds of the top-class confidence histogram
+(``inferwatch_prediction_confidence_ratio``)."""
+
+
 class ConfidenceWindow:
-    """Mean top-class probability over a sliding window: the label-free accuracy estimate
-    (valid for a calibrated model; see the module docstring).
+    """Top-class probability of each prediction, taken once: its mean over a sliding window
+    (the label-free accuracy estimate, valid for a calibrated model; see the module docstring)
+    and its cumulative histogram over ``CONFIDENCE_BUCKETS`` (``counts`` per bucket, the last
+    one past 1.0, and ``sum``; a value equal to a bound belongs to that bucket).
 
     >>> w = ConfidenceWindow()
     >>> w.update_many(np.array([[0.9, 0.1], [0.3, 0.7]]), timestamp=0.0)
-    >>> round(w.get(0.0), 4)
-    0.8
+    >>> round(w.get(0.0), 4), w.counts.tolist()[4:7], round(w.sum, 4)
+    (0.8, [1, 0, 1], 1.6)
     """
 
     def __init__(self, buckets: int = 60, bucket_seconds: float = 60.0) -> None:
         self.window = CountWindow(2, buckets, bucket_seconds, dtype=np.float64)
+        self.bounds = np.asarray(CONFIDENCE_BUCKETS, dtype=np.float64)
+        self.counts = np.zeros(len(CONFIDENCE_BUCKETS) + 1, dtype=np.int64)
+        self.sum = 0.0
 
     def update_many(self, probabilities: npt.ArrayLike, timestamp: float) -> None:
         """``probabilities``: rows x classes, or already the top-class probability per row."""
@@ -183,13 +193,23 @@ class ConfidenceWindow:
             total = float(top.sum())
         if top.size:
             self.window.add_counts([float(top.size), total], timestamp)
+            index = np.searchsorted(self.bounds, top, side="left")
+            self.counts += np.bincount(index, minlength=len(self.counts))
+            self.sum += total
 
     def get(self, timestamp: float) -> float | None:
         n, total = self.window.counts(timestamp).tolist()
         return total / n if n > 0 else None
 
     def reset(self) -> None:
+        """Clear the window (not the cumulative histogram)."""
         self.window.reset()
 
 
-__all__ = ["ConfidenceWindow", "ConfusionWindow", "RegressionWindow", "confusion_metrics"]
+__all__ = [
+    "CONFIDENCE_BUCKETS",
+    "ConfidenceWindow",
+    "ConfusionWindow",
+    "RegressionWindow",
+    "confusion_metrics",
+]

@@ -76,6 +76,12 @@ class Totals:
     """``(actual, predicted)`` to count (classification)."""
     rows_with_issues: int = 0
     """Rows with at least one quality issue (for the share of rows with issues)."""
+    confidence_counts: tuple[int, ...] = ()
+    """Top-class confidence of each prediction, counted per bucket of
+    ``inferwatch.core.performance.CONFIDENCE_BUCKETS`` (the last bucket: past the last
+    bound); empty for a regressor."""
+    confidence_sum: float = 0.0
+    """Sum of those confidences (the histogram's ``_sum``)."""
 
 
 @dataclass(frozen=True)

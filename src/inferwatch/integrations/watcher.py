@@ -135,9 +135,6 @@ class Watcher:
         with self._lock:
             self.store.write([record], [], now)
         self.monitor.observe(batch, preds, probs, now)
-        if probs is not None and len(probs):
-            with self.totals.lock:
-                self.totals.confidence.update_many(probs.max(axis=1))
         return chosen
 
     def feedback(self, ids: Sequence[str], labels: Sequence[Any]) -> list[str]:

@@ -187,9 +187,6 @@ class MonitorFeed:
         if any(j.coerced for j in jobs):
             batch = Batch(columns, coerced_masks(jobs))
         served.monitor.observe(batch, predictions, probabilities, now)
-        if probabilities is not None and probabilities.ndim == 2 and probabilities.size:
-            with self.totals.lock:
-                self.totals.confidence.update_many(probabilities.max(axis=1))
 
     def _record(self, served: ServedModel, outcomes: Sequence[LabelOutcome], now: float) -> None:
         """Matched labels of predictions ``served`` made go to its accuracy window (a label

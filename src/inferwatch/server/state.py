@@ -46,7 +46,7 @@ class ServiceState:
 
     ``served`` is the model version served now: a request reads it once and uses only that
     value. The event loop writes ``totals.feedback`` and ``totals.rejected_quality``; the
-    feed thread writes ``totals.confidence`` and ``totals.feedback_delay``.
+    feed thread writes ``totals.feedback_delay`` (the confidence histogram is the monitor's).
     """
 
     settings: Settings
