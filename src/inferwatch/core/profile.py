@@ -167,10 +167,11 @@ class BinnedFeature:
         fine_ratios = counts / n if n else np.full(counts.size, 1.0 / counts.size)
         fb = np.clip(bounds, lo, hi) - lo
         finite_counts = np.diff(fb)
-        sums = np.diff(np.concatenate([[0.0], np.cumsum(finite)])[fb])
         centers = _default_centers(fine_edges)
         filled = finite_counts > 0
-        centers[filled] = sums[filled] / finite_counts[filled]
+        if filled.any():  # each filled bin's mean: the sums of its run of sorted values
+            sums = np.add.reduceat(finite, fb[:-1][filled])
+            centers[filled] = sums / finite_counts[filled]
         q1, q3 = sorted_quantiles(finite, np.array([0.25, 0.75])) if finite.size else (0.0, 0.0)
         return cls(
             name=name,
