@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,6 +50,7 @@ Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 
 _BATCH_IDS = "json_each((SELECT ids FROM batches WHERE id = ?1))"
 _TRUNCATE_WAIT_MS = 250  # longest a truncating checkpoint holds the writer back
+_TRUNCATE_TRIES = 20  # the writer's own truncation, past four times the limit (a last resort)
 
 
 WAL_LIMIT_BYTES = 32 * 1024 * 1024
@@ -219,11 +221,15 @@ class SQLiteStore:
         limit, so the bound holds whatever the scheduling (one ``stat`` per write)."""
         if self._checkpointer is None or size_of(self._wal) <= 4 * self.wal_limit_bytes:
             return
-        with self._lock:
+        with self._lock:  # no write meanwhile: the log only has to be copied once
             c = self._conn
             c.execute(f"PRAGMA busy_timeout={_TRUNCATE_WAIT_MS}")
             try:
-                c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                # a reader or the checkpoint thread's own checkpoint may hold it up: try again
+                for _ in range(_TRUNCATE_TRIES):
+                    if not c.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]:
+                        break
+                    time.sleep(0.01)
             except sqlite3.Error:
                 log.warning("checkpoint of %s failed", self.path, exc_info=True)
             finally:
