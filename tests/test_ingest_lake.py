@@ -184,13 +184,15 @@ def test_lake_crash_after_storing_before_the_cursor_moved_scores_once(
 
 def test_bodies_keep_non_finite_values_apart_from_missing_ones() -> None:
     """orjson would write NaN as null (missing); the service counts NaN as non-finite, so a
-    body holding one goes out with the standard encoder's token instead."""
+    body holding one goes out with the standard encoder's token instead; an integer beyond
+    64 bits (which orjson refuses) still goes out."""
     import json
 
-    from inferwatch.ingest.service import encode_body
+    from inferwatch.core.jsonbody import dumps, parse
 
     plain = {"instances": [{"a": 1.5, "b": None, "c": "x"}], "ids": ["r1"]}
-    assert json.loads(encode_body(plain)) == plain
+    assert json.loads(dumps(plain, keep_non_finite=True)) == plain
     odd = {"instances": [{"a": float("nan"), "b": None}, {"a": float("inf"), "b": 2.0}]}
-    text = encode_body(odd).decode()
+    text = dumps(odd, keep_non_finite=True).decode()
     assert "NaN" in text and "Infinity" in text and text.count("null") == 1
+    assert parse(dumps({"n": 2**70}, keep_non_finite=True)) == {"n": 2**70}

@@ -11,7 +11,6 @@ gets its callback, with the answer or with the error.
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,18 +19,11 @@ from typing import Any
 import httpx
 import orjson
 
+from inferwatch.core import jsonbody
+
 Answer = tuple[httpx.Response | None, str]
 """The response (None when there was none) and, without one, what went wrong."""
 Done = Callable[[httpx.Response | None, str], None]
-
-
-def encode(body: Any) -> bytes:
-    """``body`` as JSON bytes (orjson; the standard library for what orjson refuses, such as
-    integers beyond 64 bits)."""
-    try:
-        return orjson.dumps(body)
-    except TypeError:
-        return json.dumps(body).encode()
 
 
 def decode(response: httpx.Response) -> Any:
@@ -57,7 +49,7 @@ class InFlight:
 
     def post(self, path: str, body: Any) -> Answer:
         try:
-            return self._client.post(path, content=encode(body), headers=self._headers), ""
+            return self._client.post(path, content=jsonbody.dumps(body), headers=self._headers), ""
         except httpx.HTTPError as exc:
             return None, f"POST {path}: {type(exc).__name__}: {exc}"
 
@@ -89,4 +81,4 @@ class InFlight:
             self._pool.shutdown()
 
 
-__all__ = ["Answer", "InFlight", "decode", "encode"]
+__all__ = ["Answer", "InFlight", "decode"]

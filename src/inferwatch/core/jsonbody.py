@@ -1,4 +1,4 @@
-"""JSON bodies parsed safely: bounded nesting and text the store can encode.
+"""JSON bodies parsed safely (bounded nesting and text the store can encode), and written fast.
 
 The fast parser (orjson) refuses lone surrogates and nesting deeper than ``MAX_DEPTH``;
 the standard parser is only the fallback for the non-standard ``NaN``/``Infinity``
@@ -17,6 +17,7 @@ rows[0].colour
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import orjson
@@ -100,4 +101,39 @@ def parse(body: bytes, what: str = "request body") -> Any:
     return data
 
 
-__all__ = ["MAX_DEPTH", "JsonError", "encodable", "parse", "printable", "unencodable_field"]
+def dumps(body: Any, *, keep_non_finite: bool = False) -> bytes:
+    """``body`` as JSON bytes: orjson, several times faster than the standard encoder, which
+    only takes what orjson refuses (integers beyond 64 bits). orjson writes NaN and infinities
+    as ``null``; with ``keep_non_finite`` a body holding one goes out with the standard
+    encoder's ``NaN``/``Infinity`` tokens instead, which ``parse`` reads back as numbers.
+
+    >>> dumps({"a": [1.5, None]}), dumps({"a": float("nan")}, keep_non_finite=True)
+    (b'{"a":[1.5,null]}', b'{"a": NaN}')
+    """
+    if keep_non_finite and _non_finite(body):
+        return json.dumps(body).encode()
+    try:
+        return orjson.dumps(body)
+    except TypeError:
+        return json.dumps(body).encode()
+
+
+def _non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_non_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_non_finite(v) for v in value)
+    return False
+
+
+__all__ = [
+    "MAX_DEPTH",
+    "JsonError",
+    "dumps",
+    "encodable",
+    "parse",
+    "printable",
+    "unencodable_field",
+]

@@ -17,9 +17,7 @@ are kept and tried again with the next deliveries, for ``label_patience`` second
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -28,6 +26,7 @@ from typing import Any
 import httpx
 import orjson
 
+from inferwatch.core import jsonbody
 from inferwatch.ingest.delivery import Delivery
 
 log = logging.getLogger(__name__)
@@ -70,9 +69,8 @@ class ServiceSink:
     async def _post(self, path: str, body: dict[str, Any]) -> httpx.Response:
         headers = {**self.headers, "content-type": "application/json"}
         try:
-            response = await self.client.post(
-                f"{self.url}{path}", content=encode_body(body), headers=headers
-            )
+            content = jsonbody.dumps(body, keep_non_finite=True)
+            response = await self.client.post(f"{self.url}{path}", content=content, headers=headers)
         except httpx.HTTPError as exc:
             raise SinkUnavailable(f"POST {path}: {type(exc).__name__}") from exc
         if response.status_code >= 500:
@@ -158,22 +156,6 @@ class ServiceSink:
 
     def waiting_labels(self) -> int:
         return len(self._waiting)
-
-
-def _finite(value: Any) -> bool:
-    return not isinstance(value, float) or math.isfinite(value)
-
-
-def encode_body(body: dict[str, Any]) -> bytes:
-    """``body`` as JSON bytes: orjson, several times faster than the standard encoder, unless a
-    record holds NaN or an infinity, which orjson would turn into ``null`` (a missing value)
-    while the service counts it as a non-finite one: the standard encoder keeps the token."""
-    records = body.get("instances")
-    if isinstance(records, list) and not all(
-        _finite(v) for r in records if isinstance(r, dict) for v in r.values()
-    ):
-        return json.dumps(body).encode()
-    return orjson.dumps(body)
 
 
 def _part(values: list[Any] | None, start: int, stop: int | None) -> list[Any] | None:
