@@ -140,3 +140,26 @@ def test_feed_sends_rows_and_labels_to_their_own_version(
     assert one.monitor.snapshot(100.0).totals.labeled[("setosa", "setosa")] == 0
     assert totals.feedback_delay.cumulative()[-1] == 2  # both matched delays are counted
     assert totals.feedback_delay.sum == 15.0
+
+
+def test_steady_traffic_does_not_hold_the_pool_back(
+    versions: tuple[ServedModel, ServedModel],
+) -> None:
+    """The linger counts from the pool's first transaction: rows arriving more often than
+    the linger still reach the monitor while the traffic goes on, not only when it pauses."""
+    import time
+
+    served = fresh(versions[0])
+    feed = MonitorFeed(ServiceTotals(), lambda: 100.0, max_rows=10_000, linger=0.2)
+    feed.start()
+    try:
+        seen_during = 0
+        for _ in range(100):  # one row every 20 ms for 2 s: never quiet for 0.2 s
+            feed.put(Flushed(100.0, [job(served, 1)]))
+            time.sleep(0.02)
+            seen_during = served.monitor.snapshot(100.0).window_rows
+        # far below the pool bound, yet fed while the rows kept coming
+        assert seen_during > 0
+    finally:
+        feed.stop()
+    assert served.monitor.snapshot(100.0).window_rows == 100

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,8 +70,10 @@ class _Pool:
 class MonitorFeed:
     """Pools committed transactions for the monitors, on its own thread.
 
-    ``totals`` receives the service figures the feed alone writes: the histograms of top-class
-    confidence and of label delay. ``clock`` stamps each feed (the monitor's window time).
+    A pool is fed once ``max_rows`` rows or labels wait, or once its first transaction has
+    waited ``linger`` seconds (steady traffic does not hold it back). ``totals`` receives the
+    service figure the feed alone writes: the histogram of label delay. ``clock`` stamps each
+    feed (the monitor's window time).
     """
 
     def __init__(
@@ -121,10 +124,15 @@ class MonitorFeed:
 
     def _run(self) -> None:
         pool = _Pool()
+        due = 0.0  # when the pool's first transaction has waited ``linger`` seconds
         while True:
             try:
-                item = self._queue.get(timeout=self.linger) if pool else self._queue.get()
-            except queue.Empty:  # quiet for ``linger`` seconds: feed what waits
+                if pool:
+                    item = self._queue.get(timeout=max(0.0, due - time.monotonic()))
+                else:
+                    item = self._queue.get()
+                    due = time.monotonic() + self.linger
+            except queue.Empty:  # the oldest has waited ``linger`` seconds: feed the pool
                 pool = self._drain(pool)
                 self._save(force=False)
                 continue
