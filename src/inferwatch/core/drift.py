@@ -30,6 +30,7 @@ from inferwatch.core.profile import BinnedFeature
 EPS = 1e-4
 
 FloatArray = npt.NDArray[np.float64]
+IntpArray = npt.NDArray[np.intp]
 
 
 def _shares(counts: npt.ArrayLike) -> FloatArray:
@@ -160,44 +161,130 @@ def _sorted_finite(values: npt.ArrayLike) -> FloatArray:
     return np.sort(x[np.isfinite(x)])
 
 
-def exact_sorted(xs: FloatArray, ys: FloatArray) -> tuple[float, float]:
-    """``(KS statistic, W1 distance)`` of two sorted finite samples in one merge.
+PIVOT_STEP = 128
+"""Every ``PIVOT_STEP``-th value of each sample is a pivot of ``ks_sorted``."""
 
-    Both empirical CDFs are evaluated on the merged sample: KS is the largest gap at the end of
-    each run of equal values, W1 the area between the CDFs. The merge is a stable sort of the
-    two sorted runs end to end (a single linear merge), and the gap is kept in integers,
-    ``n * m * (F_x - F_y) = (n + m) * #x - n * k`` after the first ``k`` merged values, so
-    the largest gap is found exactly (a running sum of ``m`` per x value and ``-n`` per y).
+
+def ks_sorted(xs: FloatArray, ys: FloatArray) -> float:
+    """Two-sample KS statistic of two sorted finite samples, without merging them whole.
+
+    With ``G(v) = m * #{x <= v} - n * #{y <= v}`` (``= n m (F_x - F_y)`` at ``v``, an integer),
+    KS is the largest ``|G|`` over the sample values. ``G`` is evaluated exactly (by
+    ``searchsorted``) at a few pivots: every ``PIVOT_STEP``-th value of each sample, and the
+    largest. Between two neighbouring pivots each count moves by at most what lies strictly
+    between them, which bounds ``|G|`` there; only the stretches whose bound reaches the largest
+    ``|G|`` found at a pivot are merged and walked value by value. So every value where ``|G|``
+    peaks is found, and the statistic comes from its counts in floats, as scipy computes it.
     """
     n, m = xs.size, ys.size
     if n == 0 or m == 0:
-        return 0.0, 0.0
-    total = n + m
-    both = np.concatenate([xs, ys])
+        return 0.0
+    step = PIVOT_STEP
+    pivots = np.unique(
+        np.concatenate([xs[step - 1 :: step], ys[step - 1 :: step], xs[-1:], ys[-1:]])
+    )
+    rx = np.searchsorted(xs, pivots, side="right")
+    ry = np.searchsorted(ys, pivots, side="right")
+    g = rx * m - ry * n
+    top = int(np.abs(g).max())
+    # strictly between pivots t - 1 and t: xs[rx[t - 1] : lx[t]] and ys[ry[t - 1] : ly[t]]
+    lx = np.searchsorted(xs, pivots, side="left")
+    ly = np.searchsorted(ys, pivots, side="left")
+    px = np.concatenate([[0], rx[:-1]])
+    py = np.concatenate([[0], ry[:-1]])
+    bound = np.maximum(lx * m - py * n, ly * n - px * m)
+    near = np.flatnonzero((bound >= top) & ((lx > px) | (ly > py)))
+    cx, cy = rx, ry
+    if near.size:
+        ix, iy = _stretch_counts(xs, ys, px[near], lx[near], py[near], ly[near])
+        gi = ix * m - iy * n
+        top = max(top, int(np.abs(gi).max()))
+        cx, cy, g = np.concatenate([rx, ix]), np.concatenate([ry, iy]), np.concatenate([g, gi])
+    peak = np.abs(g) == top  # the largest gap, maybe at several values
+    return float(np.abs(cx[peak] / n - cy[peak] / m).max())
+
+
+def _stretch_counts(
+    xs: FloatArray,
+    ys: FloatArray,
+    x0: IntpArray,
+    x1: IntpArray,
+    y0: IntpArray,
+    y1: IntpArray,
+) -> tuple[IntpArray, IntpArray]:
+    """``(#{x <= v}, #{y <= v})`` at every distinct value ``v`` of the stretches
+    ``xs[x0[t]:x1[t]]`` and ``ys[y0[t]:y1[t]]``, stretch ``t`` lying wholly below stretch
+    ``t + 1``: the values of all stretches are merged (a stable sort of the two sorted runs),
+    then counted along from each stretch's start."""
+    sx, sy = x1 - x0, y1 - y0
+    vx, stretch_x = _runs(xs, x0, sx)
+    vy, stretch_y = _runs(ys, y0, sy)
+    both = np.concatenate([vx, vy])
     order = np.argsort(both, kind="stable")
-    merged = both.take(order, out=both)  # take buffers its input, so this is safe
-    # gap after the first k + 1 merged values: each x adds total - n = m, each y takes n away
-    gap = (order < n).astype(np.int64)
-    gap *= total
-    gap -= n
-    np.cumsum(gap, out=gap)
-    run_end = np.empty(total, dtype=bool)
-    np.not_equal(merged[1:], merged[:-1], out=run_end[:-1])
-    run_end[-1] = True
-    ends = None if run_end.all() else np.flatnonzero(run_end)
-    at_ends = gap if ends is None else gap[ends]
-    top = max(int(at_ends.max()), -int(at_ends.min()))
-    where = np.flatnonzero(np.abs(at_ends) == top)  # the largest gap, maybe at several points
-    k = (where if ends is None else ends[where]) + 1  # merged values up to there
-    nx = (at_ends[where] + n * k) // total
-    ks = float(np.abs(nx / n - (k - nx) / m).max())  # in floats, as scipy computes it
-    # W1: |gap| times each step between merged values, summed pairwise in numpy's own loop
-    # (np.dot would hand the sum to a threaded BLAS: slower, and busy, on a shared machine)
+    merged = both.take(order)
+    is_x = order < vx.size
+    stretch = np.concatenate([stretch_x, stretch_y]).take(order)
+    # counts below each stretch, less the merged values of earlier stretches
+    before_x = np.cumsum(sx) - sx
+    before_y = np.cumsum(sy) - sy
+    cx = np.cumsum(is_x) + (x0 - before_x).take(stretch)
+    cy = np.cumsum(~is_x) + (y0 - before_y).take(stretch)
+    last = np.empty(merged.size, dtype=bool)  # the last of each run of equal values
+    np.not_equal(merged[1:], merged[:-1], out=last[:-1])
+    last[-1] = True
+    return cx[last], cy[last]
+
+
+def _runs(values: FloatArray, starts: IntpArray, sizes: IntpArray) -> tuple[FloatArray, IntpArray]:
+    """``values[starts[t]:starts[t] + sizes[t]]`` for every ``t``, end to end, and the ``t`` of
+    each."""
+    total = int(sizes.sum())
+    offsets = np.cumsum(sizes) - sizes
+    which = np.repeat(np.arange(sizes.size, dtype=np.intp), sizes)
+    index = np.arange(total, dtype=np.intp)
+    index += (starts - offsets).take(which)
+    return values.take(index), which
+
+
+def wasserstein_sorted(xs: FloatArray, ys: FloatArray) -> float:
+    """W1 distance of two sorted finite samples, as the area between their quantile functions:
+    ``W1 = integral over u in (0, 1) of |Q_x(u) - Q_y(u)|``. ``Q_x`` steps at ``i / n``, ``Q_y`` at
+    ``j / m``; scaled by ``n m`` the steps are the integers ``i m`` and ``j n``, so which values
+    face each other over which length is integer arithmetic, with no merge of the values. Each
+    stretch is counted once, from the step that opens it (an ``x`` step where both step)."""
+    n, m = xs.size, ys.size
+    if n == 0 or m == 0:
+        return 0.0
+    if n == m:  # the quantile functions step together: the mean gap of the sorted values
+        gap = np.subtract(xs, ys)
+        np.abs(gap, out=gap)
+        return float(gap.sum()) / float(n)
+    i = np.arange(n, dtype=np.int64)
+    i *= m  # x steps, scaled
+    facing = i // n  # the y value facing each x stretch
+    length = np.minimum(i + m, (facing + 1) * n)
+    length -= i
+    gap = xs - ys.take(facing)
     np.abs(gap, out=gap)
-    steps = np.diff(merged)
-    steps *= gap[:-1]
-    w = float(steps.sum()) / (float(n) * float(m))
-    return ks, w
+    gap *= length
+    area = float(gap.sum())
+    j = np.arange(m, dtype=np.int64)
+    j *= n  # y steps, scaled
+    facing, shared = np.divmod(j, m)  # the x value facing each y stretch; x steps there too?
+    length = np.minimum((facing + 1) * m, j + n)
+    length -= j
+    length[shared == 0] = 0
+    gap = xs.take(facing) - ys
+    np.abs(gap, out=gap)
+    gap *= length
+    area += float(gap.sum())
+    return area / (float(n) * float(m))
+
+
+def exact_sorted(xs: FloatArray, ys: FloatArray) -> tuple[float, float]:
+    """``(KS statistic, W1 distance)`` of two sorted finite samples (``ks_sorted``,
+    ``wasserstein_sorted``)."""
+    return ks_sorted(xs, ys), wasserstein_sorted(xs, ys)
 
 
 def ks_exact(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
@@ -436,9 +523,11 @@ __all__ = [
     "js_distance",
     "ks_binned",
     "ks_exact",
+    "ks_sorted",
     "psi",
     "score_feature",
     "share_shift",
     "wasserstein_binned",
     "wasserstein_exact",
+    "wasserstein_sorted",
 ]
