@@ -22,7 +22,13 @@ from inferwatch.core.categories import (
     encode_categories,
     string_codes,
 )
-from inferwatch.core.drift import DriftRule, exact_sorted, score_feature
+from inferwatch.core.drift import (
+    DriftRule,
+    QuantileSteps,
+    ks_sorted,
+    score_feature,
+    wasserstein_sorted,
+)
 from inferwatch.core.profile import BinnedFeature
 from inferwatch.core.schema import (
     FeatureSchema,
@@ -175,14 +181,20 @@ def _codes(column: Any, categories: tuple[str, ...], rows: int) -> np.ndarray:
 
 
 def _numeric(
-    name: str, ref: Any, cur: Any, bins: int
+    name: str, ref: Any, cur: Any, bins: int, steps: dict[tuple[int, int], QuantileSteps]
 ) -> tuple[BinnedFeature, np.ndarray, dict[str, float]]:
+    """Bins, counts and exact statistics of a numeric feature. ``steps`` keeps the
+    ``QuantileSteps`` of each pair of sample sizes seen (most features have the same)."""
     xs = _sorted_values(ref, name)
     ys = _sorted_values(cur, name)
     feature = BinnedFeature.numeric_sorted(name, xs, bins, resolution=1)
     counts = feature.counts_sorted(ys)
-    ks, w = exact_sorted(_finite_part(xs), _finite_part(ys))
-    return feature, counts, {"ks": ks, "wasserstein": w / feature.spread}
+    fx, fy = _finite_part(xs), _finite_part(ys)
+    sizes = (fx.size, fy.size)
+    if fx.size != fy.size and fx.size and fy.size and sizes not in steps:
+        steps[sizes] = QuantileSteps(*sizes)
+    w = wasserstein_sorted(fx, fy, steps.get(sizes))
+    return feature, counts, {"ks": ks_sorted(fx, fy), "wasserstein": w / feature.spread}
 
 
 def _table(data: Any, schema: FeatureSchema) -> tuple[Mapping[str, Any], int]:
@@ -206,11 +218,12 @@ def _feature_report(
     bins: int,
     rule: DriftRule,
     threshold: float,
+    steps: dict[tuple[int, int], QuantileSteps],
 ) -> FeatureReport:
     """One feature of the report: read its two columns, bin, score and decide."""
     r, c = ref.get(spec.name), cur.get(spec.name)
     if spec.kind == "numeric":
-        feature, counts, exact = _numeric(spec.name, r, c, bins)
+        feature, counts, exact = _numeric(spec.name, r, c, bins, steps)
     else:
         ref_codes = _codes(r, spec.categories, rows[0])
         feature = BinnedFeature.from_codes(spec.name, ref_codes, spec.categories)
@@ -258,7 +271,7 @@ def drift_report(
     cur, n_cur = _table(current, schema)
     rule = DriftRule(psi_threshold, min_window_rows, share_threshold, alpha)
     overrides = dict(per_feature_thresholds or {})
-
+    steps: dict[tuple[int, int], QuantileSteps] = {}
     reports = [  # one feature at a time: memory stays near one column's
         _feature_report(
             spec,
@@ -268,6 +281,7 @@ def drift_report(
             bins,
             rule,
             float(overrides.get(spec.name, psi_threshold)),
+            steps,
         )
         for spec in schema.features
     ]
