@@ -161,7 +161,7 @@ def _sorted_finite(values: npt.ArrayLike) -> FloatArray:
     return np.sort(x[np.isfinite(x)])
 
 
-PIVOT_STEP = 128
+PIVOT_STEP = 64
 """Every ``PIVOT_STEP``-th value of each sample is a pivot of ``ks_sorted``."""
 
 
@@ -169,39 +169,71 @@ def ks_sorted(xs: FloatArray, ys: FloatArray) -> float:
     """Two-sample KS statistic of two sorted finite samples, without merging them whole.
 
     With ``G(v) = m * #{x <= v} - n * #{y <= v}`` (``= n m (F_x - F_y)`` at ``v``, an integer),
-    KS is the largest ``|G|`` over the sample values. ``G`` is evaluated exactly (by
-    ``searchsorted``) at a few pivots: every ``PIVOT_STEP``-th value of each sample, and the
-    largest. Between two neighbouring pivots each count moves by at most what lies strictly
-    between them, which bounds ``|G|`` there; only the stretches whose bound reaches the largest
-    ``|G|`` found at a pivot are merged and walked value by value. So every value where ``|G|``
-    peaks is found, and the statistic comes from its counts in floats, as scipy computes it.
+    KS is the largest ``|G|`` over the sample values. ``G`` is evaluated exactly at a few
+    pivots: every ``PIVOT_STEP``-th value of each sample, and the largest. Between two
+    neighbouring pivots each count moves by at most what lies strictly between them, which
+    bounds ``|G|`` there; only the stretches whose bound reaches the largest ``|G|`` found at a
+    pivot are merged and walked value by value. So every value where ``|G|`` peaks is found,
+    and the statistic comes from its counts in floats, as scipy computes it.
     """
     n, m = xs.size, ys.size
     if n == 0 or m == 0:
         return 0.0
-    step = PIVOT_STEP
-    pivots = np.unique(
-        np.concatenate([xs[step - 1 :: step], ys[step - 1 :: step], xs[-1:], ys[-1:]])
-    )
-    rx = np.searchsorted(xs, pivots, side="right")
-    ry = np.searchsorted(ys, pivots, side="right")
+    px_, lx_, rx_, ly_, ry_ = _pivots(xs, ys, PIVOT_STEP)
+    py_, ly2, ry2, lx2, rx2 = _pivots(ys, xs, PIVOT_STEP)
+    order = np.argsort(np.concatenate([px_, py_]), kind="stable")  # two sorted runs
+    lx = np.concatenate([lx_, lx2]).take(order)
+    rx = np.concatenate([rx_, rx2]).take(order)
+    ly = np.concatenate([ly_, ly2]).take(order)
+    ry = np.concatenate([ry_, ry2]).take(order)
     g = rx * m - ry * n
     top = int(np.abs(g).max())
     # strictly between pivots t - 1 and t: xs[rx[t - 1] : lx[t]] and ys[ry[t - 1] : ly[t]]
-    lx = np.searchsorted(xs, pivots, side="left")
-    ly = np.searchsorted(ys, pivots, side="left")
+    # (empty between two pivots of the same value)
     px = np.concatenate([[0], rx[:-1]])
     py = np.concatenate([[0], ry[:-1]])
     bound = np.maximum(lx * m - py * n, ly * n - px * m)
     near = np.flatnonzero((bound >= top) & ((lx > px) | (ly > py)))
     cx, cy = rx, ry
     if near.size:
-        ix, iy = _stretch_counts(xs, ys, px[near], lx[near], py[near], ly[near])
+        x0, x1, y0, y1 = px[near], lx[near], py[near], ly[near]
+        ix, iy = _stretch_counts(xs, ys, x0, np.maximum(x1, x0), y0, np.maximum(y1, y0))
         gi = ix * m - iy * n
         top = max(top, int(np.abs(gi).max()))
         cx, cy, g = np.concatenate([rx, ix]), np.concatenate([ry, iy]), np.concatenate([g, gi])
     peak = np.abs(g) == top  # the largest gap, maybe at several values
     return float(np.abs(cx[peak] / n - cy[peak] / m).max())
+
+
+def _pivots(
+    a: FloatArray, b: FloatArray, step: int
+) -> tuple[FloatArray, IntpArray, IntpArray, IntpArray, IntpArray]:
+    """Every ``step``-th value ``v`` of sorted ``a`` and its last value, with ``#{a < v}``,
+    ``#{a <= v}``, ``#{b < v}`` and ``#{b <= v}``. The counts in ``a`` come from the positions
+    (a binary search only for values that repeat), those in ``b`` from one binary search."""
+    n = a.size
+    k = np.arange(step - 1, n, step, dtype=np.intp)
+    if k.size == 0 or k[-1] != n - 1:
+        k = np.append(k, n - 1)
+    v = a.take(k)
+    la, ra = k, k + 1
+    tie = a.take(np.maximum(k - 1, 0)) == v
+    tie[0] &= k[0] > 0
+    if tie.any():
+        la = la.copy()
+        la[tie] = np.searchsorted(a, v[tie], side="left")
+    tie = a.take(np.minimum(ra, n - 1)) == v
+    tie[-1] = False  # the last value
+    if tie.any():
+        ra[tie] = np.searchsorted(a, v[tie], side="right")
+    rb = np.searchsorted(b, v, side="right")
+    lb = rb
+    tie = b.take(np.maximum(rb - 1, 0)) == v
+    tie &= rb > 0
+    if tie.any():
+        lb = rb.copy()
+        lb[tie] = np.searchsorted(b, v[tie], side="left")
+    return v, la, ra, lb, rb
 
 
 def _stretch_counts(
