@@ -429,8 +429,12 @@ class FeatureScores:
     """Window counts per drift bin."""
 
 
-def score_feature(feature: BinnedFeature, fine_counts: npt.ArrayLike) -> FeatureScores:
-    """All binned drift measures of ``fine_counts`` (counts per fine bin of ``feature``)."""
+def score_feature(
+    feature: BinnedFeature, fine_counts: npt.ArrayLike, *, shape: bool = True
+) -> FeatureScores:
+    """All binned drift measures of ``fine_counts`` (counts per fine bin of ``feature``);
+    ``shape=False`` leaves out a numeric feature's KS and Wasserstein (the batch report has the
+    exact ones)."""
     fine = np.asarray(fine_counts, dtype=np.int64)
     coarse = feature.coarse(fine)
     n = int(fine.sum())
@@ -438,13 +442,13 @@ def score_feature(feature: BinnedFeature, fine_counts: npt.ArrayLike) -> Feature
         return FeatureScores(0, {}, 0.0, 1.0, coarse)
     scores = {"psi": psi(feature.ratios, coarse), "js": js_distance(feature.ratios, coarse)}
     stat, p_value = chi2_test(feature.ratios * feature.n, coarse)
-    if feature.kind == "numeric":
+    if feature.kind == "categorical":
+        scores["chi2"] = stat
+    elif shape:
         scores["ks"] = ks_binned(feature.fine_ratios, fine)
         scores["wasserstein"] = wasserstein_binned(
             feature.fine_ratios, fine, feature.centers, feature.spread
         )
-    else:
-        scores["chi2"] = stat
     return FeatureScores(n, scores, share_shift(feature.ratios, coarse), p_value, coarse)
 
 

@@ -20,6 +20,7 @@ Categorical features (and classifier outputs) have one bin per known category pl
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -173,6 +174,7 @@ class BinnedFeature:
             sums = np.add.reduceat(finite, fb[:-1][filled])
             centers[filled] = sums / finite_counts[filled]
         q1, q3 = sorted_quantiles(finite, np.array([0.25, 0.75])) if finite.size else (0.0, 0.0)
+        mean, std = _mean_std(finite)
         return cls(
             name=name,
             kind="numeric",
@@ -183,8 +185,8 @@ class BinnedFeature:
             n=n,
             edges=fine_edges,
             centers=centers,
-            mean=float(finite.mean()) if finite.size else 0.0,
-            std=float(finite.std()) if finite.size else 0.0,
+            mean=mean,
+            std=std,
             iqr=float(q3 - q1),
         )
 
@@ -295,6 +297,17 @@ def sorted_quantiles(xs: FloatArray, probs: FloatArray) -> FloatArray:
     a, b = xs[below], xs[above]
     out: FloatArray = np.where(t >= 0.5, b - (b - a) * (1 - t), a + (b - a) * t)
     return out
+
+
+def _mean_std(x: FloatArray) -> tuple[float, float]:
+    """``(x.mean(), x.std())`` to the bit, as numpy computes them, with one sum fewer (numpy's
+    ``std`` sums for the mean again); ``(0.0, 0.0)`` when empty."""
+    if not x.size:
+        return 0.0, 0.0
+    mean = float(x.sum()) / x.size
+    dev = x - mean
+    np.square(dev, out=dev)
+    return mean, math.sqrt(float(dev.sum()) / x.size)
 
 
 def _default_centers(edges: FloatArray) -> FloatArray:

@@ -230,7 +230,7 @@ def _feature_report(
         codes = _codes(c, spec.categories, rows[1])
         counts = np.bincount(codes[codes >= 0], minlength=feature.n_fine)
         exact = {}
-    fs = score_feature(feature, counts)
+    fs = score_feature(feature, counts, shape=False)
     scores = fs.scores | exact
     detected = fs.rows > 0 and rule.decide(scores["psi"], fs.share, fs.p_value, fs.rows, threshold)
     total = fs.counts.sum()
