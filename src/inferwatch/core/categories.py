@@ -94,6 +94,31 @@ def string_codes(strings: Any, categories: Sequence[str]) -> IntpArray:
     return lookup[raw]
 
 
+def string_values(strings: Any) -> list[str]:
+    """The distinct strings of a pyarrow string array or dictionary of strings (see
+    ``arrow_strings``), missing values left out, in no particular order. A dictionary's are
+    the entries its codes use, found in numpy: Arrow's compute kernels, which a hash of the
+    values would need, cost more memory than a batch report of many columns."""
+    import pyarrow as pa
+
+    if isinstance(strings, pa.ChunkedArray):
+        strings = strings.combine_chunks()
+    if not pa.types.is_dictionary(strings.type):
+        import pyarrow.compute as pc
+
+        return [v for v in pc.unique(strings).to_pylist() if v is not None]
+    ix = strings.indices
+    n, off = len(ix), ix.offset
+    dtype = np.dtype(ix.type.to_pandas_dtype())
+    raw = np.frombuffer(ix.buffers()[1], dtype=dtype, count=off + n)[off:]
+    if ix.null_count:
+        bits = np.frombuffer(ix.buffers()[0], dtype=np.uint8)
+        raw = raw[np.unpackbits(bits, bitorder="little", count=off + n)[off:].astype(bool)]
+    words = strings.dictionary.to_pylist()
+    used = np.flatnonzero(np.bincount(raw, minlength=len(words)))
+    return list({words[i] for i in used.tolist()} - {None})
+
+
 def as_str_objects(arr: np.ndarray) -> ObjArray:
     """Object array of ``str`` with ``None`` for missing values."""
     import pandas as pd  # vectorised type inference and missing-value test for big columns
@@ -120,4 +145,5 @@ __all__ = [
     "encode_categories",
     "missing_scalar",
     "string_codes",
+    "string_values",
 ]
