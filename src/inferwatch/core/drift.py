@@ -308,7 +308,8 @@ class QuantileSteps:
 
     def area(self, xs: FloatArray, ys: FloatArray) -> float:
         """``n m`` times the W1 distance of the two samples (sorted, finite, of these sizes)."""
-        gap = xs - ys.take(self._x_faces)
+        gap = ys.take(self._x_faces)
+        np.subtract(xs, gap, out=gap)
         np.abs(gap, out=gap)
         gap *= self._x_length
         total = float(gap.sum())
@@ -319,15 +320,22 @@ class QuantileSteps:
         return total + float(gap.sum())
 
 
-def wasserstein_sorted(xs: FloatArray, ys: FloatArray, steps: QuantileSteps | None = None) -> float:
+def wasserstein_sorted(
+    xs: FloatArray,
+    ys: FloatArray,
+    steps: QuantileSteps | None = None,
+    *,
+    overwrite_y: bool = False,
+) -> float:
     """W1 distance of two sorted finite samples, as the area between their quantile functions,
     ``W1 = integral over u in (0, 1) of |Q_x(u) - Q_y(u)|``: no merge of the values.
-    ``steps`` (``QuantileSteps`` of the samples' sizes) saves working it out again."""
+    ``steps`` (``QuantileSteps`` of the samples' sizes) saves working it out again;
+    ``overwrite_y`` lets samples of equal size use ``ys``'s memory (no copy)."""
     n, m = xs.size, ys.size
     if n == 0 or m == 0:
         return 0.0
     if n == m:  # the quantile functions step together: the mean gap of the sorted values
-        gap = np.subtract(xs, ys)
+        gap = np.subtract(xs, ys, out=ys if overwrite_y else None)
         np.abs(gap, out=gap)
         return float(gap.sum()) / float(n)
     if steps is None or (steps.n, steps.m) != (n, m):

@@ -181,20 +181,26 @@ def _codes(column: Any, categories: tuple[str, ...], rows: int) -> np.ndarray:
 
 
 def _numeric(
-    name: str, ref: Any, cur: Any, bins: int, steps: dict[tuple[int, int], QuantileSteps]
+    name: str,
+    ref: Mapping[str, Any],
+    cur: Mapping[str, Any],
+    bins: int,
+    steps: dict[tuple[int, int], QuantileSteps],
 ) -> tuple[BinnedFeature, np.ndarray, dict[str, float]]:
-    """Bins, counts and exact statistics of a numeric feature. ``steps`` keeps the
-    ``QuantileSteps`` of each pair of sample sizes seen (most features have the same)."""
-    xs = _sorted_values(ref, name)
-    ys = _sorted_values(cur, name)
+    """Bins, counts and exact statistics of a numeric feature, each column read when the
+    other is down to its sorted copy. ``steps`` keeps the ``QuantileSteps`` of each pair of
+    sample sizes seen (most features have the same)."""
+    xs = _sorted_values(ref.get(name), name)
     feature = BinnedFeature.numeric_sorted(name, xs, bins, resolution=1)
+    ys = _sorted_values(cur.get(name), name)
     counts = feature.counts_sorted(ys)
     fx, fy = _finite_part(xs), _finite_part(ys)
     sizes = (fx.size, fy.size)
     if fx.size != fy.size and fx.size and fy.size and sizes not in steps:
         steps[sizes] = QuantileSteps(*sizes)
-    w = wasserstein_sorted(fx, fy, steps.get(sizes))
-    return feature, counts, {"ks": ks_sorted(fx, fy), "wasserstein": w / feature.spread}
+    ks = ks_sorted(fx, fy)
+    w = wasserstein_sorted(fx, fy, steps.get(sizes), overwrite_y=True)  # fy's last use
+    return feature, counts, {"ks": ks, "wasserstein": w / feature.spread}
 
 
 def _table(data: Any, schema: FeatureSchema) -> tuple[Mapping[str, Any], int]:
@@ -220,14 +226,15 @@ def _feature_report(
     threshold: float,
     steps: dict[tuple[int, int], QuantileSteps],
 ) -> FeatureReport:
-    """One feature of the report: read its two columns, bin, score and decide."""
-    r, c = ref.get(spec.name), cur.get(spec.name)
+    """One feature of the report: read its two columns (one after the other), bin, score and
+    decide."""
     if spec.kind == "numeric":
-        feature, counts, exact = _numeric(spec.name, r, c, bins, steps)
+        feature, counts, exact = _numeric(spec.name, ref, cur, bins, steps)
     else:
-        ref_codes = _codes(r, spec.categories, rows[0])
+        ref_codes = _codes(ref.get(spec.name), spec.categories, rows[0])
         feature = BinnedFeature.from_codes(spec.name, ref_codes, spec.categories)
-        codes = _codes(c, spec.categories, rows[1])
+        del ref_codes
+        codes = _codes(cur.get(spec.name), spec.categories, rows[1])
         counts = np.bincount(codes[codes >= 0], minlength=feature.n_fine)
         exact = {}
     fs = score_feature(feature, counts, shape=False)
