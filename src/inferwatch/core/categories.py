@@ -94,6 +94,45 @@ def string_codes(strings: Any, categories: Sequence[str]) -> IntpArray:
     return lookup[raw]
 
 
+def _dictionary(strings: Any) -> tuple[Any, np.ndarray]:
+    """A pyarrow string array or dictionary of strings as a dictionary, and its codes as
+    numpy integers (their own width, no copy) with missing values left out."""
+    import pyarrow as pa
+
+    if isinstance(strings, pa.ChunkedArray):
+        strings = strings.combine_chunks()
+    coded = strings if pa.types.is_dictionary(strings.type) else strings.dictionary_encode()
+    ix = coded.indices
+    n, off = len(ix), ix.offset
+    dtype = np.dtype(ix.type.to_pandas_dtype())
+    raw = np.frombuffer(ix.buffers()[1], dtype=dtype, count=off + n)[off:]
+    if ix.null_count:
+        bits = np.frombuffer(ix.buffers()[0], dtype=np.uint8)
+        raw = raw[np.unpackbits(bits, bitorder="little", count=off + n)[off:].astype(bool)]
+    return coded, raw
+
+
+def _tally(raw: np.ndarray, size: int) -> npt.NDArray[np.int64]:
+    """``np.bincount(raw, minlength=size)`` a slice at a time: bincount widens its input to
+    ``intp``, a copy of the whole column otherwise."""
+    out = np.zeros(size, dtype=np.int64)
+    for start in range(0, raw.size, 1 << 16):
+        out += np.bincount(raw[start : start + (1 << 16)], minlength=size)
+    return out
+
+
+def string_counts(strings: Any, categories: Sequence[str]) -> npt.NDArray[np.int64]:
+    """How many values of a pyarrow string array or dictionary of strings fall in each of
+    ``categories`` and, last, in none (the "other" bin); missing values are left out. The
+    same counts as ``encode_categories`` codes would give, without a code per value."""
+    coded, raw = _dictionary(strings)
+    k = len(categories)
+    index = {c: i for i, c in enumerate(categories)}
+    lookup = np.array([index.get(v, k) for v in coded.dictionary.to_pylist()], dtype=np.intp)
+    per_value = _tally(raw, lookup.size)
+    return np.bincount(lookup, weights=per_value, minlength=k + 1).astype(np.int64)
+
+
 def string_values(strings: Any) -> list[str]:
     """The distinct strings of a pyarrow string array or dictionary of strings (see
     ``arrow_strings``), missing values left out, in no particular order. A dictionary's are
@@ -107,15 +146,9 @@ def string_values(strings: Any) -> list[str]:
         import pyarrow.compute as pc
 
         return [v for v in pc.unique(strings).to_pylist() if v is not None]
-    ix = strings.indices
-    n, off = len(ix), ix.offset
-    dtype = np.dtype(ix.type.to_pandas_dtype())
-    raw = np.frombuffer(ix.buffers()[1], dtype=dtype, count=off + n)[off:]
-    if ix.null_count:
-        bits = np.frombuffer(ix.buffers()[0], dtype=np.uint8)
-        raw = raw[np.unpackbits(bits, bitorder="little", count=off + n)[off:].astype(bool)]
-    words = strings.dictionary.to_pylist()
-    used = np.flatnonzero(np.bincount(raw, minlength=len(words)))
+    coded, raw = _dictionary(strings)
+    words = coded.dictionary.to_pylist()
+    used = np.flatnonzero(_tally(raw, len(words)))
     return list({words[i] for i in used.tolist()} - {None})
 
 
@@ -145,5 +178,6 @@ __all__ = [
     "encode_categories",
     "missing_scalar",
     "string_codes",
+    "string_counts",
     "string_values",
 ]

@@ -208,12 +208,19 @@ class BinnedFeature:
     ) -> BinnedFeature:
         """``categorical`` from category codes (``encode_categories``: -1 missing, one past
         the last category for unknown values)."""
+        codes = codes[codes >= 0]
+        return cls.from_counts(name, np.bincount(codes, minlength=len(categories) + 1), categories)
+
+    @classmethod
+    def from_counts(
+        cls, name: str, counts: npt.ArrayLike, categories: Sequence[str]
+    ) -> BinnedFeature:
+        """``categorical`` from the count of each category and, last, of the "other" bin."""
         cats = tuple(categories)
         if OTHER in cats:
             raise SchemaError(name, f"{OTHER!r} is reserved for unknown categories")
-        codes = codes[codes >= 0]
-        counts = np.bincount(codes, minlength=len(cats) + 1).astype(np.float64)
-        n = int(codes.size)
+        counts = np.asarray(counts).astype(np.float64)
+        n = int(counts.sum())
         ratios = counts / n if n else np.full(counts.size, 1.0 / counts.size)
         return cls(
             name=name,

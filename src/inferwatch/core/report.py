@@ -15,12 +15,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from inferwatch.core.categories import (
     arrow_strings,
     as_str_objects,
     encode_categories,
-    string_codes,
+    string_counts,
 )
 from inferwatch.core.drift import (
     DriftRule,
@@ -171,13 +172,16 @@ def _sorted_values(column: Any, name: str) -> np.ndarray:
     return xs[: int(np.searchsorted(xs, np.nan, side="left"))]  # NaN sorts last
 
 
-def _codes(column: Any, categories: tuple[str, ...], rows: int) -> np.ndarray:
+def _category_counts(column: Any, categories: tuple[str, ...]) -> npt.NDArray[np.int64]:
+    """How many values of a column fall in each category and, last, in the "other" bin
+    (missing values, or a missing column, in none)."""
     if column is None:
-        return np.full(rows, -1, dtype=np.intp)
+        return np.zeros(len(categories) + 1, dtype=np.int64)
     strings = arrow_strings(column)
     if strings is not None:
-        return string_codes(strings, categories)
-    return encode_categories(as_str_objects(np.asarray(column)), categories)
+        return string_counts(strings, categories)
+    codes = encode_categories(as_str_objects(np.asarray(column)), categories)
+    return np.bincount(codes[codes >= 0], minlength=len(categories) + 1)
 
 
 def _numeric(
@@ -220,7 +224,6 @@ def _feature_report(
     spec: FeatureSpec,
     ref: Mapping[str, Any],
     cur: Mapping[str, Any],
-    rows: tuple[int, int],
     bins: int,
     rule: DriftRule,
     threshold: float,
@@ -231,11 +234,9 @@ def _feature_report(
     if spec.kind == "numeric":
         feature, counts, exact = _numeric(spec.name, ref, cur, bins, steps)
     else:
-        ref_codes = _codes(ref.get(spec.name), spec.categories, rows[0])
-        feature = BinnedFeature.from_codes(spec.name, ref_codes, spec.categories)
-        del ref_codes
-        codes = _codes(cur.get(spec.name), spec.categories, rows[1])
-        counts = np.bincount(codes[codes >= 0], minlength=feature.n_fine)
+        ref_counts = _category_counts(ref.get(spec.name), spec.categories)
+        feature = BinnedFeature.from_counts(spec.name, ref_counts, spec.categories)
+        counts = _category_counts(cur.get(spec.name), spec.categories)
         exact = {}
     fs = score_feature(feature, counts, shape=False)
     scores = fs.scores | exact
@@ -284,7 +285,6 @@ def drift_report(
             spec,
             ref,
             cur,
-            (n_ref, n_cur),
             bins,
             rule,
             float(overrides.get(spec.name, psi_threshold)),
