@@ -70,30 +70,6 @@ def arrow_strings(column: Any) -> Any:
     return pa.array(column)
 
 
-def string_codes(strings: Any, categories: Sequence[str]) -> IntpArray:
-    """``encode_categories`` for a pyarrow string array or dictionary of strings (see
-    ``arrow_strings``): the few distinct values are looked up in Python, the codes mapped
-    in numpy (no pyarrow scalars: converting Python values would import pandas)."""
-    import pyarrow as pa
-
-    if isinstance(strings, pa.ChunkedArray):
-        strings = strings.combine_chunks()
-    coded = strings if pa.types.is_dictionary(strings.type) else strings.dictionary_encode()
-    k = len(categories)
-    index = {c: i for i, c in enumerate(categories)}
-    values = coded.dictionary.to_pylist()
-    lookup = np.array([index.get(v, k) for v in values] + [-1], dtype=np.intp)
-    ix = coded.indices
-    n, off = len(ix), ix.offset
-    dtype = np.dtype(ix.type.to_pandas_dtype())
-    raw = np.frombuffer(ix.buffers()[1], dtype=dtype, count=off + n)[off:].astype(np.intp)
-    if ix.null_count:
-        bits = np.frombuffer(ix.buffers()[0], dtype=np.uint8)
-        valid = np.unpackbits(bits, bitorder="little", count=off + n)[off:].astype(bool)
-        raw[~valid] = len(values)  # the -1 at the end of the lookup: missing
-    return lookup[raw]
-
-
 def _dictionary(strings: Any) -> tuple[Any, np.ndarray]:
     """A pyarrow string array or dictionary of strings as a dictionary, and its codes as
     numpy integers (their own width, no copy) with missing values left out."""
@@ -177,7 +153,6 @@ __all__ = [
     "as_str_objects",
     "encode_categories",
     "missing_scalar",
-    "string_codes",
     "string_counts",
     "string_values",
 ]
