@@ -37,8 +37,12 @@ log = logging.getLogger(__name__)
 
 _SAVE = "save"  # a queue item: save a window snapshot now
 
-MAX_ROWS = 256
-"""Rows (or labels) pooled before the monitor is fed without waiting for a quiet moment."""
+MAX_ROWS = 1024
+"""Rows (or labels) pooled before the monitor is fed without waiting for the linger. The
+monitor's cost per row falls with the pool: about 200 us per 100 rows fed 100 at a time,
+90 at 256, 50 at 1024 and 45 at 4096 (iris, 4 features), so a pool of 1024 halves what
+monitoring takes from the request path under heavy batch traffic; lighter traffic is fed
+at the linger, in smaller pools."""
 
 
 @dataclass
