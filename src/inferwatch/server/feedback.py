@@ -17,7 +17,6 @@ from inferwatch.core.jsonbody import encodable, printable
 from inferwatch.server.deps import Service, require_token
 from inferwatch.server.flusher import FlusherStopped
 from inferwatch.server.inputs import Rejected, loads
-from inferwatch.server.rebuild import label_item
 from inferwatch.server.responses import (
     FEEDBACK_BODY,
     PROBLEMS,
@@ -105,7 +104,22 @@ def _check_all(
     """One result per item (invalid ones final) and the valid labels by item index."""
     results: list[dict[str, Any]] = []
     valid: list[tuple[int, LabelItem]] = []
+    # the usual item, judged inline: an object with an ASCII id and a class named as the
+    # model spells it (what ``_check_item`` would accept as it is); anything else goes there
+    known = None if task == "regression" else frozenset(classes or ())
     for i, item in enumerate(items):
+        if known is not None and type(item) is dict:
+            pid, label = item.get("id"), item.get("label")
+            if (
+                type(pid) is str
+                and 0 < len(pid) <= MAX_ID_LENGTH
+                and pid.isascii()
+                and type(label) is str
+                and (classes is None or label in known)
+            ):
+                results.append({"id": pid, "outcome": None})
+                valid.append((i, LabelItem(pid, label, now)))
+                continue
         pid, value = _check_item(item, "body" if single else f"labels[{i}]", task, classes)
         if pid is None:
             raw = item.get("id") if isinstance(item, dict) else None
@@ -114,7 +128,7 @@ def _check_all(
             )
         else:
             results.append({"id": pid, "outcome": None})
-            valid.append((i, label_item(pid, value, now)))
+            valid.append((i, LabelItem(pid, value, now)))
     return results, valid
 
 
