@@ -8,7 +8,9 @@ is answered 404 for an unknown id and 422 when invalid, so a simple client sees 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
+from operator import attrgetter
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -79,10 +81,7 @@ def _check_item(
 
 
 def _count(outcomes: Iterable[str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for outcome in outcomes:
-        counts[outcome] = counts.get(outcome, 0) + 1
-    return counts
+    return dict(Counter(outcomes))
 
 
 def _label_list(data: Any, max_rows: int) -> tuple[list[Any], bool] | Response:
@@ -180,7 +179,7 @@ def feedback_router() -> APIRouter:
                 outcomes = await flusher.submit_labels([lab for _, lab in valid], served)
             except (FlusherStopped, Exception) as exc:  # store down: nothing is acknowledged
                 return problem(503, f"prediction store unavailable: {exc}")
-            state.totals.add_feedback(_count(o.outcome for o in outcomes))
+            state.totals.add_feedback(_count(map(attrgetter("outcome"), outcomes)))
             for (i, _), outcome in zip(valid, outcomes, strict=True):
                 results[i]["outcome"] = outcome.outcome
                 if outcome.delay_seconds is not None:
