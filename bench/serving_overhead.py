@@ -11,8 +11,8 @@ parsing JSON with orjson:
              ``BaseHTTPMiddleware``, no drift, no store (context only).
 
 Each is driven with wrk (a Lua script POSTing JSON) at fixed connections and duration,
-in alternating rounds; the medians are compared. Goal: monitored >= 0.90 x bare throughput
-and p99 <= 1.2 x bare, for single rows; rows/s for 100-row batches is reported too.
+in alternating rounds; the medians are compared. Goals: monitored >= 0.90 x bare throughput
+and p99 <= 1.2 x bare, for single rows; >= 0.85 x bare rows/s for 100-row batches.
 
     python bench/serving_overhead.py [--duration 10] [--connections 16] [--rounds 3]
 """
@@ -244,15 +244,20 @@ def main() -> int:
                 f"{'100-row batch rows/s':24}{rps['monitored'] * 100:12.0f}"
                 f"{rps['bare'] * 100:12.0f}{rps['usual'] * 100:12.0f}"
             )
-    if "one" not in args.payloads.split(","):
-        return 0
-    thr = med("monitored", "one", "rps") / med("bare", "one", "rps")
-    tail = med("monitored", "one", "p99") / med("bare", "one", "p99")
-    ok = thr >= 0.90 and tail <= 1.2
-    print(
-        f"\nsingle-row goal (throughput >= 0.90x, p99 <= 1.2x): {thr:.2f}x, {tail:.2f}x"
-        f" -> {'met' if ok else 'NOT met'}"
-    )
+    print()
+    if "one" in args.payloads.split(","):
+        thr = med("monitored", "one", "rps") / med("bare", "one", "rps")
+        tail = med("monitored", "one", "p99") / med("bare", "one", "p99")
+        ok = thr >= 0.90 and tail <= 1.2
+        print(
+            f"single-row goal (throughput >= 0.90x, p99 <= 1.2x): {thr:.2f}x, {tail:.2f}x"
+            f" -> {'PASS' if ok else 'FAIL'}"
+        )
+    if "batch" in args.payloads.split(","):
+        rows = med("monitored", "batch", "rps") / med("bare", "batch", "rps")
+        print(
+            f"100-row goal (rows/s >= 0.85x): {rows:.2f}x -> {'PASS' if rows >= 0.85 else 'FAIL'}"
+        )
     shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -47,6 +47,32 @@ def test_wasserstein_exact_matches_scipy(seed: int) -> None:
     assert wasserstein_exact(a, b) == pytest.approx(wasserstein_distance(a, b), rel=1e-10)
 
 
+def _large_samples(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Samples big enough for ``ks_sorted`` to walk only some stretches between its pivots."""
+    rng = np.random.default_rng(100 + seed)
+    x = rng.normal(0, 1, 20_000)
+    shapes = [
+        (x, rng.normal(0.02, 1, 15_000)),  # a small shift: the gap peaks once, anywhere
+        (x, x[rng.permutation(x.size)]),  # the same values: no gap at all
+        (np.round(x, 1), np.round(rng.normal(0.05, 1, 12_345), 1)),  # ties across pivots
+        (x, rng.normal(10, 1, 3_000)),  # apart: KS 1
+        (x, np.concatenate([x[:5_000], rng.normal(0, 1e-9, 77)])),  # a sliver piled in one spot
+        (rng.integers(0, 3, 9_000).astype(float), rng.integers(0, 3, 9_001).astype(float)),
+        (x[:7], rng.normal(0, 1, 10_000)),
+    ]
+    return shapes[seed]
+
+
+@pytest.mark.parametrize("seed", range(7))
+def test_exact_statistics_of_large_samples_match_scipy(seed: int) -> None:
+    a, b = _large_samples(seed)
+    assert ks_exact(a, b) == pytest.approx(ks_2samp(a, b).statistic, abs=1e-12)
+    assert ks_exact(b, a) == pytest.approx(ks_2samp(b, a).statistic, abs=1e-12)
+    w = wasserstein_distance(a, b)
+    assert wasserstein_exact(a, b) == pytest.approx(w, rel=1e-12, abs=1e-15)
+    assert wasserstein_exact(b, a) == pytest.approx(w, rel=1e-12, abs=1e-15)
+
+
 def _random_counts(seed: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     p = rng.dirichlet(np.ones(k))

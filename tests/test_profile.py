@@ -42,6 +42,30 @@ def test_constant_and_empty_features() -> None:
     assert empty.labels == ("(-inf, +inf)",) and empty.n == 0
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_mean_and_std_are_numpys_to_the_bit(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_cauchy(rng.integers(1, 5000)) * 10.0 ** rng.integers(-6, 6)
+    x[rng.random(x.size) < 0.05] = np.inf
+    f = BinnedFeature.numeric("x", x)
+    finite = x[np.isfinite(x)]
+    assert (f.mean, f.std) == (float(np.sort(finite).mean()), float(np.sort(finite).std()))
+
+
+def test_edges_of_signed_zeros_are_np_uniques() -> None:
+    """Rounded data holds both -0.0 and 0.0; which one an edge keeps (and its label shows)
+    is np.unique's choice, as it always was."""
+    x = np.round(np.random.default_rng(3).normal(0, 0.6, 1001))
+    assert np.signbit(x[x == 0]).any() and not np.signbit(x[x == 0]).all()
+    xs = np.sort(x)
+    j = np.arange(1, 100)
+    q = xs[(j * xs.size + 99) // 100 - 1]
+    f = BinnedFeature.numeric("x", x)
+    expected = np.unique(q)
+    assert f.edges.tolist() == expected.tolist()
+    assert np.signbit(f.edges).tolist() == np.signbit(expected).tolist()
+
+
 def test_labels_unique_for_close_edges() -> None:
     x = 1000.0 + np.arange(1000) * 1e-6
     f = BinnedFeature.numeric("x", x)

@@ -92,7 +92,6 @@ def arrow_column(column: Any) -> Any:
     else a pyarrow string array or dictionary of strings (booleans as ``True``/``False``, like
     pandas prints them)."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
@@ -102,6 +101,8 @@ def arrow_column(column: Any) -> Any:
     if pa.types.is_dictionary(t) and pa.types.is_string(t.value_type):
         return column
     if pa.types.is_boolean(t):
+        import pyarrow.compute as pc  # here only: its kernels cost tens of MB of memory
+
         return pc.utf8_capitalize(column.cast(pa.string()))
     return column.cast(pa.string())
 

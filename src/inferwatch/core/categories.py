@@ -70,28 +70,62 @@ def arrow_strings(column: Any) -> Any:
     return pa.array(column)
 
 
-def string_codes(strings: Any, categories: Sequence[str]) -> IntpArray:
-    """``encode_categories`` for a pyarrow string array or dictionary of strings (see
-    ``arrow_strings``): the few distinct values are looked up in Python, the codes mapped
-    in numpy (no pyarrow scalars: converting Python values would import pandas)."""
+def _dictionary(strings: Any) -> tuple[Any, np.ndarray]:
+    """A pyarrow string array or dictionary of strings as a dictionary, and its codes as
+    numpy integers (their own width, no copy) with missing values left out."""
     import pyarrow as pa
 
     if isinstance(strings, pa.ChunkedArray):
         strings = strings.combine_chunks()
     coded = strings if pa.types.is_dictionary(strings.type) else strings.dictionary_encode()
-    k = len(categories)
-    index = {c: i for i, c in enumerate(categories)}
-    values = coded.dictionary.to_pylist()
-    lookup = np.array([index.get(v, k) for v in values] + [-1], dtype=np.intp)
     ix = coded.indices
     n, off = len(ix), ix.offset
     dtype = np.dtype(ix.type.to_pandas_dtype())
-    raw = np.frombuffer(ix.buffers()[1], dtype=dtype, count=off + n)[off:].astype(np.intp)
+    raw = np.frombuffer(ix.buffers()[1], dtype=dtype, count=off + n)[off:]
     if ix.null_count:
         bits = np.frombuffer(ix.buffers()[0], dtype=np.uint8)
-        valid = np.unpackbits(bits, bitorder="little", count=off + n)[off:].astype(bool)
-        raw[~valid] = len(values)  # the -1 at the end of the lookup: missing
-    return lookup[raw]
+        raw = raw[np.unpackbits(bits, bitorder="little", count=off + n)[off:].astype(bool)]
+    return coded, raw
+
+
+def _tally(raw: np.ndarray, size: int) -> npt.NDArray[np.int64]:
+    """``np.bincount(raw, minlength=size)`` a slice at a time: bincount widens its input to
+    ``intp``, a copy of the whole column otherwise."""
+    out = np.zeros(size, dtype=np.int64)
+    for start in range(0, raw.size, 1 << 16):
+        out += np.bincount(raw[start : start + (1 << 16)], minlength=size)
+    return out
+
+
+def string_counts(strings: Any, categories: Sequence[str]) -> npt.NDArray[np.int64]:
+    """How many values of a pyarrow string array or dictionary of strings fall in each of
+    ``categories`` and, last, in none (the "other" bin); missing values are left out. The
+    same counts as ``encode_categories`` codes would give, without a code per value."""
+    coded, raw = _dictionary(strings)
+    k = len(categories)
+    index = {c: i for i, c in enumerate(categories)}
+    lookup = np.array([index.get(v, k) for v in coded.dictionary.to_pylist()], dtype=np.intp)
+    per_value = _tally(raw, lookup.size)
+    return np.bincount(lookup, weights=per_value, minlength=k + 1).astype(np.int64)
+
+
+def string_values(strings: Any) -> list[str]:
+    """The distinct strings of a pyarrow string array or dictionary of strings (see
+    ``arrow_strings``), missing values left out, in no particular order. A dictionary's are
+    the entries its codes use, found in numpy: Arrow's compute kernels, which a hash of the
+    values would need, cost more memory than a batch report of many columns."""
+    import pyarrow as pa
+
+    if isinstance(strings, pa.ChunkedArray):
+        strings = strings.combine_chunks()
+    if not pa.types.is_dictionary(strings.type):
+        import pyarrow.compute as pc
+
+        return [v for v in pc.unique(strings).to_pylist() if v is not None]
+    coded, raw = _dictionary(strings)
+    words = coded.dictionary.to_pylist()
+    used = np.flatnonzero(_tally(raw, len(words)))
+    return list({words[i] for i in used.tolist()} - {None})
 
 
 def as_str_objects(arr: np.ndarray) -> ObjArray:
@@ -119,5 +153,6 @@ __all__ = [
     "as_str_objects",
     "encode_categories",
     "missing_scalar",
-    "string_codes",
+    "string_counts",
+    "string_values",
 ]

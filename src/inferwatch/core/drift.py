@@ -30,6 +30,7 @@ from inferwatch.core.profile import BinnedFeature
 EPS = 1e-4
 
 FloatArray = npt.NDArray[np.float64]
+IntpArray = npt.NDArray[np.intp]
 
 
 def _shares(counts: npt.ArrayLike) -> FloatArray:
@@ -160,44 +161,194 @@ def _sorted_finite(values: npt.ArrayLike) -> FloatArray:
     return np.sort(x[np.isfinite(x)])
 
 
-def exact_sorted(xs: FloatArray, ys: FloatArray) -> tuple[float, float]:
-    """``(KS statistic, W1 distance)`` of two sorted finite samples in one merge.
+PIVOT_STEP = 64
+"""Every ``PIVOT_STEP``-th value of each sample is a pivot of ``ks_sorted``."""
 
-    Both empirical CDFs are evaluated on the merged sample: KS is the largest gap at the end of
-    each run of equal values, W1 the area between the CDFs. The merge is a stable sort of the
-    two sorted runs end to end (a single linear merge), and the gap is kept in integers,
-    ``n * m * (F_x - F_y) = (n + m) * #x - n * k`` after the first ``k`` merged values, so
-    the largest gap is found exactly (a running sum of ``m`` per x value and ``-n`` per y).
+
+def ks_sorted(xs: FloatArray, ys: FloatArray) -> float:
+    """Two-sample KS statistic of two sorted finite samples, without merging them whole.
+
+    With ``G(v) = m * #{x <= v} - n * #{y <= v}`` (``= n m (F_x - F_y)`` at ``v``, an integer),
+    KS is the largest ``|G|`` over the sample values. ``G`` is evaluated exactly at a few
+    pivots: every ``PIVOT_STEP``-th value of each sample, and the largest. Between two
+    neighbouring pivots each count moves by at most what lies strictly between them, which
+    bounds ``|G|`` there; only the stretches whose bound reaches the largest ``|G|`` found at a
+    pivot are merged and walked value by value. So every value where ``|G|`` peaks is found,
+    and the statistic comes from its counts in floats, as scipy computes it.
     """
     n, m = xs.size, ys.size
     if n == 0 or m == 0:
-        return 0.0, 0.0
-    total = n + m
-    both = np.concatenate([xs, ys])
+        return 0.0
+    px_, lx_, rx_, ly_, ry_ = _pivots(xs, ys, PIVOT_STEP)
+    py_, ly2, ry2, lx2, rx2 = _pivots(ys, xs, PIVOT_STEP)
+    order = np.argsort(np.concatenate([px_, py_]), kind="stable")  # two sorted runs
+    lx = np.concatenate([lx_, lx2]).take(order)
+    rx = np.concatenate([rx_, rx2]).take(order)
+    ly = np.concatenate([ly_, ly2]).take(order)
+    ry = np.concatenate([ry_, ry2]).take(order)
+    g = rx * m - ry * n
+    top = int(np.abs(g).max())
+    # strictly between pivots t - 1 and t: xs[rx[t - 1] : lx[t]] and ys[ry[t - 1] : ly[t]]
+    # (empty between two pivots of the same value)
+    px = np.concatenate([[0], rx[:-1]])
+    py = np.concatenate([[0], ry[:-1]])
+    bound = np.maximum(lx * m - py * n, ly * n - px * m)
+    near = np.flatnonzero((bound >= top) & ((lx > px) | (ly > py)))
+    cx, cy = rx, ry
+    if near.size:
+        x0, x1, y0, y1 = px[near], lx[near], py[near], ly[near]
+        ix, iy = _stretch_counts(xs, ys, x0, np.maximum(x1, x0), y0, np.maximum(y1, y0))
+        gi = ix * m - iy * n
+        top = max(top, int(np.abs(gi).max()))
+        cx, cy, g = np.concatenate([rx, ix]), np.concatenate([ry, iy]), np.concatenate([g, gi])
+    peak = np.abs(g) == top  # the largest gap, maybe at several values
+    return float(np.abs(cx[peak] / n - cy[peak] / m).max())
+
+
+def _pivots(
+    a: FloatArray, b: FloatArray, step: int
+) -> tuple[FloatArray, IntpArray, IntpArray, IntpArray, IntpArray]:
+    """Every ``step``-th value ``v`` of sorted ``a`` and its last value, with ``#{a < v}``,
+    ``#{a <= v}``, ``#{b < v}`` and ``#{b <= v}``. The counts in ``a`` come from the positions
+    (a binary search only for values that repeat), those in ``b`` from one binary search."""
+    n = a.size
+    k = np.arange(step - 1, n, step, dtype=np.intp)
+    if k.size == 0 or k[-1] != n - 1:
+        k = np.append(k, n - 1)
+    v = a.take(k)
+    la, ra = k, k + 1
+    tie = a.take(np.maximum(k - 1, 0)) == v
+    tie[0] &= k[0] > 0
+    if tie.any():
+        la = la.copy()
+        la[tie] = np.searchsorted(a, v[tie], side="left")
+    tie = a.take(np.minimum(ra, n - 1)) == v
+    tie[-1] = False  # the last value
+    if tie.any():
+        ra[tie] = np.searchsorted(a, v[tie], side="right")
+    rb = np.searchsorted(b, v, side="right")
+    lb = rb
+    tie = b.take(np.maximum(rb - 1, 0)) == v
+    tie &= rb > 0
+    if tie.any():
+        lb = rb.copy()
+        lb[tie] = np.searchsorted(b, v[tie], side="left")
+    return v, la, ra, lb, rb
+
+
+def _stretch_counts(
+    xs: FloatArray,
+    ys: FloatArray,
+    x0: IntpArray,
+    x1: IntpArray,
+    y0: IntpArray,
+    y1: IntpArray,
+) -> tuple[IntpArray, IntpArray]:
+    """``(#{x <= v}, #{y <= v})`` at every distinct value ``v`` of the stretches
+    ``xs[x0[t]:x1[t]]`` and ``ys[y0[t]:y1[t]]``, stretch ``t`` lying wholly below stretch
+    ``t + 1``: the values of all stretches are merged (a stable sort of the two sorted runs),
+    then counted along from each stretch's start."""
+    sx, sy = x1 - x0, y1 - y0
+    vx, stretch_x = _runs(xs, x0, sx)
+    vy, stretch_y = _runs(ys, y0, sy)
+    both = np.concatenate([vx, vy])
     order = np.argsort(both, kind="stable")
-    merged = both.take(order, out=both)  # take buffers its input, so this is safe
-    # gap after the first k + 1 merged values: each x adds total - n = m, each y takes n away
-    gap = (order < n).astype(np.int64)
-    gap *= total
-    gap -= n
-    np.cumsum(gap, out=gap)
-    run_end = np.empty(total, dtype=bool)
-    np.not_equal(merged[1:], merged[:-1], out=run_end[:-1])
-    run_end[-1] = True
-    ends = None if run_end.all() else np.flatnonzero(run_end)
-    at_ends = gap if ends is None else gap[ends]
-    top = max(int(at_ends.max()), -int(at_ends.min()))
-    where = np.flatnonzero(np.abs(at_ends) == top)  # the largest gap, maybe at several points
-    k = (where if ends is None else ends[where]) + 1  # merged values up to there
-    nx = (at_ends[where] + n * k) // total
-    ks = float(np.abs(nx / n - (k - nx) / m).max())  # in floats, as scipy computes it
-    # W1: |gap| times each step between merged values, summed pairwise in numpy's own loop
-    # (np.dot would hand the sum to a threaded BLAS: slower, and busy, on a shared machine)
-    np.abs(gap, out=gap)
-    steps = np.diff(merged)
-    steps *= gap[:-1]
-    w = float(steps.sum()) / (float(n) * float(m))
-    return ks, w
+    merged = both.take(order)
+    is_x = order < vx.size
+    stretch = np.concatenate([stretch_x, stretch_y]).take(order)
+    # counts below each stretch, less the merged values of earlier stretches
+    before_x = np.cumsum(sx) - sx
+    before_y = np.cumsum(sy) - sy
+    cx = np.cumsum(is_x) + (x0 - before_x).take(stretch)
+    cy = np.cumsum(~is_x) + (y0 - before_y).take(stretch)
+    last = np.empty(merged.size, dtype=bool)  # the last of each run of equal values
+    np.not_equal(merged[1:], merged[:-1], out=last[:-1])
+    last[-1] = True
+    return cx[last], cy[last]
+
+
+def _runs(values: FloatArray, starts: IntpArray, sizes: IntpArray) -> tuple[FloatArray, IntpArray]:
+    """``values[starts[t]:starts[t] + sizes[t]]`` for every ``t``, end to end, and the ``t`` of
+    each."""
+    total = int(sizes.sum())
+    offsets = np.cumsum(sizes) - sizes
+    which = np.repeat(np.arange(sizes.size, dtype=np.intp), sizes)
+    index = np.arange(total, dtype=np.intp)
+    index += (starts - offsets).take(which)
+    return values.take(index), which
+
+
+class QuantileSteps:
+    """Which values of a sorted ``n``-sample and a sorted ``m``-sample face each other between
+    their quantile functions, and over what length: ``Q_x`` steps at ``i / n``, ``Q_y`` at
+    ``j / m``, and scaled by ``n m`` the steps are the integers ``i m`` and ``j n``, so this is
+    integer arithmetic, the same for every pair of samples of these sizes (a report works it out
+    once). Each stretch is counted from the step that opens it (an ``x`` step where both step).
+
+    >>> QuantileSteps(2, 3).area(np.array([0.0, 1.0]), np.array([0.0, 0.0, 3.0]))
+    5.0
+    """
+
+    def __init__(self, n: int, m: int) -> None:
+        self.n, self.m = n, m
+        i = np.arange(n, dtype=np.int64)
+        i *= m  # x steps, scaled
+        self._x_faces = i // n  # the y value facing each x stretch
+        length = np.minimum(i + m, (self._x_faces + 1) * n)
+        length -= i
+        self._x_length = length.astype(np.float64)
+        j = np.arange(m, dtype=np.int64)
+        j *= n  # y steps, scaled
+        faces = j // m  # the x value facing each y stretch
+        length = np.minimum((faces + 1) * m, j + n)
+        length -= j
+        length[faces * m == j] = 0  # where x steps too, the x stretch counts
+        self._y_faces = faces
+        self._y_length = length.astype(np.float64)
+
+    def area(self, xs: FloatArray, ys: FloatArray) -> float:
+        """``n m`` times the W1 distance of the two samples (sorted, finite, of these sizes)."""
+        gap = ys.take(self._x_faces)
+        np.subtract(xs, gap, out=gap)
+        np.abs(gap, out=gap)
+        gap *= self._x_length
+        total = float(gap.sum())
+        gap = xs.take(self._y_faces)
+        gap -= ys
+        np.abs(gap, out=gap)
+        gap *= self._y_length
+        return total + float(gap.sum())
+
+
+def wasserstein_sorted(
+    xs: FloatArray,
+    ys: FloatArray,
+    steps: QuantileSteps | None = None,
+    *,
+    overwrite_y: bool = False,
+) -> float:
+    """W1 distance of two sorted finite samples, as the area between their quantile functions,
+    ``W1 = integral over u in (0, 1) of |Q_x(u) - Q_y(u)|``: no merge of the values.
+    ``steps`` (``QuantileSteps`` of the samples' sizes) saves working it out again;
+    ``overwrite_y`` lets samples of equal size use ``ys``'s memory (no copy)."""
+    n, m = xs.size, ys.size
+    if n == 0 or m == 0:
+        return 0.0
+    if n == m:  # the quantile functions step together: the mean gap of the sorted values
+        gap = np.subtract(xs, ys, out=ys if overwrite_y else None)
+        np.abs(gap, out=gap)
+        return float(gap.sum()) / float(n)
+    if steps is None or (steps.n, steps.m) != (n, m):
+        steps = QuantileSteps(n, m)
+    return steps.area(xs, ys) / (float(n) * float(m))
+
+
+def exact_sorted(
+    xs: FloatArray, ys: FloatArray, steps: QuantileSteps | None = None
+) -> tuple[float, float]:
+    """``(KS statistic, W1 distance)`` of two sorted finite samples (``ks_sorted``,
+    ``wasserstein_sorted``)."""
+    return ks_sorted(xs, ys), wasserstein_sorted(xs, ys, steps)
 
 
 def ks_exact(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
@@ -286,8 +437,12 @@ class FeatureScores:
     """Window counts per drift bin."""
 
 
-def score_feature(feature: BinnedFeature, fine_counts: npt.ArrayLike) -> FeatureScores:
-    """All binned drift measures of ``fine_counts`` (counts per fine bin of ``feature``)."""
+def score_feature(
+    feature: BinnedFeature, fine_counts: npt.ArrayLike, *, shape: bool = True
+) -> FeatureScores:
+    """All binned drift measures of ``fine_counts`` (counts per fine bin of ``feature``);
+    ``shape=False`` leaves out a numeric feature's KS and Wasserstein (the batch report has the
+    exact ones)."""
     fine = np.asarray(fine_counts, dtype=np.int64)
     coarse = feature.coarse(fine)
     n = int(fine.sum())
@@ -295,13 +450,13 @@ def score_feature(feature: BinnedFeature, fine_counts: npt.ArrayLike) -> Feature
         return FeatureScores(0, {}, 0.0, 1.0, coarse)
     scores = {"psi": psi(feature.ratios, coarse), "js": js_distance(feature.ratios, coarse)}
     stat, p_value = chi2_test(feature.ratios * feature.n, coarse)
-    if feature.kind == "numeric":
+    if feature.kind == "categorical":
+        scores["chi2"] = stat
+    elif shape:
         scores["ks"] = ks_binned(feature.fine_ratios, fine)
         scores["wasserstein"] = wasserstein_binned(
             feature.fine_ratios, fine, feature.centers, feature.spread
         )
-    else:
-        scores["chi2"] = stat
     return FeatureScores(n, scores, share_shift(feature.ratios, coarse), p_value, coarse)
 
 
@@ -431,14 +586,17 @@ __all__ = [
     "DriftRule",
     "DriftScorer",
     "FeatureScores",
+    "QuantileSteps",
     "chi2_test",
     "exact_sorted",
     "js_distance",
     "ks_binned",
     "ks_exact",
+    "ks_sorted",
     "psi",
     "score_feature",
     "share_shift",
     "wasserstein_binned",
     "wasserstein_exact",
+    "wasserstein_sorted",
 ]

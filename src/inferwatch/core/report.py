@@ -15,14 +15,21 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from inferwatch.core.categories import (
     arrow_strings,
     as_str_objects,
     encode_categories,
-    string_codes,
+    string_counts,
 )
-from inferwatch.core.drift import DriftRule, exact_sorted, score_feature
+from inferwatch.core.drift import (
+    DriftRule,
+    QuantileSteps,
+    ks_sorted,
+    score_feature,
+    wasserstein_sorted,
+)
 from inferwatch.core.profile import BinnedFeature
 from inferwatch.core.schema import (
     FeatureSchema,
@@ -165,23 +172,38 @@ def _sorted_values(column: Any, name: str) -> np.ndarray:
     return xs[: int(np.searchsorted(xs, np.nan, side="left"))]  # NaN sorts last
 
 
-def _codes(column: Any, categories: tuple[str, ...], rows: int) -> np.ndarray:
+def _category_counts(column: Any, categories: tuple[str, ...]) -> npt.NDArray[np.int64]:
+    """How many values of a column fall in each category and, last, in the "other" bin
+    (missing values, or a missing column, in none)."""
     if column is None:
-        return np.full(rows, -1, dtype=np.intp)
+        return np.zeros(len(categories) + 1, dtype=np.int64)
     strings = arrow_strings(column)
     if strings is not None:
-        return string_codes(strings, categories)
-    return encode_categories(as_str_objects(np.asarray(column)), categories)
+        return string_counts(strings, categories)
+    codes = encode_categories(as_str_objects(np.asarray(column)), categories)
+    return np.bincount(codes[codes >= 0], minlength=len(categories) + 1)
 
 
 def _numeric(
-    name: str, ref: Any, cur: Any, bins: int
+    name: str,
+    ref: Mapping[str, Any],
+    cur: Mapping[str, Any],
+    bins: int,
+    steps: dict[tuple[int, int], QuantileSteps],
 ) -> tuple[BinnedFeature, np.ndarray, dict[str, float]]:
-    xs = _sorted_values(ref, name)
-    ys = _sorted_values(cur, name)
+    """Bins, counts and exact statistics of a numeric feature, each column read when the
+    other is down to its sorted copy. ``steps`` keeps the ``QuantileSteps`` of each pair of
+    sample sizes seen (most features have the same)."""
+    xs = _sorted_values(ref.get(name), name)
     feature = BinnedFeature.numeric_sorted(name, xs, bins, resolution=1)
+    ys = _sorted_values(cur.get(name), name)
     counts = feature.counts_sorted(ys)
-    ks, w = exact_sorted(_finite_part(xs), _finite_part(ys))
+    fx, fy = _finite_part(xs), _finite_part(ys)
+    sizes = (fx.size, fy.size)
+    if fx.size != fy.size and fx.size and fy.size and sizes not in steps:
+        steps[sizes] = QuantileSteps(*sizes)
+    ks = ks_sorted(fx, fy)
+    w = wasserstein_sorted(fx, fy, steps.get(sizes), overwrite_y=True)  # fy's last use
     return feature, counts, {"ks": ks, "wasserstein": w / feature.spread}
 
 
@@ -202,22 +224,21 @@ def _feature_report(
     spec: FeatureSpec,
     ref: Mapping[str, Any],
     cur: Mapping[str, Any],
-    rows: tuple[int, int],
     bins: int,
     rule: DriftRule,
     threshold: float,
+    steps: dict[tuple[int, int], QuantileSteps],
 ) -> FeatureReport:
-    """One feature of the report: read its two columns, bin, score and decide."""
-    r, c = ref.get(spec.name), cur.get(spec.name)
+    """One feature of the report: read its two columns (one after the other), bin, score and
+    decide."""
     if spec.kind == "numeric":
-        feature, counts, exact = _numeric(spec.name, r, c, bins)
+        feature, counts, exact = _numeric(spec.name, ref, cur, bins, steps)
     else:
-        ref_codes = _codes(r, spec.categories, rows[0])
-        feature = BinnedFeature.from_codes(spec.name, ref_codes, spec.categories)
-        codes = _codes(c, spec.categories, rows[1])
-        counts = np.bincount(codes[codes >= 0], minlength=feature.n_fine)
+        ref_counts = _category_counts(ref.get(spec.name), spec.categories)
+        feature = BinnedFeature.from_counts(spec.name, ref_counts, spec.categories)
+        counts = _category_counts(cur.get(spec.name), spec.categories)
         exact = {}
-    fs = score_feature(feature, counts)
+    fs = score_feature(feature, counts, shape=False)
     scores = fs.scores | exact
     detected = fs.rows > 0 and rule.decide(scores["psi"], fs.share, fs.p_value, fs.rows, threshold)
     total = fs.counts.sum()
@@ -258,16 +279,16 @@ def drift_report(
     cur, n_cur = _table(current, schema)
     rule = DriftRule(psi_threshold, min_window_rows, share_threshold, alpha)
     overrides = dict(per_feature_thresholds or {})
-
+    steps: dict[tuple[int, int], QuantileSteps] = {}
     reports = [  # one feature at a time: memory stays near one column's
         _feature_report(
             spec,
             ref,
             cur,
-            (n_ref, n_cur),
             bins,
             rule,
             float(overrides.get(spec.name, psi_threshold)),
+            steps,
         )
         for spec in schema.features
     ]

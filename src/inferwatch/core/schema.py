@@ -40,7 +40,12 @@ from inferwatch.core.batch import (
     _categorical_column,
     _numeric_column,
 )
-from inferwatch.core.categories import arrow_strings, as_str_objects, encode_categories
+from inferwatch.core.categories import (
+    arrow_strings,
+    as_str_objects,
+    encode_categories,
+    string_values,
+)
 from inferwatch.core.quality import QualityKernel, QualityTable
 from inferwatch.core.snapshot import FeatureKind
 
@@ -194,9 +199,7 @@ class FeatureSchema:
             col = columns[name]
             strings = arrow_strings(col)
             if strings is not None:  # a pandas string column: distinct values without copies
-                import pyarrow.compute as pc
-
-                cats = sorted(pc.unique(strings).drop_null().to_pylist())
+                cats = sorted(string_values(strings))
                 if len(cats) > max_categories:
                     raise SchemaError(name, f"{len(cats)} categories (max {max_categories})")
                 specs.append(FeatureSpec(name, "categorical", categories=tuple(cats)))

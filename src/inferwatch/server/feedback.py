@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from inferwatch.core.jsonbody import encodable, printable
-from inferwatch.server.deps import Service, require_token
+from inferwatch.server.deps import app_service, require_token
 from inferwatch.server.flusher import FlusherStopped
 from inferwatch.server.inputs import Rejected, loads
 from inferwatch.server.responses import (
@@ -155,7 +155,8 @@ def feedback_router() -> APIRouter:
         },
         openapi_extra=FEEDBACK_BODY,
     )
-    async def feedback(request: Request, state: Service) -> Response:
+    async def feedback(request: Request) -> Response:
+        state = app_service(request.app)
         served = state.served  # read once: the labels go to this version's monitor
         try:
             data = loads(await request.body())

@@ -29,7 +29,7 @@ from inferwatch.backends.upstream import parse_answer
 from inferwatch.core.schema import Batch, SchemaError
 from inferwatch.integrations.kserve import PendingHalves, event_half, request_rows
 from inferwatch.integrations.logged import LogRejected, check_ids, check_outputs
-from inferwatch.server.deps import Service, require_token
+from inferwatch.server.deps import app_service, require_token
 from inferwatch.server.flusher import FlusherStopped
 from inferwatch.server.inputs import (
     Rejected,
@@ -214,7 +214,8 @@ def log_router(pending: PendingHalves | None = None) -> APIRouter:
         "/log",
         summary="Log predictions made elsewhere (or a KServe inference logger CloudEvent)",
     )
-    async def log_predictions(request: Request, state: Service) -> Response:
+    async def log_predictions(request: Request) -> Response:
+        state = app_service(request.app)
         return await endpoint(request, state, state.served)
 
     return router

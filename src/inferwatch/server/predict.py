@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from inferwatch.backends import BackendError
 from inferwatch.core.schema import Batch, FeatureSchema
 from inferwatch.server.client_ids import IdReservations, parse_ids
-from inferwatch.server.deps import Service, require_token
+from inferwatch.server.deps import app_service, require_token
 from inferwatch.server.flusher import FlusherStopped
 from inferwatch.server.inputs import (
     Rejected,
@@ -141,7 +141,8 @@ def predict_router() -> APIRouter:
         responses=PROBLEMS,
         openapi_extra=PREDICT_BODY,
     )
-    async def predict(request: Request, state: Service) -> Response:
+    async def predict(request: Request) -> Response:
+        state = app_service(request.app)
         served = state.served
         scored = await _score(state, served, request, predict_batch, reservations)
         if isinstance(scored, Response):
@@ -164,7 +165,8 @@ def predict_router() -> APIRouter:
         responses=PROBLEMS,
         openapi_extra=INVOCATIONS_BODY,
     )
-    async def invocations(request: Request, state: Service) -> Response:
+    async def invocations(request: Request) -> Response:
+        state = app_service(request.app)
         scored = await _score(state, state.served, request, invocations_batch)
         if isinstance(scored, Response):
             return scored
