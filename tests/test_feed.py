@@ -133,7 +133,7 @@ def test_feed_sends_rows_and_labels_to_their_own_version(
     ]
     items = [LabelItem(o.id, "setosa", 99.0) for o in labels]
     label_job = LabelJob(items, _LOOP.create_future(), two)
-    feed.feed([job(one, 3), job(two, 2), job(one, 1)], [(label_job.served, o) for o in labels])
+    feed.feed([job(one, 3), job(two, 2), job(one, 1)], [(label_job.served, labels)])
     assert one.monitor.snapshot(100.0).window_rows == 4
     assert two.monitor.snapshot(100.0).window_rows == 2
     assert two.monitor.snapshot(100.0).totals.labeled[("setosa", "setosa")] == 1

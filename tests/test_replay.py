@@ -186,6 +186,34 @@ def test_replay_sends_rows_in_batches_and_labels_after_the_delay(
     )
 
 
+def test_replay_as_fast_as_possible_sends_labels_alongside_rows_in_full_requests(
+    service: tuple[str, Recorder],
+) -> None:
+    """Without timing, labels already due go out between the batches, as many to a request
+    as the service takes, each label once; the rest follows the last batch."""
+    url, recorder = service
+    frame = pd.DataFrame({"x": np.arange(2600, dtype=float), "y": np.arange(2600) % 3})
+    summary = replay(frame, url=url, target="y", batch_size=500, max_request_rows=1000)
+    calls = [
+        (path, len(body.get("instances", body.get("labels", []))))
+        for path, _, body, _ in recorder.calls
+    ]
+    assert calls == [
+        ("/predict", 500),
+        ("/predict", 500),
+        ("/feedback", 1000),
+        ("/predict", 500),
+        ("/predict", 500),
+        ("/feedback", 1000),
+        ("/predict", 500),
+        ("/predict", 100),
+        ("/feedback", 600),
+    ]
+    sent = [item for _, _, body, _ in recorder.calls if "labels" in body for item in body["labels"]]
+    assert sent == [{"id": f"p{i}", "label": i % 3} for i in range(2600)]
+    assert (summary.rows_sent, summary.labels_sent, summary.labels_matched) == (2600, 2600, 2600)
+
+
 def test_replay_counts_failed_rows_and_reports_the_answer(service: tuple[str, Recorder]) -> None:
     url, recorder = service
     recorder.fail_every = 2

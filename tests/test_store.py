@@ -456,6 +456,57 @@ def test_store_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
     assert not missing, f"{len(missing)} acknowledged predictions lost"
 
 
+_LABEL_WRITER = textwrap.dedent(
+    """
+    import sys
+    from inferwatch.store import LabelItem, PredictionRecord, SQLiteStore, new_ids
+
+    store = SQLiteStore(sys.argv[1])
+    features = {"x": 1.0}
+    for n in range(100_000):
+        ids = new_ids(500)
+        store.write([PredictionRecord(i, float(n), "m", "1", features, "a") for i in ids], [], n)
+        outcomes = store.write([], [LabelItem(i, "b", float(n)) for i in ids], float(n))
+        matched = [o.id for o in outcomes if o.outcome == "matched"]
+        sys.stdout.write("\\n".join(matched) + "\\n")
+        sys.stdout.flush()
+    """
+)
+
+
+def test_store_acknowledged_labels_survive_kill_9(tmp_path: Path) -> None:
+    """A label the store answered ``matched`` for is there after the writer is killed."""
+    path = tmp_path / "l.sqlite3"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _LABEL_WRITER, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    acknowledged: list[str] = []
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 60
+        while len(acknowledged) < 5000 and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            acknowledged.append(line.strip())
+        assert len(acknowledged) >= 5000, "the writer stopped before acknowledging enough labels"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        acknowledged += [line.strip() for line in proc.stdout.read().splitlines() if line.strip()]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL
+
+    with SQLiteStore(path) as s:
+        labelled = {r.id: r.label for r in s.recent_labels(0.0)}
+    missing = [i for i in acknowledged if labelled.get(i) != "b"]
+    assert not missing, f"{len(missing)} acknowledged labels lost"
+
+
 def test_store_window_batches_as_columns_up_to_a_mark(store: PredictionStore) -> None:
     """What a restart replays: each stored batch as columns, in time order, of one model
     version, without the rows another batch stored first, and nothing after the mark."""

@@ -100,6 +100,8 @@ class Replayer:
         self._sleep = sleep
         self._max_messages = max_messages
         self._pending: list[_Due] = []
+        self._ready: list[dict[str, Any]] = []
+        """Labels due but not sent yet (less than a full request, while rows are due)."""
         self._seq = 0
 
     def _note(self, summary: ReplaySummary, message: str) -> None:
@@ -142,6 +144,7 @@ class Replayer:
             raise ReplayError(f"label delay must be >= 0 seconds, got {label_delay}")
         summary = ReplaySummary(rows=len(records))
         self._pending = []
+        self._ready = []
         self._on_answer = on_batch
         self._max_rows = max_request_rows
         try:
@@ -167,8 +170,13 @@ class Replayer:
             # Labels that fall due before this batch leave first, in their own time.
             while self._pending and self._pending[0].at < send_at:
                 self._wait_until(self._pending[0].at)
-                self._flush_due(summary, self._pending[0].at)
+                self._flush_due(summary, self._clock())
+            if self._ready and send_at > self._clock():
+                self._flush_due(summary, self._clock())  # nothing due waits over a pause
             self._wait_until(send_at)
+            # Labels already due go out between the batches, in full requests: a replay as
+            # fast as the service answers sends them alongside its rows, not all at the end.
+            self._flush_due(summary, self._clock(), whole=True)
             if batch_size is None:
                 end, now = first + 1, self._clock()
                 while (
@@ -184,9 +192,10 @@ class Replayer:
                 self._send_rows(summary, records[lo:hi], labels, lo, label_delay)
             first = end
         self._flight.drain()
-        while self._pending:
-            self._wait_until(self._pending[0].at)
-            self._flush_due(summary, self._pending[0].at)
+        while self._pending or self._ready:
+            self._flush_due(summary, self._clock())
+            if self._pending:
+                self._wait_until(self._pending[0].at)
         self._flight.drain()
         summary.seconds = self._clock() - start
 
@@ -197,12 +206,17 @@ class Replayer:
         if wait > 0:
             self._sleep(wait)
 
-    def _flush_due(self, summary: ReplaySummary, until: float) -> None:
-        ready: list[dict[str, Any]] = []
+    def _flush_due(self, summary: ReplaySummary, until: float, *, whole: bool = False) -> None:
+        """Send the labels due by ``until``, oldest first, in requests of at most the
+        service's row limit; with ``whole`` only full requests (the rest waits for more
+        labels or for a pause)."""
         while self._pending and self._pending[0].at <= until:
-            ready.extend(heapq.heappop(self._pending).labels)
-        for lo in range(0, len(ready), self._max_rows):  # never over the service's limit
-            self._send_labels(summary, ready[lo : lo + self._max_rows])
+            self._ready.extend(heapq.heappop(self._pending).labels)
+        n = len(self._ready)
+        stop = n - n % self._max_rows if whole else n
+        for lo in range(0, stop, self._max_rows):  # never over the service's limit
+            self._send_labels(summary, self._ready[lo : lo + self._max_rows])
+        del self._ready[:stop]
 
     def _send_rows(
         self,

@@ -48,24 +48,27 @@ at the linger, in smaller pools."""
 @dataclass
 class _Pool:
     jobs: list[PredictionJob] = field(default_factory=list)
-    labels: list[tuple[ServedModel, LabelOutcome]] = field(default_factory=list)
+    labels: list[tuple[ServedModel, Sequence[LabelOutcome]]] = field(default_factory=list)
+    """The outcomes of each label request, with the version its request read."""
     rows: int = 0
+    n_labels: int = 0
     mark: int = 0
     received: float = 0.0
 
     def add(self, flushed: Flushed) -> None:
         self.jobs += flushed.predictions
         self.rows += sum(len(j.rows) for j in flushed.predictions)
-        self.labels += [(job.served, o) for job, outs in flushed.outcomes for o in outs]
+        self.labels += [(job.served, outs) for job, outs in flushed.outcomes]
+        self.n_labels += sum(len(outs) for _, outs in flushed.outcomes)
         self.mark = max(self.mark, flushed.mark)
         self.received = max(self.received, flushed.timestamp)
 
     @property
     def matched(self) -> int:
-        return sum(o.outcome == "matched" for _, o in self.labels)
+        return sum(o.outcome == "matched" for _, outs in self.labels for o in outs)
 
     def full(self, max_rows: int) -> bool:
-        return self.rows >= max_rows or len(self.labels) >= max_rows
+        return self.rows >= max_rows or self.n_labels >= max_rows
 
     def __bool__(self) -> bool:
         return bool(self.jobs or self.labels)
@@ -173,15 +176,16 @@ class MonitorFeed:
     def feed(
         self,
         jobs: Sequence[PredictionJob],
-        labels: Sequence[tuple[ServedModel, LabelOutcome]] = (),
+        labels: Sequence[tuple[ServedModel, Sequence[LabelOutcome]]] = (),
     ) -> None:
-        """Feed rows and labels to the monitors of their versions, now."""
+        """Feed rows and labels to the monitors of their versions, now. ``labels``: the
+        outcomes of each label request, with the served model the request read."""
         now = self.clock()
         self.feeds += 1
         for served, group in _by_served(jobs, lambda j: j.served):
             self._observe(served, group, now)
         for served, pairs in _by_served(labels, lambda p: p[0]):
-            self._record(served, [o for _, o in pairs], now)
+            self._record(served, [o for _, outs in pairs for o in outs], now)
 
     def _observe(self, served: ServedModel, jobs: Sequence[PredictionJob], now: float) -> None:
         columns: dict[str, np.ndarray] = {
@@ -204,20 +208,24 @@ class MonitorFeed:
         """Matched labels of predictions ``served`` made go to its accuracy window (a label
         for another version's prediction measures that version, not this one); the delay of
         every matched label goes to the delay histogram."""
-        matched = [o for o in outcomes if o.outcome == "matched"]
-        if not matched:
-            return
-        delays = np.asarray([o.delay_seconds or 0.0 for o in matched], dtype=np.float64)
         version = served.info.model_version
-        mine = [o for o in matched if o.model_version in (None, version)]
-        if mine:
+        delays: list[float] = []
+        predicted: list[Any] = []
+        actual: list[Any] = []
+        for o in outcomes:  # one pass, no object per label
+            if o.outcome == "matched":
+                delays.append(o.delay_seconds or 0.0)
+                if o.model_version is None or o.model_version == version:
+                    predicted.append(o.prediction)
+                    actual.append(o.label)
+        if not delays:
+            return
+        if predicted:
             served.monitor.record_outcomes(
-                outcome_array([o.prediction for o in mine], served.task),
-                outcome_array([o.label for o in mine], served.task),
-                now,
+                outcome_array(predicted, served.task), outcome_array(actual, served.task), now
             )
         with self.totals.lock:
-            self.totals.feedback_delay.update_many(delays)
+            self.totals.feedback_delay.update_many(np.asarray(delays, dtype=np.float64))
 
 
 def _by_served(items: Sequence[Any], key: Callable[[Any], ServedModel]) -> list[tuple[Any, Any]]:

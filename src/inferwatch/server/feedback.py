@@ -8,7 +8,9 @@ is answered 404 for an unknown id and 422 when invalid, so a simple client sees 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
+from operator import attrgetter
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -17,7 +19,6 @@ from inferwatch.core.jsonbody import encodable, printable
 from inferwatch.server.deps import app_service, require_token
 from inferwatch.server.flusher import FlusherStopped
 from inferwatch.server.inputs import Rejected, loads
-from inferwatch.server.rebuild import label_item
 from inferwatch.server.responses import (
     FEEDBACK_BODY,
     PROBLEMS,
@@ -80,10 +81,7 @@ def _check_item(
 
 
 def _count(outcomes: Iterable[str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for outcome in outcomes:
-        counts[outcome] = counts.get(outcome, 0) + 1
-    return counts
+    return dict(Counter(outcomes))
 
 
 def _label_list(data: Any, max_rows: int) -> tuple[list[Any], bool] | Response:
@@ -105,7 +103,22 @@ def _check_all(
     """One result per item (invalid ones final) and the valid labels by item index."""
     results: list[dict[str, Any]] = []
     valid: list[tuple[int, LabelItem]] = []
+    # the usual item, judged inline: an object with an ASCII id and a class named as the
+    # model spells it (what ``_check_item`` would accept as it is); anything else goes there
+    known = None if task == "regression" else frozenset(classes or ())
     for i, item in enumerate(items):
+        if known is not None and type(item) is dict:
+            pid, label = item.get("id"), item.get("label")
+            if (
+                type(pid) is str
+                and 0 < len(pid) <= MAX_ID_LENGTH
+                and pid.isascii()
+                and type(label) is str
+                and (classes is None or label in known)
+            ):
+                results.append({"id": pid, "outcome": None})
+                valid.append((i, LabelItem(pid, label, now)))
+                continue
         pid, value = _check_item(item, "body" if single else f"labels[{i}]", task, classes)
         if pid is None:
             raw = item.get("id") if isinstance(item, dict) else None
@@ -114,7 +127,7 @@ def _check_all(
             )
         else:
             results.append({"id": pid, "outcome": None})
-            valid.append((i, label_item(pid, value, now)))
+            valid.append((i, LabelItem(pid, value, now)))
     return results, valid
 
 
@@ -167,7 +180,7 @@ def feedback_router() -> APIRouter:
                 outcomes = await flusher.submit_labels([lab for _, lab in valid], served)
             except (FlusherStopped, Exception) as exc:  # store down: nothing is acknowledged
                 return problem(503, f"prediction store unavailable: {exc}")
-            state.totals.add_feedback(_count(o.outcome for o in outcomes))
+            state.totals.add_feedback(_count(map(attrgetter("outcome"), outcomes)))
             for (i, _), outcome in zip(valid, outcomes, strict=True):
                 results[i]["outcome"] = outcome.outcome
                 if outcome.delay_seconds is not None:

@@ -13,7 +13,6 @@ import numpy as np
 from inferwatch.core.schema import Batch, FeatureSchema, SchemaError
 from inferwatch.server import checkpoint
 from inferwatch.store import (
-    LabelItem,
     PredictionStore,
     StoredColumns,
     StoredLabel,
@@ -24,10 +23,6 @@ if TYPE_CHECKING:
     from inferwatch.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def label_item(pid: str, label: str | float, timestamp: float) -> LabelItem:
-    return LabelItem(pid, label, timestamp)
 
 
 def outcome_array(values: Sequence[Any], task: str) -> np.ndarray:
@@ -207,7 +202,6 @@ def _replay_labels(
 
 
 __all__ = [
-    "label_item",
     "outcome_array",
     "rebuild_columns",
     "rebuild_labels",

@@ -1,10 +1,12 @@
-"""The rows the prediction store keeps and answers: plain frozen dataclasses."""
+"""The rows the prediction store keeps and answers: plain frozen dataclasses, and named
+tuples for the two made once per label (``LabelItem``, ``LabelOutcome``), which cost a
+third as much to build."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -69,8 +71,7 @@ class StoredColumns:
     """Per feature, the rows whose value came as another type (``wrong_type`` again)."""
 
 
-@dataclass(frozen=True, slots=True)
-class LabelItem:
+class LabelItem(NamedTuple):
     """A ground-truth label for the prediction ``id``, observed at ``timestamp``."""
 
     id: str
@@ -78,8 +79,7 @@ class LabelItem:
     timestamp: float
 
 
-@dataclass(frozen=True, slots=True)
-class LabelOutcome:
+class LabelOutcome(NamedTuple):
     """What became of one label.
 
     ``matched``: stored and joined to its prediction (the prediction fields are set);

@@ -32,7 +32,7 @@ def _values_sql(rows: int) -> str:
     return _INSERT_PREDICTIONS + ",".join(["(?,?,?,?,?)"] * rows)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=64)
 def _labels_sql(rows: int) -> str:
     return _INSERT_LABELS + ",".join(["(?,?,?,?,?)"] * rows)
 
@@ -88,45 +88,55 @@ def insert_batch(c: sqlite3.Connection, batch: PredictionBatch, conf: list[Any])
     return ref
 
 
+_FIND_LABELLED = (
+    "SELECT p.id, b.ts, b.model, b.model_version, p.prediction, l.id IS NOT NULL"
+    " FROM json_each(?) AS j JOIN predictions AS p ON p.id = j.value"
+    " JOIN batches AS b ON b.id = p.batch LEFT JOIN labels AS l ON l.id = p.id"
+)
+_LABEL_ROWS = 1000  # labels per INSERT: one statement for a whole feedback request
+
+
 def join_labels(
     c: sqlite3.Connection, labels: Sequence[LabelItem], now: float
 ) -> list[LabelOutcome]:
-    """Join ``labels`` to stored predictions at ``now``: one outcome per label, in order."""
-    ids = list(dict.fromkeys(item.id for item in labels))
-    found: dict[str, tuple[float, str, str, Any, bool]] = {}
-    for chunk, marks in in_chunks(ids):
-        rows = c.execute(
-            "SELECT p.id, b.ts, b.model, b.model_version, p.prediction, l.id IS NOT NULL"
-            " FROM predictions AS p JOIN batches AS b ON b.id = p.batch"
-            " LEFT JOIN labels AS l ON l.id = p.id"
-            f" WHERE p.id IN ({marks})",
-            chunk,
-        ).fetchall()
-        for pid, ts, model, version, prediction, labelled in rows:
-            found[pid] = (ts, model, version, prediction, bool(labelled))
+    """Join ``labels`` to stored predictions at ``now``: one outcome per label, in order.
 
+    One statement finds every id (a JSON list, however many), and a few multi-row ones
+    insert the matched labels: each call into SQLite lets the event loop's thread take the
+    interpreter lock, so their number, not the labels', sets how long a commit waits."""
+    ids = list(dict.fromkeys(item.id for item in labels))
+    found = {
+        row[0]: row[1:]
+        for row in c.execute(_FIND_LABELLED, (orjson.dumps(ids).decode(),)).fetchall()
+    }
     outcomes: list[LabelOutcome] = []
-    inserts: list[tuple[Any, ...]] = []
+    values: list[Any] = []
     taken: set[str] = set()
     for item in labels:
-        hit = found.get(item.id)
+        pid, label = item.id, item.label
+        hit = found.get(pid)
         if hit is None:
-            outcomes.append(LabelOutcome(item.id, "unknown_id", item.label))
+            outcomes.append(LabelOutcome(pid, "unknown_id", label))
             continue
         ts, model, version, prediction, labelled = hit
         delay = now - ts
-        kind: Literal["matched", "duplicate"] = (
-            "duplicate" if labelled or item.id in taken else "matched"
-        )
-        if kind == "matched":
-            taken.add(item.id)
-            inserts.append((item.id, plain(item.label), item.timestamp, now, delay))
-        outcomes.append(
-            LabelOutcome(item.id, kind, item.label, prediction, model, version, ts, delay)
-        )
-    values = list(chain.from_iterable(inserts))
-    for start, size in _runs(len(inserts)):  # a few multi-row statements, not one per label
-        c.execute(_labels_sql(size), values[5 * start : 5 * (start + size)])
+        if labelled or pid in taken:
+            kind: Literal["matched", "duplicate"] = "duplicate"
+        else:
+            kind = "matched"
+            taken.add(pid)
+            values += (
+                pid,
+                label if type(label) is str else plain(label),
+                item.timestamp,
+                now,
+                delay,
+            )
+        outcomes.append(LabelOutcome(pid, kind, label, prediction, model, version, ts, delay))
+    step = 5 * _LABEL_ROWS
+    for lo in range(0, len(values), step):
+        chunk = values[lo : lo + step]
+        c.execute(_labels_sql(len(chunk) // 5), chunk)
     return outcomes
 
 
