@@ -6,8 +6,8 @@ with ``inferwatch.replay.replay`` at batches of 500 and the command's default of
 requests in flight, as fast as the service answers. Reports rows per second from the first
 request to the last answer, and checks that the service's window counts every row (nothing
 acknowledged is lost) and that the replay reported no failure. Twice: without labels, and
-with the table's labels (each batch's labels go to ``/feedback`` once its predictions are
-answered).
+with the table's labels (labels whose predictions are answered go to ``/feedback`` between
+the batches, up to 1000 to a request).
 
 Goal: at least 50,000 rows/s at batches of 500.
 
@@ -125,7 +125,7 @@ def main() -> int:
         subprocess.run([*TRAIN, "--out", str(model_dir)], check=True, stdout=subprocess.DEVNULL)
         for labels in (False, True):
             table = _table(args.rows, labels)
-            what = "with labels (a /feedback per batch)" if labels else "without labels"
+            what = "with labels (/feedback, 1000 a request)" if labels else "without labels"
             print(f"replay of {args.rows:,} rows at batches of {args.batch}, {what}")
             rates = [one_run(model_dir, root, table, args.batch, labels) for _ in range(args.runs)]
             worst, best = min(rates), max(rates)
