@@ -421,26 +421,24 @@ _WRITER = textwrap.dedent(
 )
 
 
-def test_store_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
-    path = tmp_path / "p.sqlite3"
+def _acknowledged_then_killed(script: str, path: Path, enough: int) -> list[str]:
+    """Run ``script`` on ``path`` until it has printed ``enough`` acknowledged ids, kill it
+    with SIGKILL, and return every id it printed (those before the kill are acknowledged)."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", _WRITER, str(path)],
-        stdout=subprocess.PIPE,
-        text=True,
+        [sys.executable, "-c", script, str(path)], stdout=subprocess.PIPE, text=True
     )
     acknowledged: list[str] = []
     try:
         assert proc.stdout is not None
         deadline = time.monotonic() + 60
-        while len(acknowledged) < 2000 and time.monotonic() < deadline:
+        while len(acknowledged) < enough and time.monotonic() < deadline:
             line = proc.stdout.readline()
             if not line:
                 break
             acknowledged.append(line.strip())
-        assert len(acknowledged) >= 2000, "the writer stopped before acknowledging enough rows"
+        assert len(acknowledged) >= enough, "the writer stopped before acknowledging enough"
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
-        # lines the writer printed before the kill are acknowledged too
         acknowledged += [line.strip() for line in proc.stdout.read().splitlines() if line.strip()]
     finally:
         if proc.poll() is None:
@@ -449,7 +447,12 @@ def test_store_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
         if proc.stdout is not None:
             proc.stdout.close()
     assert proc.returncode == -signal.SIGKILL
+    return acknowledged
 
+
+def test_store_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
+    path = tmp_path / "p.sqlite3"
+    acknowledged = _acknowledged_then_killed(_WRITER, path, 2000)
     with SQLiteStore(path) as s:
         stored = {r.id for r in s.recent_predictions(0.0)}
     missing = [i for i in acknowledged if i not in stored]
@@ -477,30 +480,7 @@ _LABEL_WRITER = textwrap.dedent(
 def test_store_acknowledged_labels_survive_kill_9(tmp_path: Path) -> None:
     """A label the store answered ``matched`` for is there after the writer is killed."""
     path = tmp_path / "l.sqlite3"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _LABEL_WRITER, str(path)], stdout=subprocess.PIPE, text=True
-    )
-    acknowledged: list[str] = []
-    try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 60
-        while len(acknowledged) < 5000 and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            acknowledged.append(line.strip())
-        assert len(acknowledged) >= 5000, "the writer stopped before acknowledging enough labels"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-        acknowledged += [line.strip() for line in proc.stdout.read().splitlines() if line.strip()]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        if proc.stdout is not None:
-            proc.stdout.close()
-    assert proc.returncode == -signal.SIGKILL
-
+    acknowledged = _acknowledged_then_killed(_LABEL_WRITER, path, 5000)
     with SQLiteStore(path) as s:
         labelled = {r.id: r.label for r in s.recent_labels(0.0)}
     missing = [i for i in acknowledged if labelled.get(i) != "b"]

@@ -67,23 +67,32 @@ def test_columns_are_read_as_asked(tmp_path: Path) -> None:
         read_columns(tmp_path / "t.xlsx")
 
 
+def _report_loading(files: list[Path], modules: tuple[str, ...]) -> tuple[str, list[str]]:
+    """Run ``inferwatch report`` on ``files`` in a fresh interpreter: its output, and which of
+    ``modules`` it loaded."""
+    code = (
+        "import sys\n"
+        "from inferwatch.cli import app\n"
+        "try:\n"
+        f"    app(['report', *{[str(f) for f in files]!r}])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print('loaded:', ','.join(m for m in {modules!r} if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    *out, last = done.stdout.strip().splitlines()
+    return "\n".join(out), [m for m in last.removeprefix("loaded:").strip().split(",") if m]
+
+
 def test_report_imports_neither_pandas_nor_scipy(tmp_path: Path) -> None:
     """What makes ``inferwatch report`` light: its process never loads pandas, scipy or
     scikit-learn (each costs more memory than the report of a 100k-row table)."""
     _frame(4).to_parquet(tmp_path / "ref.parquet")
     _frame(5, shift=1.0).to_csv(tmp_path / "cur.csv", index=False)
-    code = (
-        "import sys\n"
-        "from inferwatch.cli import app\n"
-        "try:\n"
-        f"    app(['report', {str(tmp_path / 'ref.parquet')!r}, {str(tmp_path / 'cur.csv')!r}])\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        "print(sorted(m for m in ('pandas', 'scipy', 'sklearn') if m in sys.modules))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert "drift in 1 of 4 features: x" in done.stdout
-    assert done.stdout.strip().splitlines()[-1] == "[]"
+    files = [tmp_path / "ref.parquet", tmp_path / "cur.csv"]
+    out, loaded = _report_loading(files, ("pandas", "scipy", "sklearn"))
+    assert "drift in 1 of 4 features: x" in out
+    assert loaded == []
 
 
 def test_parquet_report_leaves_arrow_compute_and_remote_filesystems_unloaded(
@@ -94,17 +103,7 @@ def test_parquet_report_leaves_arrow_compute_and_remote_filesystems_unloaded(
     so do pyarrow's remote filesystems (S3, GCS, ...: 13 MB) that local files never need."""
     _frame(4).drop(columns="flag").to_parquet(tmp_path / "ref.parquet")  # booleans: see
     _frame(5, shift=1.0).drop(columns="flag").to_parquet(tmp_path / "cur.parquet")  # tables.py
-    files = [str(tmp_path / "ref.parquet"), str(tmp_path / "cur.parquet")]
-    code = (
-        "import sys\n"
-        "from inferwatch.cli import app\n"
-        "try:\n"
-        f"    app(['report', *{files!r}])\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        "heavy = ('pyarrow.compute', 'pyarrow.fs', 'pyarrow._s3fs')\n"
-        "print([m for m in heavy if m in sys.modules])\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert "drift in 1 of 3 features: x" in done.stdout
-    assert done.stdout.strip().splitlines()[-1] == "[]"
+    files = [tmp_path / "ref.parquet", tmp_path / "cur.parquet"]
+    out, loaded = _report_loading(files, ("pyarrow.compute", "pyarrow.fs", "pyarrow._s3fs"))
+    assert "drift in 1 of 3 features: x" in out
+    assert loaded == []
