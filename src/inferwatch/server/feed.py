@@ -1,12 +1,13 @@
 """The monitor feed: committed rows and labels, pooled, into the monitor of their version.
 
-The flusher hands over every committed transaction (``put``); the feed's thread pools them
-until ``max_rows`` rows (or labels) are waiting or nothing new has come for ``linger``
-seconds, then feeds each served model's monitor in one ``observe`` and one
-``record_outcomes`` call. The pool is the only buffer between the store and the monitor, so
-its two knobs are the only ones: the monitor's fixed cost per call is paid once per pool
-rather than once per request, and a row reaches the snapshot at most ``linger`` seconds
-after a quiet moment.
+The flusher hands over every committed transaction (``put``) into one pool; the feed's
+thread takes the pool once ``max_rows`` rows (or labels) are waiting or its first transaction
+has waited ``linger`` seconds, then feeds each served model's monitor in one ``observe`` and
+one ``record_outcomes`` call. The pool is the only buffer between the store and the monitor,
+so its two knobs are the only ones: the monitor's fixed cost per call is paid once per pool
+rather than once per request, and a committed row reaches the snapshot at most ``linger``
+seconds later. The thread is woken when a pool starts and when it fills, not per
+transaction.
 
 Rows go to the monitor of the ``ServedModel`` that scored them, labels to the one the
 feedback request read when it made the labelled prediction: a promotion never moves pooled
@@ -16,7 +17,6 @@ rows or labels of one version into another's windows.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -35,7 +35,8 @@ from inferwatch.store import LabelOutcome
 
 log = logging.getLogger(__name__)
 
-_SAVE = "save"  # a queue item: save a window snapshot now
+_SAVE = "save"  # an order: save a window snapshot now
+_STOP = "stop"  # an order: feed what is pooled, save, and end the thread
 
 MAX_ROWS = 1024
 """Rows (or labels) pooled before the monitor is fed without waiting for the linger. The
@@ -95,7 +96,10 @@ class MonitorFeed:
         self.clock = clock
         self.max_rows = max_rows
         self.linger = linger
-        self._queue: queue.SimpleQueue[Flushed | str | None] = queue.SimpleQueue()
+        self._cond = threading.Condition(threading.Lock())
+        self._pool = _Pool()  # what the flusher has handed over and the thread not yet taken
+        self._due = 0.0  # when the pool's first transaction has waited ``linger`` seconds
+        self._orders: list[str] = []  # _SAVE or _STOP, for the thread
         self._thread: threading.Thread | None = None
         self.feeds = 0
         """Monitor feeds so far (one per pool)."""
@@ -110,7 +114,7 @@ class MonitorFeed:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Feed what is pooled, then stop the thread."""
-        self._queue.put(None)
+        self._order(_STOP)
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
@@ -120,42 +124,59 @@ class MonitorFeed:
         return self._thread is not None and self._thread.is_alive()
 
     def put(self, flushed: Flushed) -> None:
-        """Hand over one committed transaction (the flusher's ``handover``)."""
-        self._queue.put(flushed)
+        """Hand over one committed transaction (the flusher's ``handover``). It joins the
+        pool here, on the flusher's thread; the feed thread is woken only when a pool starts
+        (to time its linger) or fills, not for every transaction: each wake-up of another
+        thread costs the event loop's thread a share of the interpreter lock."""
+        with self._cond:
+            pool = self._pool
+            was_full = pool.full(self.max_rows)
+            started = not pool
+            pool.add(flushed)
+            if started:
+                self._due = time.monotonic() + self.linger
+                self._cond.notify()
+            elif not was_full and pool.full(self.max_rows):
+                self._cond.notify()
 
     def save_snapshot(self) -> None:
         """Feed what is pooled and save a window snapshot now (on the feed thread)."""
-        self._queue.put(_SAVE)
+        self._order(_SAVE)
+
+    def _order(self, order: str) -> None:
+        with self._cond:
+            self._orders.append(order)
+            self._cond.notify()
 
     # --- feed thread
 
-    def _run(self) -> None:
-        pool = _Pool()
-        due = 0.0  # when the pool's first transaction has waited ``linger`` seconds
-        while True:
-            try:
-                if pool:
-                    item = self._queue.get(timeout=max(0.0, due - time.monotonic()))
-                else:
-                    item = self._queue.get()
-                    due = time.monotonic() + self.linger
-            except queue.Empty:  # the oldest has waited ``linger`` seconds: feed the pool
-                pool = self._drain(pool)
-                self._save(force=False)
-                continue
-            if item is None or item is _SAVE:
-                pool = self._drain(pool)
-                self._save(force=True)
-                if item is None:
-                    return
-                continue
-            assert not isinstance(item, str)
-            pool.add(item)
-            if pool.full(self.max_rows):
-                pool = self._drain(pool)
-                self._save(force=False)
+    def _take(self) -> tuple[_Pool, list[str]]:
+        """Wait until the pool is due (its linger is over, or it is full) or an order
+        comes; then take the pool and the orders."""
+        with self._cond:
+            while True:
+                pool, orders = self._pool, self._orders
+                if orders or pool.full(self.max_rows):
+                    break
+                if not pool:
+                    self._cond.wait()
+                    continue
+                left = self._due - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            self._pool, self._orders = _Pool(), []
+            return pool, orders
 
-    def _drain(self, pool: _Pool) -> _Pool:
+    def _run(self) -> None:
+        while True:
+            pool, orders = self._take()
+            self._drain(pool)
+            self._save(force=bool(orders))
+            if _STOP in orders:
+                return
+
+    def _drain(self, pool: _Pool) -> None:
         if pool:
             chain = self.snapshots
             try:
@@ -167,7 +188,6 @@ class MonitorFeed:
             else:
                 if chain is not None:
                     chain.absorbed(pool.mark, pool.received, pool.rows, pool.matched)
-        return _Pool()
 
     def _save(self, *, force: bool) -> None:
         if self.snapshots is not None:
