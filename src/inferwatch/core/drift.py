@@ -358,7 +358,7 @@ def ks_exact(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
     >>> ks_exact([1.0, 2.0, 3.0], [2.5, 3.5, 4.5])
     0.6666666666666667
     """
-    return exact_sorted(_sorted_finite(a), _sorted_finite(b))[0]
+    return ks_sorted(_sorted_finite(a), _sorted_finite(b))
 
 
 def wasserstein_exact(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
@@ -368,7 +368,7 @@ def wasserstein_exact(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
     >>> wasserstein_exact([0.0, 1.0, 3.0], [5.0, 6.0, 8.0])
     5.0
     """
-    return exact_sorted(_sorted_finite(a), _sorted_finite(b))[1]
+    return wasserstein_sorted(_sorted_finite(a), _sorted_finite(b))
 
 
 def share_shift(reference: npt.ArrayLike, counts: npt.ArrayLike) -> float:
