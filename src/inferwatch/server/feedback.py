@@ -51,6 +51,16 @@ def _check_item(
 ) -> tuple[str, Any] | tuple[None, str]:
     """``(id, label)`` or ``(None, reason)``. A classifier's label must be one of the
     model's ``classes``; a regressor's a finite number."""
+    if type(item) is dict and task != "regression":  # the usual item, accepted at once: an
+        pid, label = item.get("id"), item.get("label")  # ASCII id, a class as the model has it
+        if (
+            type(pid) is str
+            and 0 < len(pid) <= MAX_ID_LENGTH
+            and pid.isascii()
+            and type(label) is str
+            and (classes is None or label in classes)
+        ):
+            return pid, label
     if not isinstance(item, dict):
         return None, f"{where}: expected an object with id and label"
     pid = item.get("id")
@@ -103,22 +113,7 @@ def _check_all(
     """One result per item (invalid ones final) and the valid labels by item index."""
     results: list[dict[str, Any]] = []
     valid: list[tuple[int, LabelItem]] = []
-    # the usual item, judged inline: an object with an ASCII id and a class named as the
-    # model spells it (what ``_check_item`` would accept as it is); anything else goes there
-    known = None if task == "regression" else frozenset(classes or ())
     for i, item in enumerate(items):
-        if known is not None and type(item) is dict:
-            pid, label = item.get("id"), item.get("label")
-            if (
-                type(pid) is str
-                and 0 < len(pid) <= MAX_ID_LENGTH
-                and pid.isascii()
-                and type(label) is str
-                and (classes is None or label in known)
-            ):
-                results.append({"id": pid, "outcome": None})
-                valid.append((i, LabelItem(pid, label, now)))
-                continue
         pid, value = _check_item(item, "body" if single else f"labels[{i}]", task, classes)
         if pid is None:
             raw = item.get("id") if isinstance(item, dict) else None
