@@ -7,6 +7,7 @@ import functools
 import sqlite3
 from collections.abc import Iterator, Sequence
 from itertools import chain, repeat
+from operator import itemgetter
 from typing import Any, Literal
 
 import numpy as np
@@ -78,7 +79,11 @@ def insert_batch(c: sqlite3.Connection, batch: PredictionBatch, conf: list[Any])
     preds = np.asarray(batch.predictions).tolist()
     if len(preds) != n or len(conf) != n:
         raise ValueError(f"a batch of {n} ids has {len(preds)} predictions")
-    values = list(chain.from_iterable(zip(batch.ids, repeat(ref), range(n), preds, conf)))
+    # in id order: each row lands beside the one before in the id index, not at a random
+    # place (the ids of one millisecond differ in their random tail); a stable sort keeps
+    # the first of a repeated id first, so it is the one stored
+    rows = sorted(zip(batch.ids, repeat(ref), range(n), preds, conf), key=itemgetter(0))
+    values = list(chain.from_iterable(rows))
     inserted = 0
     for start, size in _runs(n):
         inserted += c.execute(_values_sql(size), values[5 * start : 5 * (start + size)]).rowcount
@@ -89,9 +94,12 @@ def insert_batch(c: sqlite3.Connection, batch: PredictionBatch, conf: list[Any])
 
 
 _FIND_LABELLED = (
-    "SELECT p.id, b.ts, b.model, b.model_version, p.prediction, l.id IS NOT NULL"
+    "SELECT p.id, p.batch, p.prediction, l.id IS NOT NULL"
     " FROM json_each(?) AS j JOIN predictions AS p ON p.id = j.value"
-    " JOIN batches AS b ON b.id = p.batch LEFT JOIN labels AS l ON l.id = p.id"
+    " LEFT JOIN labels AS l ON l.id = p.id"
+)
+_FIND_BATCHES = (
+    "SELECT id, ts, model, model_version FROM batches WHERE id IN (SELECT value FROM json_each(?))"
 )
 _LABEL_ROWS = 1000  # labels per INSERT: one statement for a whole feedback request
 
@@ -101,42 +109,51 @@ def join_labels(
 ) -> list[LabelOutcome]:
     """Join ``labels`` to stored predictions at ``now``: one outcome per label, in order.
 
-    One statement finds every id (a JSON list, however many), and a few multi-row ones
-    insert the matched labels: each call into SQLite lets the event loop's thread take the
-    interpreter lock, so their number, not the labels', sets how long a commit waits."""
-    ids = list(dict.fromkeys(item.id for item in labels))
+    One statement finds every id (a JSON list, however many), one more the few batches they
+    were stored in (their time, model and version: joining the batch row to every label
+    cost a quarter of the lookup), and a few multi-row ones insert the matched labels, in
+    id order (a label then lands beside the one before in the id index): each call into
+    SQLite lets the event loop's thread take the interpreter lock, so their number, not the
+    labels', sets how long a commit waits."""
+    ids = sorted({item.id for item in labels})
     found = {
         row[0]: row[1:]
         for row in c.execute(_FIND_LABELLED, (orjson.dumps(ids).decode(),)).fetchall()
     }
+    refs = sorted({hit[0] for hit in found.values()})
+    batches = (
+        {
+            row[0]: row[1:]
+            for row in c.execute(_FIND_BATCHES, (orjson.dumps(refs).decode(),)).fetchall()
+        }
+        if refs
+        else {}
+    )
     outcomes: list[LabelOutcome] = []
-    values: list[Any] = []
+    rows: list[tuple[str, Any, float, float, float]] = []
     taken: set[str] = set()
     for item in labels:
         pid, label = item.id, item.label
         hit = found.get(pid)
-        if hit is None:
+        stored_in = batches.get(hit[0]) if hit is not None else None
+        if hit is None or stored_in is None:
             outcomes.append(LabelOutcome(pid, "unknown_id", label))
             continue
-        ts, model, version, prediction, labelled = hit
+        _, prediction, labelled = hit
+        ts, model, version = stored_in
         delay = now - ts
         if labelled or pid in taken:
             kind: Literal["matched", "duplicate"] = "duplicate"
         else:
             kind = "matched"
             taken.add(pid)
-            values += (
-                pid,
-                label if type(label) is str else plain(label),
-                item.timestamp,
-                now,
-                delay,
-            )
+            stored = label if type(label) is str else plain(label)
+            rows.append((pid, stored, item.timestamp, now, delay))
         outcomes.append(LabelOutcome(pid, kind, label, prediction, model, version, ts, delay))
-    step = 5 * _LABEL_ROWS
-    for lo in range(0, len(values), step):
-        chunk = values[lo : lo + step]
-        c.execute(_labels_sql(len(chunk) // 5), chunk)
+    rows.sort(key=itemgetter(0))
+    for lo in range(0, len(rows), _LABEL_ROWS):
+        chunk = rows[lo : lo + _LABEL_ROWS]
+        c.execute(_labels_sql(len(chunk)), list(chain.from_iterable(chunk)))
     return outcomes
 
 
