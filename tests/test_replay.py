@@ -45,6 +45,7 @@ class Recorder:
 
     def __init__(self, clock: FakeClock | None = None, fail_every: int = 0) -> None:
         self.calls: list[tuple[str, float, dict[str, Any], dict[str, str]]] = []
+        self.queries: list[str] = []
         self.clock = clock
         self.fail_every = fail_every
         self.next_id = 0
@@ -52,9 +53,11 @@ class Recorder:
         self.lock = threading.Lock()
 
     def handle(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
+        path, _, query = path.partition("?")
         with self.lock:
             at = self.clock() if self.clock else 0.0
             self.calls.append((path, at, body, headers))
+            self.queries.append(query)
             if path == "/predict":
                 if self.fail_every and len(self.calls) % self.fail_every == 0:
                     return 422, {"detail": "x: expected a number"}
@@ -212,6 +215,10 @@ def test_replay_as_fast_as_possible_sends_labels_alongside_rows_in_full_requests
     sent = [item for _, _, body, _ in recorder.calls if "labels" in body for item in body["labels"]]
     assert sent == [{"id": f"p{i}", "label": i % 3} for i in range(2600)]
     assert (summary.rows_sent, summary.labels_sent, summary.labels_matched) == (2600, 2600, 2600)
+    # only the counts are read: the answers list just the labels that were not matched
+    asked = zip(recorder.calls, recorder.queries, strict=True)
+    feedback = [query for (path, *_), query in asked if path == "/feedback"]
+    assert feedback == ["results=unmatched"] * 3
 
 
 def test_replay_counts_failed_rows_and_reports_the_answer(service: tuple[str, Recorder]) -> None:

@@ -63,6 +63,52 @@ def test_feedback_outcomes_per_item_without_failing_the_batch(
     assert _sample(metrics, "inferwatch_feedback_total", outcome="unknown_id") == 1
 
 
+def test_feedback_lists_only_the_unmatched_labels_when_asked(
+    service: Callable[..., Any],
+) -> None:
+    """``?results=unmatched``: the counts of every outcome, and only the labels that need
+    attention, each with its position in ``labels``; the matched labels still count."""
+    svc = service(min_labels=1)
+    ids, _, truth = _predict_all(svc, 3)
+    labels = [
+        {"id": ids[0], "label": truth[0]},
+        {"id": "no-such-id", "label": "setosa"},
+        {"id": ids[1], "label": truth[1]},
+        {"id": ids[0], "label": truth[0]},
+        {"id": ids[2], "label": 7.5},
+    ]
+    r = svc.client.post("/feedback?results=unmatched", json={"labels": labels})
+    assert r.status_code == 200
+    assert r.json()["counts"] == {"matched": 2, "unknown_id": 1, "duplicate": 1, "invalid": 1}
+    assert [(x["index"], x["id"], x["outcome"]) for x in r.json()["results"]] == [
+        (1, "no-such-id", "unknown_id"),
+        (3, ids[0], "duplicate"),
+        (4, ids[2], "invalid"),
+    ]
+    assert r.json()["results"][2]["detail"].startswith("labels[4].label")
+    assert wait_until(lambda: accuracy_at(svc, 2) is not None)
+    clean = svc.client.post(
+        "/feedback?results=unmatched", json={"labels": [{"id": ids[2], "label": truth[2]}]}
+    )
+    assert clean.json() == {"results": [], "counts": {"matched": 1}}
+
+
+def test_feedback_refuses_an_unknown_results_option_naming_it(
+    service: Callable[..., Any],
+) -> None:
+    svc = service()
+    ids, _, truth = _predict_all(svc, 1)
+    body = {"labels": [{"id": ids[0], "label": truth[0]}]}
+    r = svc.client.post("/feedback?results=some", json=body)
+    assert r.status_code == 422
+    assert r.json()["field"] == "results" and "'some'" in r.json()["detail"]
+    metrics = svc.client.get("/metrics").text
+    assert _sample(metrics, "inferwatch_feedback_total", outcome="invalid") == 1
+    # nothing was stored: the label can still come
+    again = svc.client.post("/feedback?results=all", json=body)
+    assert again.json()["results"][0]["outcome"] == "matched"
+
+
 def test_single_label_with_unknown_id_is_404_naming_the_id(service: Callable[..., Any]) -> None:
     svc = service()
     r = svc.client.post("/feedback", json={"id": "nope", "label": "setosa"})

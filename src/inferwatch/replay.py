@@ -119,7 +119,8 @@ class Replayer:
                 return
             summary.labels_matched += _matched(response, len(labels))
 
-        self._flight.send("/feedback", {"labels": labels}, done)
+        # only the counts are read: the unmatched labels alone are listed, not every one
+        self._flight.send("/feedback?results=unmatched", {"labels": labels}, done)
 
     def run(
         self,

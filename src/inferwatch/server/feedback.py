@@ -3,6 +3,11 @@
 Each label gets its own outcome (``matched``, ``unknown_id``, ``duplicate``, ``invalid``):
 one bad item never fails the batch. A single label sent alone (``{"id": ..., "label": ...}``)
 is answered 404 for an unknown id and 422 when invalid, so a simple client sees the error.
+
+The answer holds the count of each outcome and, by default, every label's outcome in
+order; ``?results=unmatched`` lists only the labels that were not matched, each with its
+``index`` in ``labels`` (a client sending thousands of labels reads the few that need
+attention, not one entry per label).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from inferwatch.server.responses import (
     json_response,
     problem,
 )
-from inferwatch.store import LabelItem
+from inferwatch.store import LabelItem, LabelOutcome
 
 MAX_ID_LENGTH = 128
 
@@ -47,10 +52,11 @@ def _class_label(label: Any, classes: Sequence[str] | None) -> str | None:
 
 
 def _check_item(
-    item: Any, where: str, task: str, classes: Sequence[str] | None
+    item: Any, index: int | None, task: str, classes: Sequence[str] | None
 ) -> tuple[str, Any] | tuple[None, str]:
-    """``(id, label)`` or ``(None, reason)``. A classifier's label must be one of the
-    model's ``classes``; a regressor's a finite number."""
+    """``(id, label)`` or ``(None, reason)`` for the item at ``index`` of ``labels`` (``None``:
+    the body is the one label). A classifier's label must be one of the model's ``classes``;
+    a regressor's a finite number."""
     if type(item) is dict and task != "regression":  # the usual item, accepted at once: an
         pid, label = item.get("id"), item.get("label")  # ASCII id, a class as the model has it
         if (
@@ -61,6 +67,7 @@ def _check_item(
             and (classes is None or label in classes)
         ):
             return pid, label
+    where = "body" if index is None else f"labels[{index}]"
     if not isinstance(item, dict):
         return None, f"{where}: expected an object with id and label"
     pid = item.get("id")
@@ -94,6 +101,18 @@ def _count(outcomes: Iterable[str]) -> dict[str, int]:
     return dict(Counter(outcomes))
 
 
+RESULTS = ("all", "unmatched")
+"""Values of ``?results=``: every label's outcome (the default), or only the unmatched."""
+
+
+def _results_mode(request: Request) -> str | Response:
+    mode = request.query_params.get("results", "all")
+    if mode in RESULTS:
+        return mode
+    shown = repr(printable(mode)[:40])
+    return problem(422, f"results: {shown} is not one of {', '.join(RESULTS)}", field="results")
+
+
 def _label_list(data: Any, max_rows: int) -> tuple[list[Any], bool] | Response:
     """The label items of a body and whether it was a single label, or the 4xx answer."""
     if isinstance(data, dict) and "labels" not in data:
@@ -109,21 +128,52 @@ def _label_list(data: Any, max_rows: int) -> tuple[list[Any], bool] | Response:
 
 def _check_all(
     items: list[Any], single: bool, task: str, classes: Sequence[str] | None, now: float
-) -> tuple[list[dict[str, Any]], list[tuple[int, LabelItem]]]:
-    """One result per item (invalid ones final) and the valid labels by item index."""
-    results: list[dict[str, Any]] = []
-    valid: list[tuple[int, LabelItem]] = []
+) -> tuple[list[LabelItem], list[int], dict[int, dict[str, Any]]]:
+    """The valid labels, the index of each in ``items``, and the result of each invalid item
+    by index (nothing is built per valid label but its ``LabelItem``)."""
+    valid: list[LabelItem] = []
+    at: list[int] = []
+    invalid: dict[int, dict[str, Any]] = {}
     for i, item in enumerate(items):
-        pid, value = _check_item(item, "body" if single else f"labels[{i}]", task, classes)
+        pid, value = _check_item(item, None if single else i, task, classes)
         if pid is None:
             raw = item.get("id") if isinstance(item, dict) else None
-            results.append(
-                {"id": raw if isinstance(raw, str) else None, "outcome": "invalid", "detail": value}
-            )
+            invalid[i] = {
+                "id": raw if isinstance(raw, str) else None,
+                "outcome": "invalid",
+                "detail": value,
+            }
         else:
-            results.append({"id": pid, "outcome": None})
-            valid.append((i, LabelItem(pid, value, now)))
-    return results, valid
+            valid.append(LabelItem(pid, value, now))
+            at.append(i)
+    return valid, at, invalid
+
+
+def _result(outcome: LabelOutcome) -> dict[str, Any]:
+    if outcome.delay_seconds is None:
+        return {"id": outcome.id, "outcome": outcome.outcome}
+    return {"id": outcome.id, "outcome": outcome.outcome, "delay_seconds": outcome.delay_seconds}
+
+
+def _results(
+    n: int,
+    at: Sequence[int],
+    outcomes: Sequence[LabelOutcome],
+    invalid: dict[int, dict[str, Any]],
+    mode: str,
+) -> list[dict[str, Any]]:
+    """The answer's ``results``: every item's in order, or (``unmatched``) those of the items
+    not matched, each with its ``index``."""
+    if mode == "all":
+        results: list[dict[str, Any]] = [{}] * n
+        for i, outcome in zip(at, outcomes, strict=True):
+            results[i] = _result(outcome)
+        for i, result in invalid.items():
+            results[i] = result
+        return results
+    picked = {i: _result(o) for i, o in zip(at, outcomes, strict=True) if o.outcome != "matched"}
+    picked.update(invalid)
+    return [{"index": i, **picked[i]} for i in sorted(picked)]
 
 
 def _single_answer(only: dict[str, Any]) -> Response | None:
@@ -153,6 +203,10 @@ def feedback_router() -> APIRouter:
     async def feedback(request: Request) -> Response:
         state = app_service(request.app)
         served = state.served  # read once: the labels go to this version's monitor
+        mode = _results_mode(request)
+        if isinstance(mode, Response):
+            state.totals.add_feedback({"invalid": 1})
+            return mode
         try:
             data = loads(await request.body())
         except Rejected as exc:
@@ -164,28 +218,31 @@ def feedback_router() -> APIRouter:
             state.totals.add_feedback({"invalid": n})
             return listed
         items, single = listed
-        results, valid = _check_all(
+        valid, at, invalid = _check_all(
             items, single, served.task, served.metadata.classes, state.clock()
         )
-        if len(items) > len(valid):
-            state.totals.add_feedback({"invalid": len(items) - len(valid)})
+        counts: dict[str, int] = {}
+        if invalid:
+            counts["invalid"] = len(invalid)
+            state.totals.add_feedback({"invalid": len(invalid)})
+        outcomes: Sequence[LabelOutcome] = ()
         if valid:
             try:
                 flusher = state.flusher_or_raise()
-                outcomes = await flusher.submit_labels([lab for _, lab in valid], served)
+                outcomes = await flusher.submit_labels(valid, served)
             except (FlusherStopped, Exception) as exc:  # store down: nothing is acknowledged
                 return problem(503, f"prediction store unavailable: {exc}")
-            state.totals.add_feedback(_count(map(attrgetter("outcome"), outcomes)))
-            for (i, _), outcome in zip(valid, outcomes, strict=True):
-                results[i]["outcome"] = outcome.outcome
-                if outcome.delay_seconds is not None:
-                    results[i]["delay_seconds"] = outcome.delay_seconds
-        answer = _single_answer(results[0]) if single else None
-        if answer is not None:
-            return answer
+            joined = _count(map(attrgetter("outcome"), outcomes))
+            state.totals.add_feedback(joined)
+            counts = {**joined, **counts}
+        if single:
+            answer = _single_answer(_results(1, at, outcomes, invalid, "all")[0])
+            if answer is not None:
+                return answer
         # the ``FeedbackResponse`` layout as plain data: one model object per label cost
         # as much as the labels' whole commit
-        return json_response({"results": results, "counts": _count(r["outcome"] for r in results)})
+        results = _results(len(items), at, outcomes, invalid, mode)
+        return json_response({"results": results, "counts": counts})
 
     return router
 

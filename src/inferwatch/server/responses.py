@@ -47,6 +47,9 @@ class FeedbackRequest(BaseModel):
 
 
 class FeedbackResult(BaseModel):
+    index: int | None = Field(
+        None, description="The label's position in labels (only with ?results=unmatched)."
+    )
     id: str | None
     outcome: str = Field(description="matched, unknown_id, duplicate or invalid")
     delay_seconds: float | None = None
@@ -162,13 +165,26 @@ INVOCATIONS_BODY = _body(
         "inputs": {"inputs": {k: [v] for k, v in _ROW.items()}},
     },
 )
-FEEDBACK_BODY = _body(
-    FeedbackRequest.model_json_schema(),
-    {
-        "batch": {"labels": [{"id": "3f2a...", "label": "setosa"}]},
-        "one label": {"id": "3f2a...", "label": "setosa"},
-    },
-)
+FEEDBACK_BODY = {
+    **_body(
+        FeedbackRequest.model_json_schema(),
+        {
+            "batch": {"labels": [{"id": "3f2a...", "label": "setosa"}]},
+            "one label": {"id": "3f2a...", "label": "setosa"},
+        },
+    ),
+    "parameters": [
+        {
+            "name": "results",
+            "in": "query",
+            "required": False,
+            "description": "all: every label's outcome, in order (the default); unmatched: "
+            "only the labels not matched, each with its index in labels. counts always "
+            "has every outcome.",
+            "schema": {"type": "string", "enum": ["all", "unmatched"], "default": "all"},
+        }
+    ],
+}
 
 __all__ = [
     "FEEDBACK_BODY",
