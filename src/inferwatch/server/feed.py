@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,11 @@ from inferwatch.server.served import ServedModel
 from inferwatch.store import LabelOutcome
 
 log = logging.getLogger(__name__)
+
+_LABEL = attrgetter("label")
+_PREDICTION = attrgetter("prediction")
+_VERSION = attrgetter("model_version")
+_DELAY = attrgetter("delay_seconds")
 
 _SAVE = "save"  # an order: save a window snapshot now
 _STOP = "stop"  # an order: feed what is pooled, save, and end the thread
@@ -229,21 +235,18 @@ class MonitorFeed:
         for another version's prediction measures that version, not this one); the delay of
         every matched label goes to the delay histogram."""
         version = served.info.model_version
-        delays: list[float] = []
-        predicted: list[Any] = []
-        actual: list[Any] = []
-        for o in outcomes:  # one pass, no object per label
-            if o.outcome == "matched":
-                delays.append(o.delay_seconds or 0.0)
-                if o.model_version is None or o.model_version == version:
-                    predicted.append(o.prediction)
-                    actual.append(o.label)
-        if not delays:
+        matched = [o for o in outcomes if o.outcome == "matched"]
+        if not matched:
             return
-        if predicted:
-            served.monitor.record_outcomes(
-                outcome_array(predicted, served.task), outcome_array(actual, served.task), now
-            )
+        # no object per label: the fields are picked column by column (in C)
+        mine = matched
+        if not set(map(_VERSION, matched)) <= {None, version}:
+            mine = [o for o in matched if o.model_version in (None, version)]
+        if mine:
+            predicted = outcome_array(list(map(_PREDICTION, mine)), served.task)
+            actual = outcome_array(list(map(_LABEL, mine)), served.task)
+            served.monitor.record_outcomes(predicted, actual, now)
+        delays = [d or 0.0 for d in map(_DELAY, matched)]
         with self.totals.lock:
             self.totals.feedback_delay.update_many(np.asarray(delays, dtype=np.float64))
 

@@ -116,11 +116,9 @@ def join_labels(
     SQLite lets the event loop's thread take the interpreter lock, so their number, not the
     labels', sets how long a commit waits."""
     ids = sorted({item.id for item in labels})
-    found = {
-        row[0]: row[1:]
-        for row in c.execute(_FIND_LABELLED, (orjson.dumps(ids).decode(),)).fetchall()
-    }
-    refs = sorted({hit[0] for hit in found.values()})
+    rows = c.execute(_FIND_LABELLED, (orjson.dumps(ids).decode(),)).fetchall()
+    found = dict(zip(map(itemgetter(0), rows), rows, strict=True))
+    refs = sorted(set(map(itemgetter(1), rows)))
     batches = (
         {
             row[0]: row[1:]
@@ -130,16 +128,16 @@ def join_labels(
         else {}
     )
     outcomes: list[LabelOutcome] = []
-    rows: list[tuple[str, Any, float, float, float]] = []
+    values: list[tuple[str, Any, float, float, float]] = []
     taken: set[str] = set()
     for item in labels:
         pid, label = item.id, item.label
         hit = found.get(pid)
-        stored_in = batches.get(hit[0]) if hit is not None else None
+        stored_in = batches.get(hit[1]) if hit is not None else None
         if hit is None or stored_in is None:
             outcomes.append(LabelOutcome(pid, "unknown_id", label))
             continue
-        _, prediction, labelled = hit
+        _, _, prediction, labelled = hit
         ts, model, version = stored_in
         delay = now - ts
         if labelled or pid in taken:
@@ -148,11 +146,11 @@ def join_labels(
             kind = "matched"
             taken.add(pid)
             stored = label if type(label) is str else plain(label)
-            rows.append((pid, stored, item.timestamp, now, delay))
+            values.append((pid, stored, item.timestamp, now, delay))
         outcomes.append(LabelOutcome(pid, kind, label, prediction, model, version, ts, delay))
-    rows.sort(key=itemgetter(0))
-    for lo in range(0, len(rows), _LABEL_ROWS):
-        chunk = rows[lo : lo + _LABEL_ROWS]
+    values.sort(key=itemgetter(0))
+    for lo in range(0, len(values), _LABEL_ROWS):
+        chunk = values[lo : lo + _LABEL_ROWS]
         c.execute(_labels_sql(len(chunk)), list(chain.from_iterable(chunk)))
     return outcomes
 
