@@ -136,6 +136,6 @@ def test_a_regressor_label_must_be_finite() -> None:
     from inferwatch.server.feedback import _check_item
 
     for bad in (float("inf"), float("nan"), 10**400, "3.0", True):
-        pid, reason = _check_item({"id": "a", "label": bad}, "body", "regression", None)
+        pid, reason = _check_item({"id": "a", "label": bad}, None, "regression", None)
         assert pid is None and str(reason).startswith("body.label")
-    assert _check_item({"id": "a", "label": 2}, "body", "regression", None) == ("a", 2.0)
+    assert _check_item({"id": "a", "label": 2}, None, "regression", None) == ("a", 2.0)
