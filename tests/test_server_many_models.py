@@ -80,6 +80,16 @@ def test_two_models_in_one_service(
     fed = client.post("/feedback", json={"labels": labels}).json()
     outcomes = [r["outcome"] for r in fed["results"]]
     assert outcomes == ["matched"] * 4 + ["unknown_id"]
+    # sent again, asking for the unmatched only: positions in the request, whichever model
+    again = client.post("/feedback?results=unmatched", json={"labels": labels[2:]}).json()
+    assert [(r["index"], r["outcome"]) for r in again["results"]] == [
+        (0, "duplicate"),
+        (1, "duplicate"),
+        (2, "unknown_id"),
+    ]
+    assert again["counts"] == {"duplicate": 2, "unknown_id": 1}
+    refused = client.post("/feedback?results=everything", json={"labels": labels[:1]})
+    assert refused.status_code == 422 and refused.json()["field"] == "results"
 
     def both_labelled() -> bool:
         text = client.get("/metrics").text

@@ -105,7 +105,8 @@ RESULTS = ("all", "unmatched")
 """Values of ``?results=``: every label's outcome (the default), or only the unmatched."""
 
 
-def _results_mode(request: Request) -> str | Response:
+def results_mode(request: Request) -> str | Response:
+    """The ``?results=`` of a request, or the 422 answer naming ``results``."""
     mode = request.query_params.get("results", "all")
     if mode in RESULTS:
         return mode
@@ -176,6 +177,11 @@ def _results(
     return [{"index": i, **picked[i]} for i in sorted(picked)]
 
 
+def unmatched(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Of every label's result in order, those not matched, each with its ``index``."""
+    return [{"index": i, **r} for i, r in enumerate(results) if r["outcome"] != "matched"]
+
+
 def _single_answer(only: dict[str, Any]) -> Response | None:
     """A single label sent alone: 422 when invalid, 404 for an unknown id."""
     if only["outcome"] == "invalid":
@@ -203,7 +209,7 @@ def feedback_router() -> APIRouter:
     async def feedback(request: Request) -> Response:
         state = app_service(request.app)
         served = state.served  # read once: the labels go to this version's monitor
-        mode = _results_mode(request)
+        mode = results_mode(request)
         if isinstance(mode, Response):
             state.totals.add_feedback({"invalid": 1})
             return mode
@@ -247,4 +253,4 @@ def feedback_router() -> APIRouter:
     return router
 
 
-__all__ = ["feedback_router"]
+__all__ = ["RESULTS", "feedback_router", "results_mode", "unmatched"]

@@ -33,8 +33,9 @@ from prometheus_client.registry import Collector
 
 from inferwatch.lifecycle.modeldir import METADATA_FILE, ModelDirError
 from inferwatch.server.deps import app_service
+from inferwatch.server.feedback import results_mode, unmatched
 from inferwatch.server.inputs import Rejected, loads
-from inferwatch.server.responses import json_response
+from inferwatch.server.responses import FEEDBACK_RESULTS, json_response
 from inferwatch.server.security import TokenCheck
 from inferwatch.server.served import ServedModel
 from inferwatch.server.state import ServiceState
@@ -127,16 +128,23 @@ async def _owner(states: dict[str, ServiceState], pid: Any) -> str | None:
     return None
 
 
-async def _forward(app: FastAPI, body: Any, headers: dict[str, str]) -> tuple[int, Any]:
+async def _forward(
+    app: FastAPI, body: Any, headers: dict[str, str], mode: str = "all"
+) -> tuple[int, Any]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://model") as client:
-        answer = await client.post("/feedback", json=body, headers=headers)
+        answer = await client.post(
+            "/feedback", json=body, headers=headers, params={"results": mode}
+        )
     return answer.status_code, answer.json()
 
 
 async def feedback(request: Request, apps: dict[str, FastAPI]) -> Response:
     """Send each label to the model that made its prediction; answer as ``/feedback`` does."""
     states = _models(request)
+    mode = results_mode(request)
+    if isinstance(mode, Response):
+        return mode
     try:
         data = loads(await request.body())
     except Rejected as exc:
@@ -146,7 +154,8 @@ async def feedback(request: Request, apps: dict[str, FastAPI]) -> Response:
     first = next(iter(apps))
     if not (isinstance(data, dict) and isinstance(data.get("labels"), list)):
         pid = data.get("id") if isinstance(data, dict) else None
-        status, body = await _forward(apps[await _owner(states, pid) or first], data, headers)
+        app = apps[await _owner(states, pid) or first]
+        status, body = await _forward(app, data, headers, mode)
         return json_response(body, status)
     items = data["labels"]
     groups: dict[str, list[int]] = {}
@@ -163,7 +172,8 @@ async def feedback(request: Request, apps: dict[str, FastAPI]) -> Response:
     counts: dict[str, int] = {}
     for r in results:
         counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
-    return json_response({"results": results, "counts": counts})
+    listed = results if mode == "all" else unmatched(results)
+    return json_response({"results": listed, "counts": counts})
 
 
 _Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -192,7 +202,11 @@ def _add_routes(
 ) -> None:
     """The routes that span every model: feedback, metrics, the model list and health."""
 
-    @root.post("/feedback", summary="Labels by id, whichever model made the prediction")
+    @root.post(
+        "/feedback",
+        summary="Labels by id, whichever model made the prediction",
+        openapi_extra={"parameters": [FEEDBACK_RESULTS]},
+    )
     async def feedback_route(request: Request, _: None = Depends(_guard)) -> Response:
         return await feedback(request, apps)
 

@@ -165,6 +165,15 @@ INVOCATIONS_BODY = _body(
         "inputs": {"inputs": {k: [v] for k, v in _ROW.items()}},
     },
 )
+FEEDBACK_RESULTS: dict[str, Any] = {
+    "name": "results",
+    "in": "query",
+    "required": False,
+    "description": "all: every label's outcome, in order (the default); unmatched: only the "
+    "labels not matched, each with its index in labels. counts always has every outcome.",
+    "schema": {"type": "string", "enum": ["all", "unmatched"], "default": "all"},
+}
+"""The ``?results=`` option of ``/feedback``."""
 FEEDBACK_BODY = {
     **_body(
         FeedbackRequest.model_json_schema(),
@@ -173,21 +182,12 @@ FEEDBACK_BODY = {
             "one label": {"id": "3f2a...", "label": "setosa"},
         },
     ),
-    "parameters": [
-        {
-            "name": "results",
-            "in": "query",
-            "required": False,
-            "description": "all: every label's outcome, in order (the default); unmatched: "
-            "only the labels not matched, each with its index in labels. counts always "
-            "has every outcome.",
-            "schema": {"type": "string", "enum": ["all", "unmatched"], "default": "all"},
-        }
-    ],
+    "parameters": [FEEDBACK_RESULTS],
 }
 
 __all__ = [
     "FEEDBACK_BODY",
+    "FEEDBACK_RESULTS",
     "INVOCATIONS_BODY",
     "PREDICT_BODY",
     "PROBLEMS",
