@@ -79,11 +79,7 @@ def insert_batch(c: sqlite3.Connection, batch: PredictionBatch, conf: list[Any])
     preds = np.asarray(batch.predictions).tolist()
     if len(preds) != n or len(conf) != n:
         raise ValueError(f"a batch of {n} ids has {len(preds)} predictions")
-    # in id order: each row lands beside the one before in the id index, not at a random
-    # place (the ids of one millisecond differ in their random tail); a stable sort keeps
-    # the first of a repeated id first, so it is the one stored
-    rows = sorted(zip(batch.ids, repeat(ref), range(n), preds, conf), key=itemgetter(0))
-    values = list(chain.from_iterable(rows))
+    values = list(chain.from_iterable(zip(batch.ids, repeat(ref), range(n), preds, conf)))
     inserted = 0
     for start, size in _runs(n):
         inserted += c.execute(_values_sql(size), values[5 * start : 5 * (start + size)]).rowcount
