@@ -12,12 +12,12 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from inferwatch.backends import BackendError
 from inferwatch.core.schema import Batch, FeatureSchema
 from inferwatch.server.client_ids import IdReservations, parse_ids
-from inferwatch.server.deps import app_service, require_token
+from inferwatch.server.deps import app_service, checks_token
 from inferwatch.server.flusher import FlusherStopped
 from inferwatch.server.inputs import (
     Rejected,
@@ -131,7 +131,7 @@ async def _commit(
 
 
 def predict_router() -> APIRouter:
-    router = APIRouter(tags=["model"], dependencies=[Depends(require_token)])
+    router = APIRouter(tags=["model"])  # each route checks the token itself, first thing
     reservations = IdReservations()
 
     @router.post(
@@ -141,8 +141,10 @@ def predict_router() -> APIRouter:
         responses=PROBLEMS,
         openapi_extra=PREDICT_BODY,
     )
+    @checks_token
     async def predict(request: Request) -> Response:
         state = app_service(request.app)
+        state.token.enforce(request)
         served = state.served
         scored = await _score(state, served, request, predict_batch, reservations)
         if isinstance(scored, Response):
@@ -165,8 +167,10 @@ def predict_router() -> APIRouter:
         responses=PROBLEMS,
         openapi_extra=INVOCATIONS_BODY,
     )
+    @checks_token
     async def invocations(request: Request) -> Response:
         state = app_service(request.app)
+        state.token.enforce(request)
         scored = await _score(state, state.served, request, invocations_batch)
         if isinstance(scored, Response):
             return scored
