@@ -148,15 +148,16 @@ class FeatureSchema:
             raise SchemaError("features", "duplicate feature names")
 
     # ------------------------------------------------------------------ access
-    @property
+    # computed once: the schema is frozen, and every request reads them
+    @cached_property
     def names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.features)
 
-    @property
+    @cached_property
     def numeric(self) -> tuple[FeatureSpec, ...]:
         return tuple(f for f in self.features if f.kind == "numeric")
 
-    @property
+    @cached_property
     def categorical(self) -> tuple[FeatureSpec, ...]:
         return tuple(f for f in self.features if f.kind == "categorical")
 
