@@ -4,6 +4,7 @@ service's ``/api/alerts``; SIGINT or SIGTERM stops every child process."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -38,6 +39,21 @@ def fired_then_resolved(events: list[dict[str, Any]], names: tuple[str, ...]) ->
     fired = [e["t"] for e in events if e.get("alert") in names and e["state"] == "firing"]
     resolved = [e["t"] for e in events if e.get("alert") in names and e["state"] == "resolved"]
     return bool(fired) and any(r > min(fired) for r in resolved)
+
+
+def stop_tree(proc: subprocess.Popen[bytes], children: list[psutil.Process]) -> None:
+    """Kill the demo and every process it started, however the test ended: a failed
+    assertion before the clean stop must not leave its Prometheus and Alertmanager running
+    (they would hold their ports and files for the rest of the session)."""
+    if proc.poll() is None:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            children = children + psutil.Process(proc.pid).children(recursive=True)
+        proc.kill()
+        proc.wait(10)
+    for child in children:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
+    psutil.wait_procs(children, timeout=10)
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -140,12 +156,7 @@ def test_demo_the_readme_way_fires_and_resolves_its_alerts_and_stops_cleanly(
         # a clean stop: no request cut off mid-flight, no traceback for the user to puzzle over
         assert "Traceback" not in output, output
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        for child in children:
-            if child.is_running():
-                child.kill()
+        stop_tree(proc, children)
 
 
 def test_demo_stops_every_child_on_sigterm(tmp_path: Path) -> None:
@@ -166,9 +177,4 @@ def test_demo_stops_every_child_on_sigterm(tmp_path: Path) -> None:
         _, alive = psutil.wait_procs(children, timeout=30)
         assert alive == []
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        for child in children:
-            if child.is_running():
-                child.kill()
+        stop_tree(proc, children)
