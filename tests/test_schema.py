@@ -139,3 +139,31 @@ def test_optional_column_absent_is_missing_not_error() -> None:
     )
     batch = s.columns_from_records([{"a": 0.5}])
     assert s.check(batch).nonzero() == {("b", "missing"): 1}
+
+
+NUMERIC = FeatureSchema((FeatureSpec("a", "numeric"), FeatureSpec("b", "numeric")))
+
+
+def test_numeric_records_build_float_columns_with_nothing_coerced() -> None:
+    batch = NUMERIC.columns_from_records([{"b": 2, "a": 1.5, "extra": "x"}, {"a": -3, "b": 0.25}])
+    assert list(batch) == ["a", "b"]
+    assert batch["a"].dtype == batch["b"].dtype == np.float64
+    assert batch["a"].tolist() == [1.5, -3.0] and batch["b"].tolist() == [2.0, 0.25]
+    assert batch.coerced_names == () and not any(m.any() for m in batch.coerced.values())
+
+
+def test_numeric_records_of_other_values_keep_every_rule() -> None:
+    """Text, null, absent, boolean or huge values in an all-numeric schema: converted and
+    counted, or refused naming the field, exactly as column by column."""
+    batch = NUMERIC.columns_from_records([{"a": "5.5", "b": None}, {"a": 1, "b": 2.0}])
+    assert batch["a"].tolist() == [5.5, 1.0] and np.isnan(batch["b"][0])
+    assert batch.coerced_names == ("a",) and batch.coerced["a"].tolist() == [True, False]
+    for records, field, check in [
+        ([{"a": 1.0, "b": 2.0}, {"a": 1.0}], "b", "missing"),
+        ([{"a": 1.0, "b": True}], "b", "wrong_type"),
+        ([{"a": 10**400, "b": 1.0}], "a", "non_finite"),
+        ([{"a": 1.0, "b": 2.0}, [1.0, 2.0]], "records[1]", "wrong_type"),
+    ]:
+        with pytest.raises(SchemaError) as info:
+            NUMERIC.columns_from_records(records)  # type: ignore[arg-type]  # bad on purpose
+        assert (info.value.field, info.value.check) == (field, check)

@@ -153,3 +153,25 @@ def test_answers_are_the_types_the_openapi_page_documents(service: Callable[...,
     bad = svc.client.post("/predict", json={**ROW, "sepal_length": "wide"})
     assert bad.status_code == 422
     assert Problem.model_validate(bad.json()).field == "sepal_length"
+
+
+@pytest.mark.parametrize(
+    ("path", "payload", "model"),
+    [
+        ("/predict", {"instances": [ROW, ROW2]}, "PredictResponse"),
+        ("/predict", ROW, "PredictResponse"),
+        ("/invocations", {"instances": [ROW]}, "InvocationsResponse"),
+    ],
+)
+def test_prediction_answers_are_their_documented_type(
+    service: Callable[..., Any], path: str, payload: Any, model: str
+) -> None:
+    """The answer has the fields of its response type, in the type's order, and validates."""
+    from inferwatch.server import responses
+
+    kind = getattr(responses, model)
+    r = service().client.post(path, json=payload)
+    assert r.status_code == 200
+    body = r.json()
+    assert list(body) == list(kind.model_fields)
+    kind.model_validate(body)

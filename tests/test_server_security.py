@@ -32,6 +32,8 @@ def test_token_guards_model_routes_and_leaves_probes_open(
         wrong = c.post(path, json=body, headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 401
         assert wrong.headers["www-authenticate"] == "Bearer"
+        # refused before the body is read: an unreadable one is still a 401, not a 400
+        assert c.post(path, content=b"{nope").status_code == 401
     ok = c.post("/predict", json=ROW, headers={"Authorization": "Bearer s3cret-token"})
     assert ok.status_code == 200
     for path in ("/metrics", "/healthz", "/readyz"):

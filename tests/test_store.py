@@ -346,6 +346,25 @@ def test_store_large_batch_keeps_every_row_in_order(store: PredictionStore) -> N
     assert store.stats().predictions == n + 1
 
 
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 33, 255, 256, 257, 529])
+def test_sqlite_store_keeps_every_row_of_any_size_once(tmp_path: Path, n: int) -> None:
+    """A transaction's predictions go in statements of a few fixed sizes, the last one
+    padded by repeating its last row: every row is stored once, in order, and a batch
+    whose ids were all stored before leaves nothing behind."""
+    with SQLiteStore(tmp_path / "p.sqlite3") as store:
+        ids = new_ids(n)
+        values = np.arange(n, dtype=np.float64)
+        store.write([PredictionBatch(ids, 5.0, "reg", "1", {"x": values}, values + 0.5)], [], 6.0)
+        mark = store.last_written
+        store.write([PredictionBatch(ids, 7.0, "reg", "1", {"x": values}, values)], [], 8.0)
+        assert store.last_written == mark
+        got = store.recent_predictions(0.0)
+        assert [r.id for r in got] == ids
+        assert [r.prediction for r in got] == (values + 0.5).tolist()
+        assert [r.features["x"] for r in got] == values.tolist()
+        assert store.stats().predictions == n
+
+
 def test_store_labelled_features_newest_first_limited(store: PredictionStore) -> None:
     store.write([record(f"p{i}", float(i), features={"x": float(i)}) for i in range(5)], [], 5.0)
     store.write([], [LabelItem(f"p{i}", "setosa", 6.0) for i in (0, 2, 3, 4)], now=6.0)

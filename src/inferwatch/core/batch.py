@@ -6,7 +6,8 @@ themselves are described in ``inferwatch.core.schema``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -105,6 +106,36 @@ def _numeric_column(name: str, values: list[Any]) -> tuple[FloatArray, BoolArray
         else:
             raise SchemaError(name, f"expected a number, got {type(v).__name__}")
     return out, coerced, flagged
+
+
+_NUMBERS = frozenset({float, int})
+
+
+def _numeric_records(
+    names: Sequence[str], getter: Callable[[Any], tuple[Any, ...]], records: Sequence[Any]
+) -> Batch | None:
+    """The batch of ``records`` when every feature is numeric and every record holds every
+    feature as a plain ``int`` or ``float``: one float matrix built at once, each column a
+    contiguous row of it. ``None`` for anything else (absent values, text, booleans, an
+    integer too large for a float, a record that is not an object): the caller then converts
+    column by column, with its checks and its errors.
+    """
+    try:
+        rows = list(map(getter, records))
+    except (KeyError, TypeError):
+        return None
+    if not set(map(type, chain.from_iterable(rows))) <= _NUMBERS:
+        return None
+    n, width = len(rows), len(names)
+    try:
+        flat = np.fromiter(chain.from_iterable(rows), dtype=np.float64, count=n * width)
+    except OverflowError:
+        return None
+    matrix = flat.reshape(n, width).T.copy()
+    unflagged = np.zeros((width, n), dtype=bool)
+    return _batch(
+        dict(zip(names, matrix, strict=True)), dict(zip(names, unflagged, strict=True)), []
+    )
 
 
 def _refuse_text(name: str, values: list[Any]) -> None:

@@ -10,6 +10,7 @@ routes) and the PSI of each feature. The ring keeps the last
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,12 +67,7 @@ class Traffic:
         self._requests += 1
         if status >= 400:
             self._errors += 1
-        i = 0
-        bounds = self._bounds
-        n = len(bounds)
-        while i < n and seconds > bounds[i]:
-            i += 1
-        self._counts[i] += 1
+        self._counts[bisect_left(self._bounds, seconds)] += 1  # the first bound >= seconds
 
     def take(self) -> TrafficDelta:
         """What happened since the previous ``take``."""

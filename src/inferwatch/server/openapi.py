@@ -20,7 +20,7 @@ from fastapi.routing import APIRoute
 from inferwatch.alertbook import WebhookPayload
 from inferwatch.core.schema import FeatureSchema
 from inferwatch.server.dashboard import QUERIES, RANGES
-from inferwatch.server.deps import require_token
+from inferwatch.server.deps import marked_checks_token, require_token
 from inferwatch.server.inputs import MLFLOW_KEYS
 from inferwatch.server.responses import FeedbackResponse
 from inferwatch.server.served import ServedModel
@@ -162,15 +162,17 @@ def _checks_token(dependencies: Sequence[Any]) -> bool:
 
 
 def _protected(routes: Sequence[Any], inherited: bool = False) -> set[tuple[str, str]]:
-    """``(method, path)`` of every route that checks the bearer token, through its own or
-    an enclosing router's dependencies (FastAPI keeps an included router as a wrapper that
-    holds the ``APIRouter``)."""
+    """``(method, path)`` of every route that checks the bearer token: through its own or an
+    enclosing router's dependencies (FastAPI keeps an included router as a wrapper that holds
+    the ``APIRouter``), or itself (marked ``checks_token``)."""
     found: set[tuple[str, str]] = set()
     for route in routes:
         router = getattr(route, "original_router", None)
         if isinstance(router, APIRouter):
             found |= _protected(router.routes, inherited or _checks_token(router.dependencies))
-        elif isinstance(route, APIRoute) and (inherited or _checks_token(route.dependencies)):
+        elif isinstance(route, APIRoute) and (
+            inherited or _checks_token(route.dependencies) or marked_checks_token(route.endpoint)
+        ):
             found |= {(m.lower(), route.path) for m in route.methods or ()}
     return found
 

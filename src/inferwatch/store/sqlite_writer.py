@@ -24,6 +24,7 @@ _INSERT_PREDICTIONS = (
     "INSERT OR IGNORE INTO predictions (id, batch, row, prediction, confidence) VALUES "
 )
 _MAX_VALUES = 256  # rows per multi-row INSERT (5 variables each)
+_EXACT_UP_TO = 16  # statements of 1..16 rows; above, sizes step by 16 (31 shapes in all)
 _INSERT_LABELS = "INSERT INTO labels (id, label, ts, received, delay) VALUES "
 _CHUNK = 500  # ids per IN (...) lookup, well under SQLite's variable limit
 
@@ -38,19 +39,19 @@ def _labels_sql(rows: int) -> str:
     return _INSERT_LABELS + ",".join(["(?,?,?,?,?)"] * rows)
 
 
-def _runs(n: int) -> Iterator[tuple[int, int]]:
-    """``(start, size)`` pieces of ``n`` rows with ``size`` a power of two up to
-    ``_MAX_VALUES``: few statement shapes (each prepared once and cached), few statements.
+def _shape(rows: int) -> int:
+    """Rows of the statement that inserts ``rows`` (at most ``_MAX_VALUES``): ``rows`` itself
+    up to ``_EXACT_UP_TO``, else rounded up to a multiple of it, so a few statement shapes
+    (each prepared once and cached) cover every size.
 
     Each statement is one call into SQLite, and each call lets the event loop's thread take
-    the interpreter lock; a writer that then needs it back waits, so a handful of calls per
-    transaction (not one per row) keeps commits prompt while the loop is busy.
+    the interpreter lock; a writer that then needs it back waits, and the hand-over costs the
+    loop's thread too. So a transaction's predictions go in one statement per
+    ``_MAX_VALUES`` rows, whatever their number, not one per power of two in it.
     """
-    start = 0
-    while start < n:
-        size = min(_MAX_VALUES, 1 << ((n - start).bit_length() - 1))
-        yield start, size
-        start += size
+    if rows <= _EXACT_UP_TO:
+        return rows
+    return min(_MAX_VALUES, -(-rows // _EXACT_UP_TO) * _EXACT_UP_TO)
 
 
 def in_chunks(values: Sequence[Any]) -> Iterator[tuple[Sequence[Any], str]]:
@@ -81,8 +82,13 @@ def insert_batch(c: sqlite3.Connection, batch: PredictionBatch, conf: list[Any])
         raise ValueError(f"a batch of {n} ids has {len(preds)} predictions")
     values = list(chain.from_iterable(zip(batch.ids, repeat(ref), range(n), preds, conf)))
     inserted = 0
-    for start, size in _runs(n):
-        inserted += c.execute(_values_sql(size), values[5 * start : 5 * (start + size)]).rowcount
+    for start in range(0, n, _MAX_VALUES):
+        size = min(_MAX_VALUES, n - start)
+        chunk = values[5 * start : 5 * (start + size)]
+        shape = _shape(size)
+        if shape > size:  # the last row again: a repeated id is ignored, and not counted
+            chunk += chunk[-5:] * (shape - size)
+        inserted += c.execute(_values_sql(shape), chunk).rowcount
     if inserted == 0:  # every id was stored before: keep no orphan blob (SQLite may give
         c.execute("DELETE FROM batches WHERE id = ?", (ref,))  # its id to the next batch)
         return 0
