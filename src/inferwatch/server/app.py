@@ -3,7 +3,7 @@
 Routers of other parts are included here, one line each. A route receives the running
 service as ``state: inferwatch.server.deps.Service`` (a ``ServiceState``); protected routers
 add ``dependencies=[Depends(inferwatch.server.deps.require_token)]`` (``/predict`` and
-``/invocations`` check the token themselves: ``inferwatch.server.deps.checks_token``).
+``/invocations`` are decorated with ``inferwatch.server.deps.checks_token`` instead).
 """
 
 from __future__ import annotations

@@ -131,7 +131,7 @@ async def _commit(
 
 
 def predict_router() -> APIRouter:
-    router = APIRouter(tags=["model"])  # each route checks the token itself, first thing
+    router = APIRouter(tags=["model"])  # each route is behind @checks_token
     reservations = IdReservations()
 
     @router.post(
@@ -144,7 +144,6 @@ def predict_router() -> APIRouter:
     @checks_token
     async def predict(request: Request) -> Response:
         state = app_service(request.app)
-        state.token.enforce(request)
         served = state.served
         scored = await _score(state, served, request, predict_batch, reservations)
         if isinstance(scored, Response):
@@ -170,7 +169,6 @@ def predict_router() -> APIRouter:
     @checks_token
     async def invocations(request: Request) -> Response:
         state = app_service(request.app)
-        state.token.enforce(request)
         scored = await _score(state, state.served, request, invocations_batch)
         if isinstance(scored, Response):
             return scored
