@@ -5,9 +5,11 @@ directory), builds a table of N rows (the iris reference rows, resampled) and re
 with ``inferwatch.replay.replay`` at batches of 500 and the command's default of 4
 requests in flight, as fast as the service answers. Reports rows per second from the first
 request to the last answer, and checks that the service's window counts every row (nothing
-acknowledged is lost) and that the replay reported no failure. Twice: without labels, and
-with the table's labels (labels whose predictions are answered go to ``/feedback`` between
-the batches, up to 1000 to a request).
+acknowledged is lost) and that the replay reported no failure. Three times: without labels;
+with the table's labels at the default delay of 0 (each batch's labels travel with its rows);
+and with a label delay (a microsecond), so the labels of answered rows go to ``/feedback``
+between the batches, up to 1000 to a request, the way delayed labels go. Each run also
+prints the CPU seconds the service and the replaying process used (from /proc).
 
 Goal: at least 50,000 rows/s at batches of 500.
 
@@ -85,9 +87,21 @@ def _window_rows(url: str, want: int) -> int:
     return rows
 
 
-def one_run(model_dir: Path, root: Path, table: pd.DataFrame, batch: int, labels: bool) -> float:
+def _cpu_seconds(pid: int) -> float:
+    """User plus system CPU of process ``pid`` so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def one_run(
+    model_dir: Path, root: Path, table: pd.DataFrame, batch: int, labels: bool, delay: float
+) -> float:
     proc, url = _serve(model_dir, Path(tempfile.mkdtemp(dir=root)))
     try:
+        server0, client0 = _cpu_seconds(proc.pid), time.process_time()
         t0 = time.monotonic()
         summary = replay(
             table,
@@ -95,8 +109,11 @@ def one_run(model_dir: Path, root: Path, table: pd.DataFrame, batch: int, labels
             target="label" if labels else None,
             batch_size=batch,
             in_flight=IN_FLIGHT,
+            label_delay=delay,
         )
         seconds = time.monotonic() - t0
+        server_cpu = _cpu_seconds(proc.pid) - server0
+        client_cpu = time.process_time() - client0
         rate = summary.rows_sent / seconds
         window = _window_rows(url, len(table))
         ok = summary.rows_sent == len(table) and not summary.errors and window == len(table)
@@ -104,7 +121,8 @@ def one_run(model_dir: Path, root: Path, table: pd.DataFrame, batch: int, labels
         print(
             f"  {summary.rows_sent:,} rows in {seconds:.2f} s: {rate:,.0f} rows/s "
             f"({summary.requests} requests, {summary.errors} failed rows, window {window:,}"
-            f"{matched}) {'' if ok else '-> ROWS LOST OR FAILED'}"
+            f"{matched}) {'' if ok else '-> ROWS LOST OR FAILED'}\n"
+            f"    CPU: service {server_cpu:.2f} s, replay {client_cpu:.2f} s"
         )
         return rate if ok else 0.0
     finally:
@@ -123,11 +141,17 @@ def main() -> int:
         root = Path(tmp)
         model_dir = root / "model"
         subprocess.run([*TRAIN, "--out", str(model_dir)], check=True, stdout=subprocess.DEVNULL)
-        for labels in (False, True):
+        modes = (
+            ("without labels", False, 0.0),
+            ("with labels (no delay: with their rows)", True, 0.0),
+            ("with labels (delayed: /feedback, 1000 a request)", True, 1e-6),
+        )
+        for what, labels, delay in modes:
             table = _table(args.rows, labels)
-            what = "with labels (/feedback, 1000 a request)" if labels else "without labels"
             print(f"replay of {args.rows:,} rows at batches of {args.batch}, {what}")
-            rates = [one_run(model_dir, root, table, args.batch, labels) for _ in range(args.runs)]
+            rates = [
+                one_run(model_dir, root, table, args.batch, labels, delay) for _ in range(args.runs)
+            ]
             worst, best = min(rates), max(rates)
             ok = worst >= GOAL
             verdicts.append(ok)

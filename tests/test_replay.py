@@ -51,6 +51,10 @@ class Recorder:
         self.next_id = 0
         self.known: set[str] = set()
         self.lock = threading.Lock()
+        self.takes_labels = False
+        """Like the service: ``labels`` beside ``instances`` are joined to the rows (and a
+        label ``"bad"`` refuses the request); otherwise they are ignored, as by an older
+        service."""
 
     def handle(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
         path, _, query = path.partition("?")
@@ -61,12 +65,18 @@ class Recorder:
             if path == "/predict":
                 if self.fail_every and len(self.calls) % self.fail_every == 0:
                     return 422, {"detail": "x: expected a number"}
+                labels = body.get("labels") if self.takes_labels else None
+                if labels is not None and "bad" in labels:
+                    return 422, {"detail": "labels[0]: 'bad'", "field": "labels[0]"}
                 ids = []
                 for _ in body["instances"]:
                     ids.append(f"p{self.next_id}")
                     self.known.add(f"p{self.next_id}")
                     self.next_id += 1
-                return 200, {"ids": ids, "predictions": [0] * len(ids)}
+                answer: dict[str, Any] = {"ids": ids, "predictions": [0] * len(ids)}
+                if labels is not None:
+                    answer["label_counts"] = {"matched": sum(x is not None for x in labels)}
+                return 200, answer
             if path == "/feedback":
                 matched = sum(1 for item in body["labels"] if item["id"] in self.known)
                 return 200, {"matched": matched, "unknown_id": len(body["labels"]) - matched}
@@ -193,12 +203,16 @@ def test_replay_as_fast_as_possible_sends_labels_alongside_rows_in_full_requests
     service: tuple[str, Recorder],
 ) -> None:
     """Without timing, labels already due go out between the batches, as many to a request
-    as the service takes, each label once; the rest follows the last batch."""
+    as the service takes, each label once; the rest follows the last batch. Here the service
+    ignores labels beside the rows (an older one): the first batch offers them, and from its
+    answer on they go to /feedback, those of the first batch too."""
     url, recorder = service
     frame = pd.DataFrame({"x": np.arange(2600, dtype=float), "y": np.arange(2600) % 3})
     summary = replay(frame, url=url, target="y", batch_size=500, max_request_rows=1000)
+    offered = ["labels" in body for path, _, body, _ in recorder.calls if path == "/predict"]
+    assert offered == [True] + [False] * 5
     calls = [
-        (path, len(body.get("instances", body.get("labels", []))))
+        (path, len(body["instances"] if path == "/predict" else body["labels"]))
         for path, _, body, _ in recorder.calls
     ]
     assert calls == [
@@ -212,13 +226,62 @@ def test_replay_as_fast_as_possible_sends_labels_alongside_rows_in_full_requests
         ("/predict", 100),
         ("/feedback", 600),
     ]
-    sent = [item for _, _, body, _ in recorder.calls if "labels" in body for item in body["labels"]]
+    sent = [
+        item
+        for path, _, body, _ in recorder.calls
+        if path == "/feedback"
+        for item in body["labels"]
+    ]
     assert sent == [{"id": f"p{i}", "label": i % 3} for i in range(2600)]
     assert (summary.rows_sent, summary.labels_sent, summary.labels_matched) == (2600, 2600, 2600)
     # only the counts are read: the answers list just the labels that were not matched
     asked = zip(recorder.calls, recorder.queries, strict=True)
     feedback = [query for (path, *_), query in asked if path == "/feedback"]
     assert feedback == ["results=unmatched"] * 3
+
+
+def test_replay_without_a_delay_sends_the_labels_with_their_rows(
+    service: tuple[str, Recorder],
+) -> None:
+    """A service that joins labels sent beside the rows gets them there: one request per
+    batch, none to /feedback; a row without a label sends null."""
+    url, recorder = service
+    recorder.takes_labels = True
+    frame = pd.DataFrame({"x": np.arange(1200, dtype=float), "y": np.arange(1200) % 3})
+    frame.loc[7, "y"] = None
+    summary = replay(frame, url=url, target="y", batch_size=500, in_flight=4)
+    assert [path for path, *_ in recorder.calls] == ["/predict"] * 3
+    # each label beside its own row (the requests may arrive in any order)
+    sent = sorted(
+        (row["x"], label)
+        for _, _, body, _ in recorder.calls
+        for row, label in zip(body["instances"], body["labels"], strict=True)
+    )
+    assert sent == [(float(i), None if i == 7 else i % 3) for i in range(1200)]
+    assert (summary.rows_sent, summary.labels_sent, summary.labels_matched) == (1200, 1199, 1199)
+    assert (summary.errors, summary.feedback_errors) == (0, 0)
+
+
+def test_replay_sends_rows_again_without_a_label_the_service_refuses(
+    service: tuple[str, Recorder],
+) -> None:
+    """One bad label must not cost its batch: the rows go again without labels, and the
+    labels go to /feedback, where each is judged alone."""
+    url, recorder = service
+    recorder.takes_labels = True
+    frame = pd.DataFrame({"x": np.arange(6, dtype=float), "y": ["a", "b", "bad", "a", "b", "a"]})
+    summary = replay(frame, url=url, target="y", batch_size=3)
+    calls = [(path, "labels" in body) for path, _, body, _ in recorder.calls]
+    assert calls[:2] == [("/predict", True), ("/predict", False)]
+    assert ("/feedback", True) in calls
+    sent = [
+        item["label"]
+        for path, _, b, _ in recorder.calls
+        if path == "/feedback"
+        for item in b["labels"]
+    ]
+    assert sent == ["a", "b", "bad", "a", "b", "a"]
+    assert (summary.rows_sent, summary.errors, summary.labels_sent) == (6, 0, 6)
 
 
 def test_replay_counts_failed_rows_and_reports_the_answer(service: tuple[str, Recorder]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from tests.support.waiting import wait_until
 
@@ -159,3 +160,103 @@ def test_accuracy_follows_the_labels(service: Callable[..., Any]) -> None:
 def accuracy_at(svc: Any, labels: int) -> float | None:
     perf = svc.client.get("/api/snapshot").json()["performance"]
     return perf["accuracy"] if perf["labels"] == labels else None
+
+
+def test_labels_sent_with_the_rows_are_joined_to_them_and_counted(
+    service: Callable[..., Any], tmp_path: Any
+) -> None:
+    """``labels`` beside ``instances`` (a replay of labelled history): one per row, null for
+    none; committed with the rows, counted as feedback, in the accuracy window, and still
+    there after a restart. A row left without a label can get one from /feedback later."""
+    features, target = load_example_frame("iris")
+    rows = features.head(6).to_dict(orient="records")
+    truth: list[Any] = [str(t) for t in target.head(6)]
+    sent = [*truth[:5], None]
+    svc = service(min_labels=1, data_dir=tmp_path / "kept")
+    r = svc.client.post("/predict", json={"instances": rows, "labels": sent})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["label_counts"] == {"matched": 5}
+    ids, predictions = body["ids"], body["predictions"]
+    expected = sum(p == t for p, t in zip(predictions[:5], truth[:5], strict=True)) / 5
+    assert wait_until(lambda: accuracy_at(svc, 5)) == pytest.approx(expected)
+    # the labelled rows have their label; the last row has none yet
+    again = svc.client.post(
+        "/feedback",
+        json={"labels": [{"id": ids[0], "label": truth[0]}, {"id": ids[5], "label": truth[5]}]},
+    )
+    assert [x["outcome"] for x in again.json()["results"]] == ["duplicate", "matched"]
+    metrics = svc.client.get("/metrics").text
+    assert _sample(metrics, "inferwatch_feedback_total", outcome="matched") == 6
+    assert _sample(metrics, "inferwatch_feedback_total", outcome="duplicate") == 1
+    # without labels the answer is as before: no label_counts
+    plain = svc.client.post("/predict", json={"instances": rows[:1]})
+    assert "label_counts" not in plain.json()
+    svc.stop()
+    restarted = service(min_labels=1, data_dir=tmp_path / "kept")
+    assert wait_until(lambda: accuracy_at(restarted, 6)) is not None
+
+
+def test_unusable_labels_with_rows_are_refused_naming_the_field(
+    service: Callable[..., Any],
+) -> None:
+    """A label that is not one of the model's classes, or a list of the wrong length, refuses
+    the whole request (nothing is scored or stored) with a 422 naming the field; counted."""
+    features, target = load_example_frame("iris")
+    rows = features.head(3).to_dict(orient="records")
+    truth = [str(t) for t in target.head(3)]
+    svc = service()
+    bad = svc.client.post(
+        "/predict", json={"instances": rows, "labels": [truth[0], "tulip", truth[2]]}
+    )
+    assert bad.status_code == 422
+    assert bad.json()["field"] == "labels[1]" and "'tulip'" in bad.json()["detail"]
+    short = svc.client.post("/predict", json={"instances": rows, "labels": truth[:2]})
+    assert short.status_code == 422 and short.json()["field"] == "labels"
+    assert "3 labels" in short.json()["detail"]
+    wrong_type = svc.client.post("/predict", json={"instances": rows, "labels": "setosa"})
+    assert wrong_type.status_code == 422 and wrong_type.json()["field"] == "labels"
+    metrics = svc.client.get("/metrics").text
+    assert _sample(metrics, "inferwatch_feedback_total", outcome="invalid") == 3
+    assert svc.state.store.stats().predictions == 0
+    ok = svc.client.post("/predict", json={"instances": rows, "labels": truth})
+    assert ok.status_code == 200 and ok.json()["label_counts"] == {"matched": 3}
+
+
+def test_replay_of_a_labelled_table_joins_its_labels_with_the_rows(
+    service: Callable[..., Any],
+) -> None:
+    """``inferwatch replay`` without a label delay: every label travels with its row to a
+    real service and is matched, and /feedback is not called. A label the model does not
+    know costs only itself: its batch goes again without labels, and they go to /feedback."""
+    from inferwatch.replay import replay
+
+    svc = service(min_labels=1)
+    features, target = load_example_frame("iris")
+    frame = features.assign(species=target.to_numpy())
+    summary = replay(frame, url=svc.url, target="species", batch_size=40, in_flight=2)
+    assert (summary.rows_sent, summary.errors, summary.feedback_errors) == (150, 0, 0)
+    assert (summary.labels_sent, summary.labels_matched) == (150, 150)
+    metrics = svc.client.get("/metrics").text
+    assert _sample(metrics, "inferwatch_feedback_total", outcome="matched") == 150
+    requests = {
+        route: sum(
+            s.value
+            for family in text_string_to_metric_families(metrics)
+            for s in family.samples
+            if s.name == "inferwatch_http_requests_total" and s.labels.get("route") == route
+        )
+        for route in ("/predict", "/feedback")
+    }
+    assert requests == {"/predict": 4, "/feedback": 0}
+    assert wait_until(lambda: accuracy_at(svc, 150)) is not None
+
+    frame.loc[70, "species"] = "tulip"
+    summary = replay(frame, url=svc.url, target="species", batch_size=40, in_flight=2)
+    assert (summary.rows_sent, summary.errors, summary.feedback_errors) == (150, 0, 0)
+    assert (summary.labels_sent, summary.labels_matched) == (150, 149)
+    assert svc.state.store.stats().labels == 299
+    metrics = svc.client.get("/metrics").text
+    assert _sample(metrics, "inferwatch_feedback_total", outcome="matched") == 299
+    # the refused request, then the label itself on /feedback
+    assert _sample(metrics, "inferwatch_feedback_total", outcome="invalid") == 2

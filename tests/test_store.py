@@ -552,3 +552,48 @@ def test_store_writes_commit_while_the_window_is_read(store: PredictionStore) ->
     rest = list(reading)
     assert [p.timestamp for p in [first, *rest]] == [10.0, 11.0, 12.0]
     assert store.get("new") is not None
+
+
+def test_store_labels_of_rows_in_the_same_write_match_those_rows(store: PredictionStore) -> None:
+    """Labels sent with their rows (``/predict`` with ``labels``) join the rows of the same
+    write; a row whose id was stored before is not one of them: its label joins the
+    prediction stored first."""
+    store.write([record("old", 1.0, prediction="virginica")], [], now=1.0)
+    rows = PredictionBatch(
+        ["n1", "n2", "old"],
+        5.0,
+        "iris",
+        "2",
+        {"x": np.array([1.0, 2.0, 3.0])},
+        np.array(["setosa", "versicolor", "setosa"], dtype=object),
+    )
+    fresh_only = PredictionBatch(
+        ["n3"], 5.0, "iris", "2", {"x": np.array([4.0])}, np.array(["setosa"], dtype=object)
+    )
+    outcomes = store.write(
+        [rows, fresh_only],
+        [
+            LabelItem("n1", "setosa", 5.0),
+            LabelItem("old", "setosa", 5.0),
+            LabelItem("n3", "virginica", 5.0),
+            LabelItem("n3", "setosa", 5.0),
+            LabelItem("gone", "setosa", 5.0),
+        ],
+        now=7.0,
+    )
+    seen = [(o.outcome, o.prediction, o.model_version, o.delay_seconds) for o in outcomes]
+    assert seen == [
+        ("matched", "setosa", "2", 2.0),
+        ("matched", "virginica", "1", 6.0),  # the first prediction of "old" is the one kept
+        ("matched", "setosa", "2", 2.0),
+        ("duplicate", "setosa", "2", 2.0),
+        ("unknown_id", None, None, None),
+    ]
+    n3 = store.get("n3")
+    assert n3 is not None and n3.label == "virginica" and n3.delay_seconds == 2.0
+    assert sorted((label.id, label.prediction) for label in store.recent_labels(0.0)) == [
+        ("n1", "setosa"),
+        ("n3", "setosa"),
+        ("old", "virginica"),
+    ]
+    assert store.stats().labels == 3

@@ -3,7 +3,10 @@
 ``inferwatch replay DATA --url URL`` rehearses monitoring on your own history: rows go to
 ``POST /predict`` in the order of their timestamps (the gaps compressed by ``speed``) or at
 a fixed ``rate``, and each batch's ground truth goes to ``POST /feedback`` ``label_delay``
-seconds after its predictions, joined by the ids the service answered with.
+seconds after its predictions, joined by the ids the service answered with. Without a
+delay the labels travel with their rows (``labels`` beside ``instances``: one request, and
+no lookup of the ids); a service that does not take them there (it answers no
+``label_counts``), or refuses one of them, gets them on ``/feedback`` instead.
 
 The schedule is computed up front (:func:`schedule`); the sender only sleeps until each
 offset, so a slow service stretches the replay instead of bunching requests.
@@ -103,6 +106,9 @@ class Replayer:
         self._ready: list[dict[str, Any]] = []
         """Labels due but not sent yet (less than a full request, while rows are due)."""
         self._seq = 0
+        self._inline = True
+        """Labels without a delay go with their rows, until the service shows it does not
+        take them there."""
 
     def _note(self, summary: ReplaySummary, message: str) -> None:
         if len(summary.error_messages) < self._max_messages:
@@ -227,16 +233,29 @@ class Replayer:
         first: int,
         label_delay: float,
     ) -> None:
-        """One ``POST /predict`` of ``batch`` (rows ``first``...); once it is answered, its
-        labels are queued."""
+        """One ``POST /predict`` of ``batch`` (rows ``first``...), with its labels when they
+        have no delay; otherwise, once it is answered, its labels are queued."""
+        n = len(batch)
+        inline = labels is not None and label_delay == 0 and self._inline
+        body: dict[str, Any] = {"instances": list(batch)}
+        if inline and labels is not None:
+            body["labels"] = list(labels[first : first + n])
 
         def done(response: httpx.Response | None, problem: str) -> None:
-            self._rows_answered(summary, response, problem, len(batch), labels, first, label_delay)
+            if inline and _refused_labels(response):
+                # one label the service refuses would cost the whole batch: the rows go
+                # again without them, and their labels to /feedback, each judged alone
+                self._inline = False
+                self._send_rows(summary, batch, labels, first, label_delay)
+                return
+            self._rows_answered(
+                summary, response, problem, n, labels, first, label_delay, inline=inline
+            )
             if self._on_answer is not None:
                 self._on_answer(summary)
 
         summary.requests += 1
-        self._flight.send("/predict", {"instances": list(batch)}, done)
+        self._flight.send("/predict", body, done)
 
     def _rows_answered(
         self,
@@ -247,6 +266,8 @@ class Replayer:
         labels: Sequence[Any] | None,
         first: int,
         label_delay: float,
+        *,
+        inline: bool = False,
     ) -> None:
         if response is None or not response.is_success:
             summary.errors += n
@@ -254,10 +275,19 @@ class Replayer:
                 problem = f"POST /predict -> {response.status_code}: {response.text[:300]}"
             self._note(summary, problem)
             return
-        ids = _ids(response)
+        body = _body(response)
+        ids = _ids(body)
         summary.rows_sent += n
         if labels is None:
             return
+        counts = body.get("label_counts") if isinstance(body, dict) else None
+        if inline and isinstance(counts, dict):  # joined in the rows' own transaction
+            summary.labels_sent += sum(label is not None for label in labels[first : first + n])
+            matched = counts.get("matched", 0)
+            summary.labels_matched += matched if isinstance(matched, int) else 0
+            return
+        if inline:  # a service that ignores labels beside the rows: /feedback from now on
+            self._inline = False
         if ids is None:
             self._note(summary, "POST /predict answered without ids; labels not sent")
             return
@@ -272,13 +302,26 @@ class Replayer:
             heapq.heappush(self._pending, due)
 
 
-def _ids(response: httpx.Response) -> list[Any] | None:
+def _body(response: httpx.Response) -> Any:
+    """The JSON of an answer (``None`` when it is not JSON)."""
     try:
-        body = decode(response)
+        return decode(response)
     except ValueError:
         return None
+
+
+def _ids(body: Any) -> list[Any] | None:
     ids = body.get("ids") if isinstance(body, dict) else None
     return list(ids) if isinstance(ids, list) else None
+
+
+def _refused_labels(response: httpx.Response | None) -> bool:
+    """Whether the service refused the request for its ``labels`` (a 422 naming them)."""
+    if response is None or response.status_code != 422:
+        return False
+    body = _body(response)
+    field = body.get("field") if isinstance(body, dict) else None
+    return isinstance(field, str) and field.startswith("labels")
 
 
 def _matched(response: httpx.Response, sent: int) -> int:

@@ -75,17 +75,28 @@ def _check_item(
         return None, f"{where}.id: expected a prediction id (a non-empty string)"
     if "label" not in item:
         return None, f"{where}.label: missing"
-    label = item["label"]
+    value, reason = check_label(item["label"], f"{where}.label", task, classes)
+    if reason is not None:
+        return None, reason
+    return pid, value
+
+
+def check_label(
+    label: Any, where: str, task: str, classes: Sequence[str] | None
+) -> tuple[str | float, None] | tuple[None, str]:
+    """``(label, None)`` as stored (a class as the model spells it, or a float), or
+    ``(None, reason)`` naming ``where``: a classifier's label must be one of the model's
+    ``classes``, a regressor's a finite number."""
     if task == "regression":
         if isinstance(label, bool) or not isinstance(label, (int, float)):
-            return None, f"{where}.label: expected a number"
+            return None, f"{where}: expected a number"
         try:
             value = float(label)
         except OverflowError:
-            return None, f"{where}.label: number too large"
+            return None, f"{where}: number too large"
         if not math.isfinite(value):
-            return None, f"{where}.label: not finite"
-        return pid, value
+            return None, f"{where}: not finite"
+        return value, None
     name = _class_label(label, classes)
     if name is None:
         if isinstance(label, (str, int, float)) and not isinstance(label, bool):
@@ -93,8 +104,8 @@ def _check_item(
         else:
             shown = f"a {type(label).__name__}"
         known = ", ".join(classes[:10]) if classes else "a class"
-        return None, f"{where}.label: {shown} is not one of the model's classes ({known})"
-    return pid, name
+        return None, f"{where}: {shown} is not one of the model's classes ({known})"
+    return name, None
 
 
 def _count(outcomes: Iterable[str]) -> dict[str, int]:
@@ -253,4 +264,4 @@ def feedback_router() -> APIRouter:
     return router
 
 
-__all__ = ["RESULTS", "feedback_router", "results_mode", "unmatched"]
+__all__ = ["RESULTS", "check_label", "feedback_router", "results_mode", "unmatched"]

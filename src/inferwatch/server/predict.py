@@ -3,13 +3,21 @@
 The request path does no monitoring math: it validates against the schema, calls the
 backend, hands the rows to the flusher and waits for the group commit that makes them
 durable. The monitor is fed by the flusher thread, in batches.
+
+``/predict`` also takes the rows' ground truth when it is known as they are scored (a
+replay or a backtest of labelled history): ``labels`` beside ``instances``, one per row
+(``null`` for none). They are committed in the rows' own transaction, joined to them without
+a lookup, and counted as ``/feedback`` labels; the answer's ``label_counts`` says so.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
-from typing import Any
+from collections import Counter
+from collections.abc import Callable, Sequence
+from operator import attrgetter
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 from fastapi import APIRouter, Request, Response
@@ -18,6 +26,7 @@ from inferwatch.backends import BackendError
 from inferwatch.core.schema import Batch, FeatureSchema
 from inferwatch.server.client_ids import IdReservations, parse_ids
 from inferwatch.server.deps import app_service, checks_token
+from inferwatch.server.feedback import check_label
 from inferwatch.server.flusher import FlusherStopped
 from inferwatch.server.inputs import (
     Rejected,
@@ -37,7 +46,17 @@ from inferwatch.server.responses import (
 )
 from inferwatch.server.served import ServedModel
 from inferwatch.server.state import ServiceState
-from inferwatch.store import PredictionBatch, new_ids
+from inferwatch.store import LabelItem, LabelOutcome, PredictionBatch, new_ids
+
+
+class Scored(NamedTuple):
+    """What a scored request answers with."""
+
+    ids: list[str]
+    predictions: np.ndarray
+    probabilities: np.ndarray | None
+    label_counts: dict[str, int] | None = None
+    """The outcome counts of the ``labels`` sent with the rows (``None``: none were sent)."""
 
 
 def rejected_response(state: ServiceState, served: ServedModel, exc: Rejected) -> Response:
@@ -62,6 +81,35 @@ def _id_header(ids: list[str]) -> dict[str, str] | None:
 _UNREAD: Any = object()
 
 
+def parse_labels(data: Any, served: ServedModel) -> list[Any] | None:
+    """The ``labels`` beside ``instances``, one per row (``None`` for a row without one), as
+    stored: the model's spelling of a class, or a float. ``None`` when none were sent; a
+    ``Rejected`` 422 naming the field when unusable."""
+    if not isinstance(data, dict) or "labels" not in data or "instances" not in data:
+        return None
+    rows = data["instances"]
+    n_rows = len(rows) if isinstance(rows, list) else 0
+    labels = data["labels"]
+    if not isinstance(labels, list) or len(labels) != n_rows:
+        detail = f"labels: expected a list of {n_rows} labels (or nulls), one per instance"
+        raise Rejected(422, "labels", detail)
+    classes = served.metadata.classes
+    if served.task != "regression" and classes is not None:
+        known = frozenset(classes)
+        if all(type(label) is str and label in known for label in labels):
+            return labels  # the usual case: every label a class as the model spells it
+    out: list[Any] = []
+    for i, label in enumerate(labels):
+        if label is None:
+            out.append(None)
+            continue
+        value, reason = check_label(label, f"labels[{i}]", served.task, classes)
+        if reason is not None:
+            raise Rejected(422, f"labels[{i}]", reason)
+        out.append(value)
+    return out
+
+
 async def _score(
     state: ServiceState,
     served: ServedModel,
@@ -69,31 +117,43 @@ async def _score(
     parse: Callable[[FeatureSchema, Any, int], Batch],
     reservations: IdReservations | None = None,
     decoded: Any = _UNREAD,
-) -> tuple[list[str], np.ndarray, np.ndarray | None] | Response:
+    *,
+    labelled: bool = False,
+) -> Scored | Response:
     """Validate, score and commit the rows of ``request`` with ``served`` alone (the request
     read it once: a promotion meanwhile does not change which version answers). With
-    ``reservations``, ids the client sends beside ``instances`` name the rows; ``decoded``
-    is the body already decoded by the caller (a protocol with a wire format of its own)."""
+    ``reservations``, ids the client sends beside ``instances`` name the rows; with
+    ``labelled``, labels beside ``instances`` are committed with them. ``decoded`` is the
+    body already decoded by the caller (a protocol with a wire format of its own)."""
     given: list[str] | None = None
+    labels: list[Any] | None = None
     try:
         data = loads(await request.body()) if decoded is _UNREAD else decoded
         batch = parse(served.schema, data, state.settings.max_batch_rows)
         if not served.accepts_missing:
             reject_missing(served.schema, batch)
+        if labelled:
+            labels = parse_labels(data, served)
         if reservations is not None and (given := parse_ids(data)) is not None:
             await reservations.claim(given, state.store.existing_ids)
     except Rejected as exc:
+        if exc.field.startswith("labels"):
+            state.totals.add_feedback({"invalid": 1})
         return rejected_response(state, served, exc)
     try:
-        return await _commit(state, served, batch, given)
+        return await _commit(state, served, batch, given, labels)
     finally:
         if reservations is not None and given is not None:
             reservations.release(given)
 
 
 async def _commit(
-    state: ServiceState, served: ServedModel, batch: Batch, given: list[str] | None
-) -> tuple[list[str], np.ndarray, np.ndarray | None] | Response:
+    state: ServiceState,
+    served: ServedModel,
+    batch: Batch,
+    given: list[str] | None,
+    labels: Sequence[Any] | None = None,
+) -> Scored | Response:
 
     frame = batch.columns
     inference = served.inference
@@ -123,11 +183,38 @@ async def _commit(
         coerced,  # stored too, so a restart counts them as wrong_type again
     )
     try:
-        await state.flusher_or_raise().submit_predictions(rows, served, coerced)
+        flusher = state.flusher_or_raise()
+        committed = flusher.submit_predictions(rows, served, coerced)
+        if labels is None:
+            await committed
+            return Scored(ids, predictions, probabilities)
+        # submitted in the same turn of the event loop: the rows and their labels share one
+        # transaction, so the labels are joined to rows of the same write
+        now = rows.timestamp
+        items = [
+            LabelItem(pid, label, now)
+            for pid, label in zip(ids, labels, strict=True)
+            if label is not None
+        ]
+        outcomes: list[LabelOutcome] = []
+        if not items:
+            await committed
+        else:
+            joined = flusher.submit_labels(items, served)
+            stored, joined_outcomes = await asyncio.gather(
+                committed, joined, return_exceptions=True
+            )
+            for result in (stored, joined_outcomes):
+                if isinstance(result, BaseException):
+                    raise result
+            outcomes = cast("list[LabelOutcome]", joined_outcomes)
     except (FlusherStopped, Exception) as exc:  # the store failed: nothing is acknowledged
         inference.error("store")
         return problem(503, f"prediction store unavailable: {exc}")
-    return ids, predictions, probabilities
+    counts = dict(Counter(map(attrgetter("outcome"), outcomes)))
+    if counts:
+        state.totals.add_feedback(counts)
+    return Scored(ids, predictions, probabilities, counts)
 
 
 def predict_router() -> APIRouter:
@@ -145,10 +232,10 @@ def predict_router() -> APIRouter:
     async def predict(request: Request) -> Response:
         state = app_service(request.app)
         served = state.served
-        scored = await _score(state, served, request, predict_batch, reservations)
+        scored = await _score(state, served, request, predict_batch, reservations, labelled=True)
         if isinstance(scored, Response):
             return scored
-        ids, predictions, probabilities = scored
+        ids, predictions, probabilities, label_counts = scored
         info = served.info
         body = {  # a PredictResponse, fields in its order (a plain dict costs a third)
             "ids": ids,
@@ -157,6 +244,8 @@ def predict_router() -> APIRouter:
             "model": info.model,
             "model_version": info.model_version,
         }
+        if label_counts is not None:
+            body["label_counts"] = label_counts
         return json_response(body, headers=_id_header(ids))
 
     @router.post(
@@ -172,7 +261,7 @@ def predict_router() -> APIRouter:
         scored = await _score(state, state.served, request, invocations_batch)
         if isinstance(scored, Response):
             return scored
-        ids, predictions, _ = scored
+        ids, predictions, _, _ = scored
         body = {"predictions": _wire(predictions), "ids": ids}  # an InvocationsResponse
         return json_response(body, headers=_id_header(ids))
 
@@ -182,4 +271,4 @@ def predict_router() -> APIRouter:
 score_request = _score
 """Validate, score and commit a request's rows (for routes of other protocols, e.g. v2)."""
 
-__all__ = ["predict_router", "rejected_response", "score_request"]
+__all__ = ["Scored", "parse_labels", "predict_router", "rejected_response", "score_request"]

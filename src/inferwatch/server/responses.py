@@ -31,6 +31,11 @@ class PredictResponse(BaseModel):
     )
     model: str
     model_version: str
+    label_counts: dict[str, int] | None = Field(
+        None,
+        description="Only when labels were sent with the rows: how many were matched "
+        "(as /feedback counts them).",
+    )
 
 
 class InvocationsResponse(BaseModel):
@@ -149,12 +154,15 @@ PREDICT_BODY = _body(
     {
         "type": "object",
         "description": "One object of features, or {instances: [objects]}; optional ids: "
-        "[strings], one per instance, name the rows (unique: a stored id answers 409)",
+        "[strings], one per instance, name the rows (unique: a stored id answers 409); "
+        "optional labels: one per instance (null for none), the ground truth when it is "
+        "known as the rows are scored (a replay of labelled history)",
     },
     {
         "one row": _ROW,
         "batch": {"instances": [_ROW, _ROW]},
         "with ids": {"instances": [_ROW], "ids": ["reading-0001"]},
+        "with labels": {"instances": [_ROW, _ROW], "labels": ["setosa", None]},
     },
 )
 INVOCATIONS_BODY = _body(

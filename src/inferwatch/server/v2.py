@@ -128,7 +128,7 @@ async def infer(request: Request, state: ServiceState, served: ServedModel) -> R
     scored = await score_request(state, served, request, v2_batch, decoded=data)
     if isinstance(scored, Response):
         return _with_error_field(scored)
-    ids, predictions, probabilities = scored
+    ids, predictions, probabilities, _ = scored
     n = len(ids)
     tensors = [
         {

@@ -49,9 +49,17 @@ def value(text: str | None, num: float | None) -> str | float:
     return text if text is not None else float(num)  # type: ignore[arg-type]  # one is set
 
 
-def insert_batch(c: psycopg.Connection[Any], batch: PredictionBatch, conf: list[Any]) -> int:
+Fresh = dict[str, tuple[float, str, str, "str | float"]]
+"""The predictions one transaction stored, for labels sent with them: per id, the lookup's
+row (time, model, version, prediction). Such a label is joined without looking its id up."""
+
+
+def insert_batch(
+    c: psycopg.Connection[Any], batch: PredictionBatch, conf: list[Any], fresh: Fresh | None = None
+) -> int:
     """Insert one batch row and its prediction rows in one statement; ids stored before are
-    ignored. Returns the batch id (0 when every id was stored before: no batch is kept)."""
+    ignored. Returns the batch id (0 when every id was stored before: no batch is kept). With
+    ``fresh``, a batch whose every row was stored now is noted in it."""
     n = len(batch.ids)
     ids = list(batch.ids)
     preds = np.asarray(batch.predictions).tolist()
@@ -78,23 +86,35 @@ def insert_batch(c: psycopg.Connection[Any], batch: PredictionBatch, conf: list[
     if cur.rowcount == 0:  # every id was stored before: keep no orphan blob
         c.execute(_ORPHAN)
         return 0
+    if fresh is not None and cur.rowcount == n:  # a row stored before keeps its prediction
+        head = (float(batch.timestamp), batch.model, batch.model_version)
+        for pid, t, v in zip(ids, text, num, strict=True):
+            fresh[pid] = (*head, value(t, v))
     row = cur.fetchone()
     return int(row[0]) if row else 0
 
 
 def join_labels(
-    c: psycopg.Connection[Any], labels: Sequence[LabelItem], now: float
+    c: psycopg.Connection[Any], labels: Sequence[LabelItem], now: float, fresh: Fresh | None = None
 ) -> list[LabelOutcome]:
-    """Join ``labels`` to stored predictions at ``now``: one outcome per label, in order."""
-    ids = list(dict.fromkeys(item.id for item in labels))
+    """Join ``labels`` to stored predictions at ``now``: one outcome per label, in order.
+    Ids in ``fresh`` (predictions this transaction stored) are not looked up."""
+    known: Fresh = fresh or {}
+    ids = list(dict.fromkeys(item.id for item in labels if item.id not in known))
     found: dict[str, tuple[float, str, str, str | float]] = {}
-    rows = c.execute(
-        "SELECT p.id, b.ts, b.model, b.model_version, p.prediction_text, p.prediction_num"
-        " FROM predictions AS p JOIN batches AS b ON b.id = p.batch WHERE p.id = ANY(%s)",
-        (ids,),
-    ).fetchall()
+    rows = (
+        c.execute(
+            "SELECT p.id, b.ts, b.model, b.model_version, p.prediction_text, p.prediction_num"
+            " FROM predictions AS p JOIN batches AS b ON b.id = p.batch WHERE p.id = ANY(%s)",
+            (ids,),
+        ).fetchall()
+        if ids
+        else []
+    )
     for pid, ts, model, version, ptext, pnum in rows:
         found[pid] = (ts, model, version, value(ptext, pnum))
+    if known and len(ids) < len(labels):
+        found.update(known)
     first: dict[str, LabelItem] = {}
     for item in labels:
         if item.id in found:
@@ -131,4 +151,4 @@ def join_labels(
     return outcomes
 
 
-__all__ = ["insert_batch", "join_labels", "value"]
+__all__ = ["Fresh", "insert_batch", "join_labels", "value"]
