@@ -11,7 +11,11 @@ parsing JSON with orjson:
              ``BaseHTTPMiddleware``, no drift, no store (context only).
 
 Each is driven with wrk (a Lua script POSTing JSON) at fixed connections and duration,
-in alternating rounds; the medians are compared. Goals: monitored >= 0.90 x bare throughput
+in alternating rounds; the medians are compared, and the spread of the per-round ratios
+(monitored against the bare run beside it) is printed with them: on a small shared machine
+the bare server's own throughput moves from round to round. Each run also reads the
+server's CPU time (all threads, from /proc), printed per request: what monitoring costs in
+work, which moves less than throughput does. Goals: monitored >= 0.90 x bare throughput
 and p99 <= 1.2 x bare, for single rows; >= 0.85 x bare rows/s for 100-row batches.
 
     python bench/serving_overhead.py [--duration 10] [--connections 16] [--rounds 3]
@@ -49,6 +53,15 @@ f:close()
 
 
 # --------------------------------------------------------------------------- servers
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU of process ``pid`` so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _bare_app(model_dir: Path, with_metrics: bool) -> Any:
@@ -204,12 +217,15 @@ def main() -> int:
             order = kinds if r % 2 == 0 else kinds[::-1]
             for payload in args.payloads.split(","):
                 for kind in order:
-                    url = servers[kind][1] + "/predict"
-                    res = wrk(url, scripts[payload], args.connections, args.duration)
+                    proc, url = servers[kind]
+                    cpu0 = cpu_seconds(proc.pid)
+                    res = wrk(url + "/predict", scripts[payload], args.connections, args.duration)
+                    res["cpu"] = (cpu_seconds(proc.pid) - cpu0) / max(res["rps"] * args.duration, 1)
                     results.setdefault((kind, payload), []).append(res)
                     print(
                         f"round {r + 1} {payload:5} {kind:9} {res['rps']:9.0f} req/s"
-                        f"  p50 {res['p50'] * 1e3:6.2f} ms  p99 {res['p99'] * 1e3:6.2f} ms",
+                        f"  p50 {res['p50'] * 1e3:6.2f} ms  p99 {res['p99'] * 1e3:6.2f} ms"
+                        f"  CPU {res['cpu'] * 1e6:6.0f} us/req",
                         flush=True,
                     )
     finally:
@@ -244,6 +260,14 @@ def main() -> int:
                 f"{'100-row batch rows/s':24}{rps['monitored'] * 100:12.0f}"
                 f"{rps['bare'] * 100:12.0f}{rps['usual'] * 100:12.0f}"
             )
+        cpu = {k: med(k, payload, "cpu") for k in kinds}
+        print(
+            f"{label + ' CPU us/req':24}{cpu['monitored'] * 1e6:12.0f}{cpu['bare'] * 1e6:12.0f}"
+            f"{cpu['usual'] * 1e6:12.0f}{cpu['monitored'] / max(cpu['bare'], 1e-9):10.2f}"
+        )
+        pairs = zip(results[("monitored", payload)], results[("bare", payload)], strict=True)
+        ratios = [m["rps"] / b["rps"] for m, b in pairs]
+        print(f"{label + ' ratio by round':24}{', '.join(f'{x:.2f}' for x in ratios):>46}")
     print()
     if "one" in args.payloads.split(","):
         thr = med("monitored", "one", "rps") / med("bare", "one", "rps")
