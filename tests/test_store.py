@@ -18,6 +18,7 @@ from tests.support.waiting import wait_until
 
 from inferwatch.store import (
     LabelItem,
+    LabelledRowsStored,
     PredictionBatch,
     PredictionRecord,
     PredictionStore,
@@ -555,9 +556,8 @@ def test_store_writes_commit_while_the_window_is_read(store: PredictionStore) ->
 
 
 def test_store_labels_of_rows_in_the_same_write_match_those_rows(store: PredictionStore) -> None:
-    """Labels sent with their rows (``/predict`` with ``labels``) join the rows of the same
-    write; a row whose id was stored before is not one of them: its label joins the
-    prediction stored first."""
+    """Labels that name rows of the same write join them; a row whose id was stored before
+    is not one of them: its label joins the prediction stored first."""
     store.write([record("old", 1.0, prediction="virginica")], [], now=1.0)
     rows = PredictionBatch(
         ["n1", "n2", "old"],
@@ -597,3 +597,53 @@ def test_store_labels_of_rows_in_the_same_write_match_those_rows(store: Predicti
         ("old", "virginica"),
     ]
     assert store.stats().labels == 3
+
+
+def test_store_keeps_the_labels_that_come_with_the_rows(store: PredictionStore) -> None:
+    """``PredictionBatch.labels`` (``/predict`` with ``labels``): stored with the rows in
+    their transaction, as received at the write; a later label of the same id is a
+    duplicate, a row sent without one can still get one. Rows merged into one blob keep
+    their own labels."""
+    labelled = PredictionBatch(
+        ["a", "b", "c"],
+        10.0,
+        "iris",
+        "2",
+        {"x": np.array([1.0, 2.0, 3.0])},
+        np.array(["setosa", "versicolor", "setosa"], dtype=object),
+        labels=["setosa", None, "virginica"],
+    )
+    plain_rows = PredictionBatch(
+        ["d"], 10.5, "iris", "2", {"x": np.array([4.0])}, np.array(["setosa"], dtype=object)
+    )
+    assert store.write([labelled, plain_rows], [], now=12.0) == []
+    assert store.stats().labels == 2
+    a, b, c = store.get("a"), store.get("b"), store.get("c")
+    assert a is not None and b is not None and c is not None
+    assert (a.label, a.delay_seconds, b.label, c.label) == ("setosa", 2.0, None, "virginica")
+    got = sorted((x.id, x.prediction, x.label) for x in store.recent_labels(0.0))
+    assert got == [("a", "setosa", "setosa"), ("c", "setosa", "virginica")]
+    later = store.write(
+        [], [LabelItem("a", "virginica", 13.0), LabelItem("b", "versicolor", 13.0)], now=13.0
+    )
+    assert [o.outcome for o in later] == ["duplicate", "matched"]
+    assert store.stats().labels == 3
+
+
+def test_store_refuses_labels_for_rows_stored_before(store: PredictionStore) -> None:
+    """Labelled rows whose id another write stored first would label a prediction they did
+    not make: the whole write fails, and nothing of it is kept."""
+    store.write([record("old", 1.0, prediction="virginica")], [], now=1.0)
+    rows = PredictionBatch(
+        ["new", "old"],
+        5.0,
+        "iris",
+        "2",
+        {"x": np.array([1.0, 2.0])},
+        np.array(["setosa", "setosa"], dtype=object),
+        labels=["setosa", "setosa"],
+    )
+    with pytest.raises(LabelledRowsStored, match="1 of the labelled rows"):
+        store.write([rows], [], now=6.0)
+    assert store.get("new") is None
+    assert store.stats().labels == 0 and store.stats().predictions == 1

@@ -59,6 +59,8 @@ class _Pool:
     """The outcomes of each label request, with the version its request read."""
     rows: int = 0
     n_labels: int = 0
+    with_rows: int = 0
+    """Labels that came with the rows (all stored with them: matched)."""
     mark: int = 0
     received: float = 0.0
 
@@ -66,13 +68,16 @@ class _Pool:
         self.jobs += flushed.predictions
         self.rows += sum(len(j.rows) for j in flushed.predictions)
         self.labels += [(job.served, outs) for job, outs in flushed.outcomes]
-        self.n_labels += sum(len(outs) for _, outs in flushed.outcomes)
+        with_rows = sum(j.rows.labelled() for j in flushed.predictions)
+        self.with_rows += with_rows
+        self.n_labels += sum(len(outs) for _, outs in flushed.outcomes) + with_rows
         self.mark = max(self.mark, flushed.mark)
         self.received = max(self.received, flushed.timestamp)
 
     @property
     def matched(self) -> int:
-        return sum(o.outcome == "matched" for _, outs in self.labels for o in outs)
+        joined = sum(o.outcome == "matched" for _, outs in self.labels for o in outs)
+        return joined + self.with_rows
 
     def full(self, max_rows: int) -> bool:
         return self.rows >= max_rows or self.n_labels >= max_rows
@@ -210,6 +215,7 @@ class MonitorFeed:
         self.feeds += 1
         for served, group in _by_served(jobs, lambda j: j.served):
             self._observe(served, group, now)
+            self._record_with_rows(served, group, now)
         for served, pairs in _by_served(labels, lambda p: p[0]):
             self._record(served, [o for _, outs in pairs for o in outs], now)
 
@@ -229,6 +235,35 @@ class MonitorFeed:
         if any(j.coerced for j in jobs):
             batch = Batch(columns, coerced_masks(jobs))
         served.monitor.observe(batch, predictions, probabilities, now)
+
+    def _record_with_rows(
+        self, served: ServedModel, jobs: Sequence[PredictionJob], now: float
+    ) -> None:
+        """The labels that came with rows ``served`` scored: its accuracy window and the
+        delay histogram, column by column (no object per label)."""
+        predicted: list[np.ndarray] = []
+        actual: list[Any] = []
+        delays: list[np.ndarray] = []
+        for job in jobs:
+            labels = job.rows.labels
+            if labels is None:
+                continue
+            given = np.fromiter((x is not None for x in labels), dtype=bool, count=len(labels))
+            n = int(given.sum())
+            if not n:
+                continue
+            predicted.append(np.asarray(job.rows.predictions)[given])
+            actual += [x for x in labels if x is not None]
+            delays.append(np.full(n, job.committed_at - job.rows.timestamp))
+        if not predicted:
+            return
+        served.monitor.record_outcomes(
+            outcome_array(np.concatenate(predicted), served.task),
+            outcome_array(actual, served.task),
+            now,
+        )
+        with self.totals.lock:
+            self.totals.feedback_delay.update_many(np.concatenate(delays))
 
     def _record(self, served: ServedModel, outcomes: Sequence[LabelOutcome], now: float) -> None:
         """Matched labels of predictions ``served`` made go to its accuracy window (a label

@@ -47,6 +47,9 @@ class PredictionJob:
     coerced: Mapping[str, np.ndarray] | None = None
     """Per column, the rows whose value was coerced (e.g. ``"5.1"`` for a number): the
     monitor counts them as ``wrong_type``. ``None`` when nothing was coerced."""
+    committed_at: float = 0.0
+    """When the transaction that stored the rows committed (the labels that came with them
+    were received then)."""
 
     @property
     def batch(self) -> Mapping[str, np.ndarray]:
@@ -237,6 +240,7 @@ class Flusher:
             results.setdefault(ljob.future.get_loop(), []).append((ljob.future, mine, None))
             start = end
         for pjob in prediction_jobs:
+            pjob.committed_at = now
             results.setdefault(pjob.future.get_loop(), []).append((pjob.future, None, None))
         self._deliver(results)
         try:

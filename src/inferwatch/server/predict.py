@@ -6,18 +6,16 @@ durable. The monitor is fed by the flusher thread, in batches.
 
 ``/predict`` also takes the rows' ground truth when it is known as they are scored (a
 replay or a backtest of labelled history): ``labels`` beside ``instances``, one per row
-(``null`` for none). They are committed in the rows' own transaction, joined to them without
-a lookup, and counted as ``/feedback`` labels; the answer's ``label_counts`` says so.
+(``null`` for none). They travel with the rows (``PredictionBatch.labels``), are stored in
+the rows' own transaction without a lookup, and are counted as ``/feedback`` labels; the
+answer's ``label_counts`` says so.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections import Counter
-from collections.abc import Callable, Sequence
-from operator import attrgetter
-from typing import Any, NamedTuple, cast
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 from fastapi import APIRouter, Request, Response
@@ -46,7 +44,7 @@ from inferwatch.server.responses import (
 )
 from inferwatch.server.served import ServedModel
 from inferwatch.server.state import ServiceState
-from inferwatch.store import LabelItem, LabelOutcome, PredictionBatch, new_ids
+from inferwatch.store import PredictionBatch, new_ids
 
 
 class Scored(NamedTuple):
@@ -152,7 +150,7 @@ async def _commit(
     served: ServedModel,
     batch: Batch,
     given: list[str] | None,
-    labels: Sequence[Any] | None = None,
+    labels: list[Any] | None = None,
 ) -> Scored | Response:
 
     frame = batch.columns
@@ -181,37 +179,17 @@ async def _commit(
         predictions,
         probabilities,
         coerced,  # stored too, so a restart counts them as wrong_type again
+        labels,  # stored with the rows, in their transaction, without a lookup
     )
     try:
-        flusher = state.flusher_or_raise()
-        committed = flusher.submit_predictions(rows, served, coerced)
-        if labels is None:
-            await committed
-            return Scored(ids, predictions, probabilities)
-        # submitted in the same turn of the event loop: the rows and their labels share one
-        # transaction, so the labels are joined to rows of the same write
-        now = rows.timestamp
-        items = [
-            LabelItem(pid, label, now)
-            for pid, label in zip(ids, labels, strict=True)
-            if label is not None
-        ]
-        outcomes: list[LabelOutcome] = []
-        if not items:
-            await committed
-        else:
-            joined = flusher.submit_labels(items, served)
-            stored, joined_outcomes = await asyncio.gather(
-                committed, joined, return_exceptions=True
-            )
-            for result in (stored, joined_outcomes):
-                if isinstance(result, BaseException):
-                    raise result
-            outcomes = cast("list[LabelOutcome]", joined_outcomes)
+        await state.flusher_or_raise().submit_predictions(rows, served, coerced)
     except (FlusherStopped, Exception) as exc:  # the store failed: nothing is acknowledged
         inference.error("store")
         return problem(503, f"prediction store unavailable: {exc}")
-    counts = dict(Counter(map(attrgetter("outcome"), outcomes)))
+    if labels is None:
+        return Scored(ids, predictions, probabilities)
+    matched = rows.labelled()
+    counts = {"matched": matched} if matched else {}
     if counts:
         state.totals.add_feedback(counts)
     return Scored(ids, predictions, probabilities, counts)

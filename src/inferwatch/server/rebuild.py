@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def outcome_array(values: Sequence[Any], task: str) -> np.ndarray:
+def outcome_array(values: Sequence[Any] | np.ndarray, task: str) -> np.ndarray:
     """Predictions or labels as the monitor takes them: ``str`` classes or float values."""
     if task == "classification":
         out = np.empty(len(values), dtype=object)

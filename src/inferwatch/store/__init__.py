@@ -12,6 +12,7 @@ from inferwatch.store.protocol import PredictionStore, StoreError, StoreUnavaila
 from inferwatch.store.records import (
     OUTCOMES,
     LabelItem,
+    LabelledRowsStored,
     LabelOutcome,
     LabelOutcomeKind,
     PredictionBatch,
@@ -29,6 +30,7 @@ __all__ = [
     "LabelItem",
     "LabelOutcome",
     "LabelOutcomeKind",
+    "LabelledRowsStored",
     "PredictionBatch",
     "PredictionRecord",
     "PredictionStore",

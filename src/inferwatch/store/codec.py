@@ -160,6 +160,9 @@ def _merge(batches: Sequence[PredictionBatch]) -> PredictionBatch:
         )
         for n in names
     }
+    labels = None
+    if any(b.labels is not None for b in batches):
+        labels = [x for b in batches for x in (b.labels or [None] * len(b))]
     return PredictionBatch(
         [i for b in batches for i in b.ids],
         first.timestamp,
@@ -169,6 +172,7 @@ def _merge(batches: Sequence[PredictionBatch]) -> PredictionBatch:
         np.concatenate([np.asarray(b.predictions) for b in batches]),
         probs,
         coerced or None,
+        labels,
     )
 
 

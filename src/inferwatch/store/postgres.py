@@ -26,7 +26,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from inferwatch.store.codec import Blobs, groups
 from inferwatch.store.migrations import SCHEMA_VERSION, pending, statements
-from inferwatch.store.postgres_writer import Fresh, insert_batch, join_labels, value
+from inferwatch.store.postgres_writer import insert_batch, join_labels, value
 from inferwatch.store.protocol import StoreError, StoreUnavailable
 from inferwatch.store.records import (
     LabelItem,
@@ -191,11 +191,10 @@ class PostgresStore:
         """Store ``predictions``, then join ``labels`` (to predictions any replica stored),
         in one transaction; one outcome per label, in order."""
         mark = self.last_written
-        fresh: Fresh | None = {} if labels and predictions else None
         with self._transaction() as c:
             for batch, confidence in groups(predictions):
-                mark = max(mark, insert_batch(c, batch, confidence, fresh))
-            outcomes = join_labels(c, labels, now, fresh) if labels else []
+                mark = max(mark, insert_batch(c, batch, confidence, now))
+            outcomes = join_labels(c, labels, now) if labels else []
         self.last_written = mark
         return outcomes
 

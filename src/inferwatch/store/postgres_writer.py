@@ -10,7 +10,12 @@ import numpy as np
 import psycopg
 
 from inferwatch.store.codec import encode_features, encode_probabilities, plain
-from inferwatch.store.records import LabelItem, LabelOutcome, PredictionBatch
+from inferwatch.store.records import (
+    LabelItem,
+    LabelledRowsStored,
+    LabelOutcome,
+    PredictionBatch,
+)
 
 # The batch row and its prediction rows in one statement (one round trip); the arrays travel
 # in binary. A batch whose every id was stored before leaves no orphan row (see _ORPHAN).
@@ -49,17 +54,12 @@ def value(text: str | None, num: float | None) -> str | float:
     return text if text is not None else float(num)  # type: ignore[arg-type]  # one is set
 
 
-Fresh = dict[str, tuple[float, str, str, "str | float"]]
-"""The predictions one transaction stored, for labels sent with them: per id, the lookup's
-row (time, model, version, prediction). Such a label is joined without looking its id up."""
-
-
 def insert_batch(
-    c: psycopg.Connection[Any], batch: PredictionBatch, conf: list[Any], fresh: Fresh | None = None
+    c: psycopg.Connection[Any], batch: PredictionBatch, conf: list[Any], now: float | None = None
 ) -> int:
     """Insert one batch row and its prediction rows in one statement; ids stored before are
-    ignored. Returns the batch id (0 when every id was stored before: no batch is kept). With
-    ``fresh``, a batch whose every row was stored now is noted in it."""
+    ignored. Returns the batch id (0 when every id was stored before: no batch is kept). The
+    labels that came with the rows are stored as received at ``now``."""
     n = len(batch.ids)
     ids = list(batch.ids)
     preds = np.asarray(batch.predictions).tolist()
@@ -86,35 +86,42 @@ def insert_batch(
     if cur.rowcount == 0:  # every id was stored before: keep no orphan blob
         c.execute(_ORPHAN)
         return 0
-    if fresh is not None and cur.rowcount == n:  # a row stored before keeps its prediction
-        head = (float(batch.timestamp), batch.model, batch.model_version)
-        for pid, t, v in zip(ids, text, num, strict=True):
-            fresh[pid] = (*head, value(t, v))
+    inserted = cur.rowcount
     row = cur.fetchone()
+    if batch.labels is not None:
+        if inserted != n:  # a row stored before has its own prediction (and maybe a label)
+            raise LabelledRowsStored(n - inserted)
+        _insert_row_labels(c, batch, batch.timestamp if now is None else now)
     return int(row[0]) if row else 0
 
 
-def join_labels(
-    c: psycopg.Connection[Any], labels: Sequence[LabelItem], now: float, fresh: Fresh | None = None
-) -> list[LabelOutcome]:
-    """Join ``labels`` to stored predictions at ``now``: one outcome per label, in order.
-    Ids in ``fresh`` (predictions this transaction stored) are not looked up."""
-    known: Fresh = fresh or {}
-    ids = list(dict.fromkeys(item.id for item in labels if item.id not in known))
-    found: dict[str, tuple[float, str, str, str | float]] = {}
-    rows = (
-        c.execute(
-            "SELECT p.id, b.ts, b.model, b.model_version, p.prediction_text, p.prediction_num"
-            " FROM predictions AS p JOIN batches AS b ON b.id = p.batch WHERE p.id = ANY(%s)",
-            (ids,),
-        ).fetchall()
-        if ids
-        else []
+def _insert_row_labels(c: psycopg.Connection[Any], batch: PredictionBatch, now: float) -> None:
+    """The labels that came with ``batch``'s rows, just stored: no lookup."""
+    pairs = [(p, x) for p, x in zip(batch.ids, batch.labels or (), strict=True) if x is not None]
+    if not pairs:
+        return
+    text, num = _split(x for _, x in pairs)
+    ts = float(batch.timestamp)
+    k = len(pairs)
+    c.execute(
+        _INSERT_LABELS,
+        ([p for p, _ in pairs], text, num, [ts] * k, [float(now)] * k, [now - ts] * k),
     )
+
+
+def join_labels(
+    c: psycopg.Connection[Any], labels: Sequence[LabelItem], now: float
+) -> list[LabelOutcome]:
+    """Join ``labels`` to stored predictions at ``now``: one outcome per label, in order."""
+    ids = list(dict.fromkeys(item.id for item in labels))
+    found: dict[str, tuple[float, str, str, str | float]] = {}
+    rows = c.execute(
+        "SELECT p.id, b.ts, b.model, b.model_version, p.prediction_text, p.prediction_num"
+        " FROM predictions AS p JOIN batches AS b ON b.id = p.batch WHERE p.id = ANY(%s)",
+        (ids,),
+    ).fetchall()
     for pid, ts, model, version, ptext, pnum in rows:
         found[pid] = (ts, model, version, value(ptext, pnum))
-    if known and len(ids) < len(labels):
-        found.update(known)
     first: dict[str, LabelItem] = {}
     for item in labels:
         if item.id in found:
@@ -151,4 +158,4 @@ def join_labels(
     return outcomes
 
 
-__all__ = ["Fresh", "insert_batch", "join_labels", "value"]
+__all__ = ["insert_batch", "join_labels", "value"]

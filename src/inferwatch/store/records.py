@@ -31,6 +31,14 @@ class PredictionRecord:
     """Features whose value was sent as another type and converted (``wrong_type``)."""
 
 
+class LabelledRowsStored(ValueError):
+    """Rows that came with labels have ids stored before (another replica's, meanwhile): the
+    write fails rather than label a prediction the rows did not make."""
+
+    def __init__(self, stored: int) -> None:
+        super().__init__(f"{stored} of the labelled rows have ids stored before")
+
+
 @dataclass(frozen=True, slots=True)
 class PredictionBatch:
     """The rows of one request, as columns: what the server hands the store.
@@ -52,9 +60,18 @@ class PredictionBatch:
     coerced: Mapping[str, np.ndarray] | None = None
     """Per feature, a boolean mask of the rows whose value was converted from another type
     (counted ``wrong_type``; kept so a restart counts them again). ``None``: none were."""
+    labels: Sequence[str | float | None] | None = None
+    """The rows' ground truth when it came with them (``None`` for a row without one), as
+    stored: a class as the model spells it, or a float. Stored with the rows, in the same
+    transaction, as labels received at the write; the rows' ids must be new (a row stored
+    before fails the write). ``None``: no labels came with the rows."""
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def labelled(self) -> int:
+        """How many rows came with a label."""
+        return 0 if self.labels is None else len(self.labels) - self.labels.count(None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +165,7 @@ __all__ = [
     "LabelItem",
     "LabelOutcome",
     "LabelOutcomeKind",
+    "LabelledRowsStored",
     "PredictionBatch",
     "PredictionRecord",
     "StoreStats",

@@ -42,7 +42,7 @@ from inferwatch.store.records import (
     StoreStats,
 )
 from inferwatch.store.sqlite_files import create_private, migrate_v1, open_error, size_of
-from inferwatch.store.sqlite_writer import Fresh, in_chunks, insert_batch, join_labels
+from inferwatch.store.sqlite_writer import in_chunks, insert_batch, join_labels
 
 log = logging.getLogger(__name__)
 
@@ -207,11 +207,10 @@ class SQLiteStore:
         the same call.
         """
         mark = self.last_written
-        fresh = Fresh() if labels and predictions else None
         with self._transaction() as c:
             for batch, confidence in groups(predictions):
-                mark = max(mark, insert_batch(c, batch, confidence, fresh))
-            outcomes = join_labels(c, labels, now, fresh) if labels else []
+                mark = max(mark, insert_batch(c, batch, confidence, now))
+            outcomes = join_labels(c, labels, now) if labels else []
         self.last_written = mark
         self._bound_log()
         return outcomes

@@ -14,7 +14,12 @@ import numpy as np
 import orjson
 
 from inferwatch.store.codec import encode_features, encode_probabilities, plain
-from inferwatch.store.records import LabelItem, LabelOutcome, PredictionBatch
+from inferwatch.store.records import (
+    LabelItem,
+    LabelledRowsStored,
+    LabelOutcome,
+    PredictionBatch,
+)
 
 _INSERT_BATCH = (
     "INSERT INTO batches (ts, model, model_version, rows, ids, features, probabilities)"
@@ -60,23 +65,12 @@ def in_chunks(values: Sequence[Any]) -> Iterator[tuple[Sequence[Any], str]]:
         yield chunk, ",".join("?" * len(chunk))
 
 
-class Fresh:
-    """The predictions one transaction stored, for labels sent with them: such a label is
-    joined without looking its id up (the rows are known, and have no label yet)."""
-
-    def __init__(self) -> None:
-        self.rows: dict[str, tuple[str, int, Any, int]] = {}
-        """Per id, the lookup's row: id, batch id, prediction, whether labelled (never)."""
-        self.batches: dict[int, tuple[float, str, str]] = {}
-        """Per batch id, its time, model and version."""
-
-
 def insert_batch(
-    c: sqlite3.Connection, batch: PredictionBatch, conf: list[Any], fresh: Fresh | None = None
+    c: sqlite3.Connection, batch: PredictionBatch, conf: list[Any], now: float | None = None
 ) -> int:
     """Insert one batch blob and its prediction rows; ids stored before are ignored. Returns
-    the batch id (0 when every id was stored before: no batch is kept). With ``fresh``, a
-    batch whose every row was stored now is noted in it."""
+    the batch id (0 when every id was stored before: no batch is kept). The labels that came
+    with the rows are stored as received at ``now``."""
     n = len(batch.ids)
     cur = c.execute(
         _INSERT_BATCH,
@@ -106,11 +100,29 @@ def insert_batch(
     if inserted == 0:  # every id was stored before: keep no orphan blob (SQLite may give
         c.execute("DELETE FROM batches WHERE id = ?", (ref,))  # its id to the next batch)
         return 0
-    if fresh is not None and inserted == n:  # a row stored before keeps its own prediction
-        fresh.batches[ref] = (float(batch.timestamp), batch.model, batch.model_version)
-        rows = zip(batch.ids, repeat(ref), preds, repeat(0))
-        fresh.rows.update(zip(batch.ids, rows, strict=True))
+    if batch.labels is not None:
+        if inserted != n:  # a row stored before has its own prediction (and maybe a label)
+            raise LabelledRowsStored(n - inserted)
+        insert_row_labels(c, batch, batch.timestamp if now is None else now)
     return ref
+
+
+def insert_row_labels(c: sqlite3.Connection, batch: PredictionBatch, now: float) -> None:
+    """The labels that came with ``batch``'s rows, just stored: no lookup (the rows are
+    known, and new rows have no label), in id order (see ``join_labels``)."""
+    ts = float(batch.timestamp)
+    delay = now - ts
+    pairs = sorted(
+        (pid, label if type(label) is str else plain(label))
+        for pid, label in zip(batch.ids, batch.labels or (), strict=True)
+        if label is not None
+    )
+    for lo in range(0, len(pairs), _LABEL_ROWS):
+        chunk = pairs[lo : lo + _LABEL_ROWS]
+        c.execute(
+            _labels_sql(len(chunk)),
+            list(chain.from_iterable((pid, label, ts, now, delay) for pid, label in chunk)),
+        )
 
 
 _FIND_LABELLED = (
@@ -125,10 +137,9 @@ _LABEL_ROWS = 1000  # labels per INSERT: one statement for a whole feedback requ
 
 
 def join_labels(
-    c: sqlite3.Connection, labels: Sequence[LabelItem], now: float, fresh: Fresh | None = None
+    c: sqlite3.Connection, labels: Sequence[LabelItem], now: float
 ) -> list[LabelOutcome]:
     """Join ``labels`` to stored predictions at ``now``: one outcome per label, in order.
-    Ids in ``fresh`` (predictions this transaction stored) are not looked up.
 
     One statement finds every id (a JSON list, however many), one more the few batches they
     were stored in (their time, model and version: joining the batch row to every label
@@ -136,9 +147,8 @@ def join_labels(
     id order (a label then lands beside the one before in the id index): each call into
     SQLite lets the event loop's thread take the interpreter lock, so their number, not the
     labels', sets how long a commit waits."""
-    known = fresh.rows if fresh is not None else {}
-    ids = sorted({item.id for item in labels if item.id not in known})
-    rows = c.execute(_FIND_LABELLED, (orjson.dumps(ids).decode(),)).fetchall() if ids else []
+    ids = sorted({item.id for item in labels})
+    rows = c.execute(_FIND_LABELLED, (orjson.dumps(ids).decode(),)).fetchall()
     found = dict(zip(map(itemgetter(0), rows), rows, strict=True))
     refs = sorted(set(map(itemgetter(1), rows)))
     batches = (
@@ -149,9 +159,6 @@ def join_labels(
         if refs
         else {}
     )
-    if fresh is not None and len(ids) < len(labels):
-        found.update(known)
-        batches.update(fresh.batches)
     outcomes: list[LabelOutcome] = []
     values: list[tuple[str, Any, float, float, float]] = []
     taken: set[str] = set()
@@ -180,4 +187,4 @@ def join_labels(
     return outcomes
 
 
-__all__ = ["Fresh", "in_chunks", "insert_batch", "join_labels"]
+__all__ = ["in_chunks", "insert_batch", "insert_row_labels", "join_labels"]
