@@ -260,3 +260,22 @@ def test_replay_of_a_labelled_table_joins_its_labels_with_the_rows(
     assert _sample(metrics, "inferwatch_feedback_total", outcome="matched") == 299
     # the refused request, then the label itself on /feedback
     assert _sample(metrics, "inferwatch_feedback_total", outcome="invalid") == 2
+
+
+def test_labelled_rows_whose_id_was_stored_meanwhile_are_refused(
+    service: Callable[..., Any],
+) -> None:
+    """Another replica may store a client's id between this one's check and its commit; with
+    labels, the rows are then refused (409 naming ids), so a label never lands on a
+    prediction its rows did not make."""
+    features, _ = load_example_frame("iris")
+    rows = features.head(1).to_dict(orient="records")
+    svc = service()
+    body = {"instances": rows, "ids": ["order-1"], "labels": ["virginica"]}
+    assert svc.client.post("/predict", json=body).status_code == 200
+    svc.state.store.existing_ids = lambda ids: []  # the check misses the stored id, as in a race
+    again = svc.client.post("/predict", json={**body, "labels": ["setosa"]})
+    assert again.status_code == 409 and again.json()["field"] == "ids"
+    stored = svc.state.store.get("order-1")
+    assert stored is not None and stored.label == "virginica"
+    assert svc.state.store.stats().labels == 1

@@ -647,3 +647,15 @@ def test_store_refuses_labels_for_rows_stored_before(store: PredictionStore) -> 
         store.write([rows], [], now=6.0)
     assert store.get("new") is None
     assert store.stats().labels == 0 and store.stats().predictions == 1
+    only_old = PredictionBatch(
+        ["old"],
+        5.0,
+        "iris",
+        "2",
+        {"x": np.array([2.0])},
+        np.array(["setosa"], dtype=object),
+        labels=["setosa"],
+    )
+    with pytest.raises(LabelledRowsStored, match="1 of the labelled rows"):
+        store.write([only_old], [], now=6.0)
+    assert store.stats().labels == 0

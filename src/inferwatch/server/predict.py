@@ -44,7 +44,7 @@ from inferwatch.server.responses import (
 )
 from inferwatch.server.served import ServedModel
 from inferwatch.server.state import ServiceState
-from inferwatch.store import PredictionBatch, new_ids
+from inferwatch.store import LabelledRowsStored, PredictionBatch, new_ids
 
 
 class Scored(NamedTuple):
@@ -183,6 +183,8 @@ async def _commit(
     )
     try:
         await state.flusher_or_raise().submit_predictions(rows, served, coerced)
+    except LabelledRowsStored as exc:  # another replica stored one of the ids meanwhile
+        return problem(409, f"ids: {exc}", field="ids")
     except (FlusherStopped, Exception) as exc:  # the store failed: nothing is acknowledged
         inference.error("store")
         return problem(503, f"prediction store unavailable: {exc}")

@@ -83,14 +83,13 @@ def insert_batch(
             conf,
         ),
     )
+    if batch.labels is not None and cur.rowcount != n:  # a row stored before has its own
+        raise LabelledRowsStored(n - cur.rowcount)  # prediction (and maybe a label)
     if cur.rowcount == 0:  # every id was stored before: keep no orphan blob
         c.execute(_ORPHAN)
         return 0
-    inserted = cur.rowcount
     row = cur.fetchone()
     if batch.labels is not None:
-        if inserted != n:  # a row stored before has its own prediction (and maybe a label)
-            raise LabelledRowsStored(n - inserted)
         _insert_row_labels(c, batch, batch.timestamp if now is None else now)
     return int(row[0]) if row else 0
 

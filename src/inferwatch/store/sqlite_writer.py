@@ -97,12 +97,12 @@ def insert_batch(
         if shape > size:  # the last row again: a repeated id is ignored, and not counted
             chunk += chunk[-5:] * (shape - size)
         inserted += c.execute(_values_sql(shape), chunk).rowcount
+    if batch.labels is not None and inserted != n:  # a row stored before has its own
+        raise LabelledRowsStored(n - inserted)  # prediction (and maybe a label)
     if inserted == 0:  # every id was stored before: keep no orphan blob (SQLite may give
         c.execute("DELETE FROM batches WHERE id = ?", (ref,))  # its id to the next batch)
         return 0
     if batch.labels is not None:
-        if inserted != n:  # a row stored before has its own prediction (and maybe a label)
-            raise LabelledRowsStored(n - inserted)
         insert_row_labels(c, batch, batch.timestamp if now is None else now)
     return ref
 
