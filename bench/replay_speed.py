@@ -30,6 +30,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
+from prometheus_client import CollectorRegistry
+from prometheus_client.process_collector import ProcessCollector
 
 from inferwatch.lifecycle.examples import load_example_frame
 from inferwatch.replay import replay
@@ -88,12 +90,10 @@ def _window_rows(url: str, want: int) -> int:
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User plus system CPU of process ``pid`` so far (Linux /proc; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User plus system CPU of process ``pid`` so far (prometheus_client reads /proc)."""
+    registry = CollectorRegistry()
+    ProcessCollector(pid=lambda: pid, registry=registry)
+    return registry.get_sample_value("process_cpu_seconds_total") or 0.0
 
 
 def one_run(

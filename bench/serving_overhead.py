@@ -40,6 +40,8 @@ import httpx
 import numpy as np
 import orjson
 from fastapi import FastAPI, Request, Response
+from prometheus_client import CollectorRegistry
+from prometheus_client.process_collector import ProcessCollector
 
 ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 
@@ -56,12 +58,10 @@ f:close()
 
 
 def cpu_seconds(pid: int) -> float:
-    """User plus system CPU of process ``pid`` so far (Linux /proc; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User plus system CPU of process ``pid`` so far (prometheus_client reads /proc)."""
+    registry = CollectorRegistry()
+    ProcessCollector(pid=lambda: pid, registry=registry)
+    return registry.get_sample_value("process_cpu_seconds_total") or 0.0
 
 
 def _bare_app(model_dir: Path, with_metrics: bool) -> Any:

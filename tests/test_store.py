@@ -555,21 +555,21 @@ def test_store_writes_commit_while_the_window_is_read(store: PredictionStore) ->
     assert store.get("new") is not None
 
 
+def iris_rows(
+    ids: list[str], predictions: list[str], ts: float = 5.0, labels: list[str | None] | None = None
+) -> PredictionBatch:
+    """Rows of model iris version 2, one feature ``x`` (1.0, 2.0, ...)."""
+    x = np.arange(1.0, len(ids) + 1.0)
+    preds = np.array(predictions, dtype=object)
+    return PredictionBatch(ids, ts, "iris", "2", {"x": x}, preds, labels=labels)
+
+
 def test_store_labels_of_rows_in_the_same_write_match_those_rows(store: PredictionStore) -> None:
     """Labels that name rows of the same write join them; a row whose id was stored before
     is not one of them: its label joins the prediction stored first."""
     store.write([record("old", 1.0, prediction="virginica")], [], now=1.0)
-    rows = PredictionBatch(
-        ["n1", "n2", "old"],
-        5.0,
-        "iris",
-        "2",
-        {"x": np.array([1.0, 2.0, 3.0])},
-        np.array(["setosa", "versicolor", "setosa"], dtype=object),
-    )
-    fresh_only = PredictionBatch(
-        ["n3"], 5.0, "iris", "2", {"x": np.array([4.0])}, np.array(["setosa"], dtype=object)
-    )
+    rows = iris_rows(["n1", "n2", "old"], ["setosa", "versicolor", "setosa"])
+    fresh_only = iris_rows(["n3"], ["setosa"])
     outcomes = store.write(
         [rows, fresh_only],
         [
@@ -604,18 +604,10 @@ def test_store_keeps_the_labels_that_come_with_the_rows(store: PredictionStore) 
     their transaction, as received at the write; a later label of the same id is a
     duplicate, a row sent without one can still get one. Rows merged into one blob keep
     their own labels."""
-    labelled = PredictionBatch(
-        ["a", "b", "c"],
-        10.0,
-        "iris",
-        "2",
-        {"x": np.array([1.0, 2.0, 3.0])},
-        np.array(["setosa", "versicolor", "setosa"], dtype=object),
-        labels=["setosa", None, "virginica"],
+    labelled = iris_rows(
+        ["a", "b", "c"], ["setosa", "versicolor", "setosa"], 10.0, ["setosa", None, "virginica"]
     )
-    plain_rows = PredictionBatch(
-        ["d"], 10.5, "iris", "2", {"x": np.array([4.0])}, np.array(["setosa"], dtype=object)
-    )
+    plain_rows = iris_rows(["d"], ["setosa"], 10.5)
     assert store.write([labelled, plain_rows], [], now=12.0) == []
     assert store.stats().labels == 2
     a, b, c = store.get("a"), store.get("b"), store.get("c")
@@ -634,28 +626,12 @@ def test_store_refuses_labels_for_rows_stored_before(store: PredictionStore) -> 
     """Labelled rows whose id another write stored first would label a prediction they did
     not make: the whole write fails, and nothing of it is kept."""
     store.write([record("old", 1.0, prediction="virginica")], [], now=1.0)
-    rows = PredictionBatch(
-        ["new", "old"],
-        5.0,
-        "iris",
-        "2",
-        {"x": np.array([1.0, 2.0])},
-        np.array(["setosa", "setosa"], dtype=object),
-        labels=["setosa", "setosa"],
-    )
+    rows = iris_rows(["new", "old"], ["setosa", "setosa"], labels=["setosa", "setosa"])
     with pytest.raises(LabelledRowsStored, match="1 of the labelled rows"):
         store.write([rows], [], now=6.0)
     assert store.get("new") is None
     assert store.stats().labels == 0 and store.stats().predictions == 1
-    only_old = PredictionBatch(
-        ["old"],
-        5.0,
-        "iris",
-        "2",
-        {"x": np.array([2.0])},
-        np.array(["setosa"], dtype=object),
-        labels=["setosa"],
-    )
+    only_old = iris_rows(["old"], ["setosa"], labels=["setosa"])
     with pytest.raises(LabelledRowsStored, match="1 of the labelled rows"):
         store.write([only_old], [], now=6.0)
     assert store.stats().labels == 0
