@@ -103,26 +103,38 @@ def insert_batch(
         c.execute("DELETE FROM batches WHERE id = ?", (ref,))  # its id to the next batch)
         return 0
     if batch.labels is not None:
-        insert_row_labels(c, batch, batch.timestamp if now is None else now)
+        _insert_row_labels(c, batch, batch.timestamp if now is None else now)
     return ref
 
 
-def insert_row_labels(c: sqlite3.Connection, batch: PredictionBatch, now: float) -> None:
+def _insert_row_labels(c: sqlite3.Connection, batch: PredictionBatch, now: float) -> None:
     """The labels that came with ``batch``'s rows, just stored: no lookup (the rows are
-    known, and new rows have no label), in id order (see ``join_labels``)."""
+    known, and new rows have no label)."""
     ts = float(batch.timestamp)
     delay = now - ts
-    pairs = sorted(
-        (pid, label if type(label) is str else plain(label))
-        for pid, label in zip(batch.ids, batch.labels or (), strict=True)
-        if label is not None
+    _insert_labels(
+        c,
+        [
+            (pid, _stored(label), ts, now, delay)
+            for pid, label in zip(batch.ids, batch.labels or (), strict=True)
+            if label is not None
+        ],
     )
-    for lo in range(0, len(pairs), _LABEL_ROWS):
-        chunk = pairs[lo : lo + _LABEL_ROWS]
-        c.execute(
-            _labels_sql(len(chunk)),
-            list(chain.from_iterable((pid, label, ts, now, delay) for pid, label in chunk)),
-        )
+
+
+def _stored(label: Any) -> Any:
+    return label if type(label) is str else plain(label)
+
+
+def _insert_labels(
+    c: sqlite3.Connection, values: list[tuple[str, Any, float, float, float]]
+) -> None:
+    """Label rows ``(id, label, ts, received, delay)``, in id order (a label then lands
+    beside the one before in the id index), as few statements as the row limit allows."""
+    values.sort(key=itemgetter(0))
+    for lo in range(0, len(values), _LABEL_ROWS):
+        chunk = values[lo : lo + _LABEL_ROWS]
+        c.execute(_labels_sql(len(chunk)), list(chain.from_iterable(chunk)))
 
 
 _FIND_LABELLED = (
@@ -177,14 +189,10 @@ def join_labels(
         else:
             kind = "matched"
             taken.add(pid)
-            stored = label if type(label) is str else plain(label)
-            values.append((pid, stored, item.timestamp, now, delay))
+            values.append((pid, _stored(label), item.timestamp, now, delay))
         outcomes.append(LabelOutcome(pid, kind, label, prediction, model, version, ts, delay))
-    values.sort(key=itemgetter(0))
-    for lo in range(0, len(values), _LABEL_ROWS):
-        chunk = values[lo : lo + _LABEL_ROWS]
-        c.execute(_labels_sql(len(chunk)), list(chain.from_iterable(chunk)))
+    _insert_labels(c, values)
     return outcomes
 
 
-__all__ = ["in_chunks", "insert_batch", "insert_row_labels", "join_labels"]
+__all__ = ["in_chunks", "insert_batch", "join_labels"]
