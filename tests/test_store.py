@@ -27,6 +27,8 @@ from inferwatch.store import (
     new_ids,
     open_store,
 )
+from inferwatch.store.codec import encode_features
+from inferwatch.store.migrations import MIGRATIONS, SCHEMA_VERSION
 
 FEATURES = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 
@@ -277,8 +279,8 @@ def test_store_migrates_a_file_of_schema_1(tmp_path: Path) -> None:
         assert c is not None and (c.prediction, c.confidence, c.probabilities) == (2.5, None, None)
         assert [lab.id for lab in s.recent_labels(0.0)] == ["b"]
         assert s.stats().predictions == 3
-    with SQLiteStore(path) as s:  # opens as schema 2 from now on
-        assert s._conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    with SQLiteStore(path) as s:  # opens as the current schema from now on
+        assert s._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert s.get("a") is not None
 
 
@@ -635,3 +637,96 @@ def test_store_refuses_labels_for_rows_stored_before(store: PredictionStore) -> 
     with pytest.raises(LabelledRowsStored, match="1 of the labelled rows"):
         store.write([only_old], [], now=6.0)
     assert store.stats().labels == 0
+
+
+def test_store_labels_kept_with_their_rows_read_like_later_labels(store: PredictionStore) -> None:
+    """Labels that came with their rows (kept in place on the rows) and labels that came
+    later (``/feedback``) answer every reader alike: the labels received in a span (what a
+    window snapshot checks), labels since a time (the restart's rebuild), the training rows
+    for retraining, counts, and purge."""
+    x = np.array([1.0, 2.0, 3.0])
+    early = PredictionBatch(
+        ["r1", "r2", "r3"],
+        10.0,
+        "house",
+        "1",
+        {"x": x},
+        np.array([1.5, 2.5, 3.5]),
+        labels=[1.0, None, 3.25],
+    )
+    store.write([early], [], now=11.0)
+    store.write([record("p", 12.0, model="other")], [LabelItem("r2", 2.0, 13.0)], now=13.0)
+    late = iris_rows(["s1", "s2"], ["setosa", "setosa"], 14.0, ["virginica", "setosa"])
+    store.write([late], [LabelItem("p", "setosa", 15.0)], now=15.0)
+
+    assert store.stats().labels == 6
+    assert store.tally((0, 2**40), (10.5, 13.0)) == (6, 3)  # r1, r3 at 11; r2 at 13
+    assert store.tally((0, 2**40), (13.0, 15.0))[1] == 3  # s1, s2 and p at 15
+    since = [(x.id, x.label, x.received_at) for x in store.recent_labels(12.0)]
+    assert since == [  # in the order received, then made
+        ("r2", 2.0, 13.0),
+        ("p", "setosa", 15.0),
+        ("s1", "virginica", 15.0),
+        ("s2", "setosa", 15.0),
+    ]
+    house = store.recent_labels(0.0, model="house")
+    assert [(x.id, x.label, x.prediction, x.delay_seconds) for x in house] == [
+        ("r1", 1.0, 1.5, 1.0),
+        ("r3", 3.25, 3.5, 1.0),
+        ("r2", 2.0, 2.5, 3.0),
+    ]
+    r3 = store.get("r3")
+    assert r3 is not None and (r3.label, r3.label_timestamp, r3.delay_seconds) == (3.25, 10.0, 1.0)
+    unlabelled = store.get("r2")  # labelled later: its own label's time and delay
+    assert unlabelled is not None and (unlabelled.label, unlabelled.label_timestamp) == (2.0, 13.0)
+    assert store.labelled_features(0.0, model="house") == [
+        ({"x": 1.0}, 1.0),
+        ({"x": 2.0}, 2.0),
+        ({"x": 3.0}, 3.25),
+    ]
+    assert store.labelled_features(0.0, model="house", limit=2) == [
+        ({"x": 2.0}, 2.0),
+        ({"x": 3.0}, 3.25),
+    ]
+    assert [label for _, label in store.labelled_features(12.0)] == [
+        "setosa",
+        "virginica",
+        "setosa",
+    ]
+
+    assert store.purge(older_than=12.5) == 4  # the house rows and "p" go with their labels
+    assert store.stats().labels == 2
+    assert store.tally((0, 2**40), (0.0, 20.0))[1] == 2
+    assert [x.id for x in store.recent_labels(0.0)] == ["s1", "s2"]
+
+
+def test_store_migrates_a_file_of_schema_2_and_keeps_its_labels(tmp_path: Path) -> None:
+    """A file written by the schema before labels were kept in place opens as the current
+    schema: its labels stay where they were and count, and new ones of both kinds join."""
+    path = tmp_path / "p.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript(MIGRATIONS[0].sqlite)
+    conn.execute(
+        "INSERT INTO batches (id, ts, model, model_version, rows, ids, features) VALUES"
+        " (1, 10.0, 'iris', '2', 2, '[\"a\",\"b\"]', ?)",
+        (encode_features({"x": np.array([1.0, 2.0])}),),
+    )
+    conn.executemany(
+        "INSERT INTO predictions VALUES (?, 1, ?, 'setosa', NULL)", [("a", 0), ("b", 1)]
+    )
+    conn.execute("INSERT INTO labels VALUES ('a', 'virginica', 11.0, 12.0, 2.0)")
+    conn.execute("PRAGMA user_version=2")
+    conn.commit()
+    conn.close()
+    with SQLiteStore(path) as s:
+        assert s._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        a = s.get("a")
+        assert a is not None and (a.label, a.delay_seconds) == ("virginica", 2.0)
+        outcomes = s.write(
+            [iris_rows(["c"], ["setosa"], 20.0, ["setosa"])],
+            [LabelItem("a", "setosa", 21.0), LabelItem("b", "setosa", 21.0)],
+            now=21.0,
+        )
+        assert [o.outcome for o in outcomes] == ["duplicate", "matched"]
+        assert s.stats().labels == 3
+        assert [x.id for x in s.recent_labels(0.0)] == ["a", "b", "c"]

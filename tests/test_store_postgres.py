@@ -7,17 +7,20 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from inferwatch.store import (
     LabelItem,
+    PredictionBatch,
     PredictionRecord,
     StoreError,
     StoreUnavailable,
     new_ids,
     open_store,
 )
-from inferwatch.store.migrations import SCHEMA_VERSION
+from inferwatch.store.codec import encode_features
+from inferwatch.store.migrations import MIGRATIONS, SCHEMA_VERSION
 
 FEATURES = {"x": 1.0, "c": "red"}
 
@@ -88,6 +91,46 @@ def test_replicas_opening_together_migrate_once(postgres_cluster: Any) -> None:
     finally:
         for s in stores:
             s.close()
+
+
+def test_a_database_of_schema_2_takes_the_next_steps_and_keeps_its_labels(
+    postgres_cluster: Any,
+) -> None:
+    """A database written before labels were kept in place: every replica that opens it
+    finds its labels, and labels of both kinds join as before."""
+    url, pw = postgres_cluster.new_database(), postgres_cluster.password_file
+    db = url.rsplit("/", 1)[1]
+    blob = encode_features({"x": np.array([1.0, 2.0])}).hex()
+    postgres_cluster.psql(
+        MIGRATIONS[0].postgres + "; CREATE TABLE inferwatch_schema (version INTEGER NOT NULL);"
+        " INSERT INTO inferwatch_schema VALUES (2);"
+        " INSERT INTO batches (id, ts, model, model_version, rows, ids, features)"
+        f" VALUES (1, 10.0, 'm', '1', 2, ARRAY['a', 'b'], '\\x{blob}');"
+        " INSERT INTO predictions (id, batch, pos, prediction_text) VALUES"
+        " ('a', 1, 0, 'x'), ('b', 1, 1, 'y');"
+        " INSERT INTO labels (id, label_text, ts, received, delay) VALUES"
+        " ('a', 'y', 11.0, 12.0, 2.0);"
+        " SELECT setval(pg_get_serial_sequence('batches', 'id'), 1)",
+        db,
+    )
+    with open_store(url, password_file=pw) as s:
+        a = s.get("a")
+        assert a is not None and (a.label, a.delay_seconds) == ("y", 2.0)
+        labelled = PredictionBatch(
+            ["c"],
+            20.0,
+            "m",
+            "1",
+            {"x": np.array([1.0])},
+            np.array(["x"], dtype=object),
+            labels=["x"],
+        )
+        outcomes = s.write(
+            [labelled], [LabelItem("a", "x", 21.0), LabelItem("b", "x", 21.0)], now=21.0
+        )
+        assert [o.outcome for o in outcomes] == ["duplicate", "matched"]
+        assert s.stats().labels == 3
+        assert [x.id for x in s.recent_labels(0.0)] == ["a", "b", "c"]
 
 
 def test_a_database_of_another_program_is_refused(postgres_cluster: Any) -> None:

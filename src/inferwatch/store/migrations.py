@@ -84,6 +84,28 @@ CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
 """
 
 
+# Labels known when their rows are scored (``/predict`` with ``labels``) are kept in place: a
+# ``label`` on the prediction row, written in the row's own insert, and on the batch row the
+# time they were received and how many there are. A partial index holds both for the batches
+# that have such labels: counting labels received in a span reads only it (on the batch row
+# they sit after the blobs, which SQLite would have to walk through to reach them). The
+# ``labels`` table keeps the labels that come later (``/feedback``): each costs a row keyed by
+# id and an index entry, which labels sent with their rows no longer pay.
+_V3_SQLITE = """
+ALTER TABLE predictions ADD COLUMN label;
+ALTER TABLE batches ADD COLUMN received REAL;
+ALTER TABLE batches ADD COLUMN labelled INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX batches_received ON batches (received, labelled) WHERE received IS NOT NULL;
+"""
+
+_V3_POSTGRES = """
+ALTER TABLE predictions ADD COLUMN label_text TEXT, ADD COLUMN label_num DOUBLE PRECISION;
+ALTER TABLE batches ADD COLUMN received DOUBLE PRECISION,
+    ADD COLUMN labelled INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX batches_received ON batches (received, labelled) WHERE received IS NOT NULL;
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     version: int
@@ -98,6 +120,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         "batches: one columnar blob per transaction and one slim row per prediction",
         _V2_SQLITE,
         _V2_POSTGRES,
+    ),
+    Migration(
+        3,
+        "labels sent with their rows kept in place, on the prediction and batch rows",
+        _V3_SQLITE,
+        _V3_POSTGRES,
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -336,7 +336,12 @@ class PostgresStore:
                 c, "SELECT COALESCE(SUM(rows), 0) FROM batches WHERE id > %s AND id <= %s", *batches
             )
             labels = _scalar(
-                c, "SELECT COUNT(*) FROM labels WHERE received > %s AND received <= %s", *received
+                c,
+                "SELECT (SELECT count(*) FROM labels WHERE received > %s AND received <= %s)"
+                " + (SELECT COALESCE(SUM(labelled), 0) FROM batches"
+                " WHERE received > %s AND received <= %s)",
+                *received,
+                *received,
             )
         return int(rows or 0), int(labels or 0)
 
@@ -362,22 +367,25 @@ class PostgresStore:
 
     def recent_labels(self, since: float, *, model: str | None = None) -> list[StoredLabel]:
         """Labels written at or after ``since`` joined to their predictions, in write order."""
-        sql = (
-            "SELECT l.id, l.label_text, l.label_num, l.ts, l.received, p.prediction_text,"
-            " p.prediction_num, b.ts, b.model, b.model_version, l.delay FROM labels AS l"
-            " JOIN predictions AS p ON p.id = l.id JOIN batches AS b ON b.id = p.batch"
-            " WHERE l.received >= %s"
+        of_model = "" if model is None else " AND b.model = %(model)s"
+        sql = (  # labels that came later, then those that came with their rows
+            "SELECT l.id, l.label_text, l.label_num, l.ts, l.received AS received,"
+            " p.prediction_text, p.prediction_num, b.ts AS made, b.model, b.model_version,"
+            " l.delay, p.pos AS pos FROM labels AS l JOIN predictions AS p ON p.id = l.id"
+            f" JOIN batches AS b ON b.id = p.batch WHERE l.received >= %(since)s{of_model}"
+            " UNION ALL SELECT p.id, p.label_text, p.label_num, b.ts, b.received,"
+            " p.prediction_text, p.prediction_num, b.ts, b.model, b.model_version,"
+            " b.received - b.ts, p.pos FROM batches AS b CROSS JOIN LATERAL unnest(b.ids) AS j(id)"
+            " JOIN predictions AS p ON p.id = j.id AND p.batch = b.id"
+            " WHERE b.received >= %(since)s"
+            f" AND (p.label_text IS NOT NULL OR p.label_num IS NOT NULL){of_model}"
+            " ORDER BY received, made, pos"
         )
-        args: list[Any] = [since]
-        if model is not None:
-            sql += " AND b.model = %s"
-            args.append(model)
-        sql += " ORDER BY l.received, b.ts"
         with self._reader() as c:
-            rows = c.execute(sql, args).fetchall()
+            rows = c.execute(sql, {"since": since, "model": model}).fetchall()
         return [
             StoredLabel(pid, value(lt, ln), ts, rec, value(pt, pn), pts, m, v, delay)
-            for pid, lt, ln, ts, rec, pt, pn, pts, m, v, delay in rows
+            for pid, lt, ln, ts, rec, pt, pn, pts, m, v, delay, _ in rows
         ]
 
     def labelled_features(
@@ -385,22 +393,24 @@ class PostgresStore:
     ) -> list[tuple[dict[str, Any], str | float]]:
         """``(features, label)`` of the newest labelled predictions made at or after ``since``
         (at most ``limit``, oldest first): the training rows for retraining."""
-        sql = (
-            "SELECT p.batch, p.pos, l.label_text, l.label_num FROM labels AS l"
-            " JOIN predictions AS p ON p.id = l.id JOIN batches AS b ON b.id = p.batch"
-            " WHERE b.ts >= %s"
+        of_model = "" if model is None else " AND b.model = %(model)s"
+        sql = (  # labels that came later, then those that came with their rows
+            "SELECT p.batch AS batch, p.pos AS pos, l.label_text, l.label_num, b.ts AS made"
+            " FROM labels AS l JOIN predictions AS p ON p.id = l.id"
+            f" JOIN batches AS b ON b.id = p.batch WHERE b.ts >= %(since)s{of_model}"
+            " UNION ALL SELECT p.batch, p.pos, p.label_text, p.label_num, b.ts"
+            " FROM batches AS b CROSS JOIN LATERAL unnest(b.ids) AS j(id)"
+            " JOIN predictions AS p ON p.id = j.id AND p.batch = b.id"
+            " WHERE b.ts >= %(since)s AND b.labelled > 0"
+            f" AND (p.label_text IS NOT NULL OR p.label_num IS NOT NULL){of_model}"
+            " ORDER BY made DESC, batch DESC, pos DESC LIMIT %(limit)s"
         )
-        args: list[Any] = [since]
-        if model is not None:
-            sql += " AND b.model = %s"
-            args.append(model)
-        sql += " ORDER BY b.ts DESC, b.id DESC, p.pos DESC LIMIT %s"
-        args.append(int(limit))
         with self._reader() as c:
+            args = {"since": since, "model": model, "limit": int(limit)}
             rows = c.execute(sql, args).fetchall()
             rows.reverse()
             blobs = self._blobs(c, (r[0] for r in rows))
-        return [(blobs.row(ref, row)[0], value(lt, ln)) for ref, row, lt, ln in rows]
+        return [(blobs.row(ref, row)[0], value(lt, ln)) for ref, row, lt, ln, _ in rows]
 
     def existing_ids(self, ids: Sequence[str]) -> list[str]:
         """Those of ``ids`` that a stored prediction already has (client-supplied ids)."""
@@ -413,7 +423,11 @@ class PostgresStore:
         with self._reader() as c:
             row = c.execute(
                 "SELECT p.id, b.ts, b.model, b.model_version, p.batch, p.pos, p.prediction_text,"
-                " p.prediction_num, p.confidence, l.label_text, l.label_num, l.ts, l.delay"
+                " p.prediction_num, p.confidence, COALESCE(l.label_text, p.label_text),"
+                " COALESCE(l.label_num, p.label_num), COALESCE(l.ts, CASE WHEN p.label_text IS"
+                " NOT NULL OR p.label_num IS NOT NULL THEN b.ts END),"
+                " CASE WHEN l.id IS NOT NULL THEN l.delay WHEN p.label_text IS NOT NULL"
+                " OR p.label_num IS NOT NULL THEN b.received - b.ts END"
                 " FROM predictions AS p JOIN batches AS b ON b.id = p.batch"
                 " LEFT JOIN labels AS l ON l.id = p.id WHERE p.id = %s",
                 (prediction_id,),
@@ -431,7 +445,11 @@ class PostgresStore:
         """Row counts, the time span of the stored predictions and the tables' size."""
         with self._reader() as c:
             predictions = _scalar(c, "SELECT count(*) FROM predictions")
-            labels = _scalar(c, "SELECT count(*) FROM labels")
+            labels = _scalar(
+                c,
+                "SELECT (SELECT count(*) FROM labels)"
+                " + (SELECT COALESCE(SUM(labelled), 0) FROM batches WHERE received IS NOT NULL)",
+            )
             span = c.execute("SELECT min(ts), max(ts) FROM batches").fetchone()
             size = _scalar(
                 c,

@@ -21,11 +21,22 @@ from inferwatch.store.records import (
 # in binary. A batch whose every id was stored before leaves no orphan row (see _ORPHAN).
 _INSERT_BATCH = (
     "WITH b AS (INSERT INTO batches (ts, model, model_version, rows, ids, features,"
-    " probabilities) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id)"
+    " probabilities, received, labelled) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " RETURNING id)"
     " INSERT INTO predictions (id, batch, pos, prediction_text, prediction_num, confidence)"
     " SELECT u.i, b.id, u.p, u.t, u.n, u.c FROM b, unnest(%s::text[], %s::int[], %s::text[],"
     " %s::float8[], %s::float8[]) AS u(i, p, t, n, c) ON CONFLICT (id) DO NOTHING"
     " RETURNING batch"
+)
+# The same, with the labels that came with the rows, in place on each row.
+_INSERT_LABELLED_BATCH = (
+    "WITH b AS (INSERT INTO batches (ts, model, model_version, rows, ids, features,"
+    " probabilities, received, labelled) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " RETURNING id)"
+    " INSERT INTO predictions (id, batch, pos, prediction_text, prediction_num, confidence,"
+    " label_text, label_num) SELECT u.i, b.id, u.p, u.t, u.n, u.c, u.lt, u.ln FROM b,"
+    " unnest(%s::text[], %s::int[], %s::text[], %s::float8[], %s::float8[], %s::text[],"
+    " %s::float8[]) AS u(i, p, t, n, c, lt, ln) ON CONFLICT (id) DO NOTHING RETURNING batch"
 )
 _ORPHAN = "DELETE FROM batches WHERE id = currval(pg_get_serial_sequence('batches', 'id'))"
 _INSERT_LABELS = (
@@ -58,16 +69,25 @@ def insert_batch(
     c: psycopg.Connection[Any], batch: PredictionBatch, conf: list[Any], now: float | None = None
 ) -> int:
     """Insert one batch row and its prediction rows in one statement; ids stored before are
-    ignored. Returns the batch id (0 when every id was stored before: no batch is kept). The
-    labels that came with the rows are stored as received at ``now``."""
+    ignored. Returns the batch id (0 when every id was stored before: no batch is kept).
+
+    The labels that came with the rows go in place, received at ``now``: each on its
+    prediction's row, their time and number on the batch row."""
     n = len(batch.ids)
     ids = list(batch.ids)
     preds = np.asarray(batch.predictions).tolist()
     if len(preds) != n or len(conf) != n:
         raise ValueError(f"a batch of {n} ids has {len(preds)} predictions")
     text, num = _split(preds)
+    rows: tuple[Any, ...] = (ids, list(range(n)), text, num, conf)
+    labelled = 0
+    if batch.labels is not None:
+        label_text, label_num = _split(batch.labels)
+        rows += (label_text, label_num)
+        labelled = n - sum(1 for x in batch.labels if x is None)
+    received = (batch.timestamp if now is None else now) if labelled else None
     cur = c.execute(
-        _INSERT_BATCH,
+        _INSERT_BATCH if batch.labels is None else _INSERT_LABELLED_BATCH,
         (
             float(batch.timestamp),
             batch.model,
@@ -76,11 +96,9 @@ def insert_batch(
             ids,
             encode_features(batch.features, batch.coerced),
             encode_probabilities(batch.probabilities),
-            ids,
-            list(range(n)),
-            text,
-            num,
-            conf,
+            None if received is None else float(received),
+            labelled,
+            *rows,
         ),
     )
     if batch.labels is not None and cur.rowcount != n:  # a row stored before has its own
@@ -89,23 +107,7 @@ def insert_batch(
         c.execute(_ORPHAN)
         return 0
     row = cur.fetchone()
-    if batch.labels is not None:
-        _insert_row_labels(c, batch, batch.timestamp if now is None else now)
     return int(row[0]) if row else 0
-
-
-def _insert_row_labels(c: psycopg.Connection[Any], batch: PredictionBatch, now: float) -> None:
-    """The labels that came with ``batch``'s rows, just stored: no lookup."""
-    pairs = [(p, x) for p, x in zip(batch.ids, batch.labels or (), strict=True) if x is not None]
-    if not pairs:
-        return
-    text, num = _split(x for _, x in pairs)
-    ts = float(batch.timestamp)
-    k = len(pairs)
-    c.execute(
-        _INSERT_LABELS,
-        ([p for p, _ in pairs], text, num, [ts] * k, [float(now)] * k, [now - ts] * k),
-    )
 
 
 def join_labels(
@@ -115,15 +117,19 @@ def join_labels(
     ids = list(dict.fromkeys(item.id for item in labels))
     found: dict[str, tuple[float, str, str, str | float]] = {}
     rows = c.execute(
-        "SELECT p.id, b.ts, b.model, b.model_version, p.prediction_text, p.prediction_num"
+        "SELECT p.id, b.ts, b.model, b.model_version, p.prediction_text, p.prediction_num,"
+        " p.label_text IS NOT NULL OR p.label_num IS NOT NULL"
         " FROM predictions AS p JOIN batches AS b ON b.id = p.batch WHERE p.id = ANY(%s)",
         (ids,),
     ).fetchall()
-    for pid, ts, model, version, ptext, pnum in rows:
+    in_place: set[str] = set()  # labelled when they were stored
+    for pid, ts, model, version, ptext, pnum, labelled in rows:
         found[pid] = (ts, model, version, value(ptext, pnum))
+        if labelled:
+            in_place.add(pid)
     first: dict[str, LabelItem] = {}
     for item in labels:
-        if item.id in found:
+        if item.id in found and item.id not in in_place:
             first.setdefault(item.id, item)
     inserted: set[str] = set()
     if first:
@@ -149,7 +155,7 @@ def join_labels(
             continue
         ts, model, version, prediction = hit
         kind: Literal["matched", "duplicate"] = (
-            "matched" if first[item.id] is item and item.id in inserted else "duplicate"
+            "matched" if first.get(item.id) is item and item.id in inserted else "duplicate"
         )
         outcomes.append(
             LabelOutcome(item.id, kind, item.label, prediction, model, version, ts, now - ts)

@@ -154,8 +154,8 @@ class SQLiteStore:
                     c.execute("ALTER TABLE predictions RENAME TO predictions_v1")
                 for statement in statements(step.sqlite):
                     c.execute(statement)
-                if step.version == 2 and version == 1:
-                    migrate_v1(c)
+            if version == 1:  # regrouped with today's write path, so once every step is in
+                migrate_v1(c)
             c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             c.execute("COMMIT")
         except BaseException:
@@ -379,7 +379,10 @@ class SQLiteStore:
                 "SELECT COALESCE(SUM(rows), 0) FROM batches WHERE id > ? AND id <= ?", batches
             ).fetchone()[0]
             labels = c.execute(
-                "SELECT COUNT(*) FROM labels WHERE received > ? AND received <= ?", received
+                "SELECT (SELECT COUNT(*) FROM labels WHERE received > ?1 AND received <= ?2)"
+                " + (SELECT COALESCE(SUM(labelled), 0) FROM batches"
+                " WHERE received > ?1 AND received <= ?2)",
+                received,
             ).fetchone()[0]
         return int(rows), int(labels)
 
@@ -418,41 +421,44 @@ class SQLiteStore:
 
     def recent_labels(self, since: float, *, model: str | None = None) -> list[StoredLabel]:
         """Labels written at or after ``since`` joined to their predictions, in write order."""
-        sql = (
-            "SELECT l.id, l.label, l.ts, l.received, p.prediction, b.ts, b.model,"
-            " b.model_version, l.delay FROM labels AS l JOIN predictions AS p ON p.id = l.id"
-            " JOIN batches AS b ON b.id = p.batch WHERE l.received >= ?"
+        of_model = "" if model is None else " AND b.model = ?2"
+        sql = (  # labels that came later, then those that came with their rows
+            "SELECT l.id, l.label, l.ts, l.received, p.prediction, b.ts AS made, b.model,"
+            " b.model_version, l.delay, p.row FROM labels AS l"
+            " JOIN predictions AS p ON p.id = l.id JOIN batches AS b ON b.id = p.batch"
+            f" WHERE l.received >= ?1{of_model} UNION ALL"
+            " SELECT p.id, p.label, b.ts, b.received, p.prediction, b.ts, b.model,"
+            " b.model_version, b.received - b.ts, p.row FROM batches AS b, json_each(b.ids) AS j"
+            " JOIN predictions AS p ON p.id = j.value AND p.batch = b.id"
+            f" WHERE b.received >= ?1 AND p.label IS NOT NULL{of_model}"
+            " ORDER BY 4, made, 10"
         )
-        args: list[Any] = [since]
-        if model is not None:
-            sql += " AND b.model = ?"
-            args.append(model)
-        sql += " ORDER BY l.received, b.ts"
+        args: list[Any] = [since] if model is None else [since, model]
         with self._lock:
             rows = self._conn.execute(sql, args).fetchall()
-        return [StoredLabel(*row) for row in rows]
+        return [StoredLabel(*row[:9]) for row in rows]
 
     def labelled_features(
         self, since: float, *, model: str | None = None, limit: int = 100_000
     ) -> list[tuple[dict[str, Any], str | float]]:
         """``(features, label)`` of the newest labelled predictions made at or after ``since``
         (at most ``limit``, oldest first): the training rows for retraining."""
-        sql = (
-            "SELECT p.batch, p.row, l.label FROM labels AS l"
+        of_model = "" if model is None else " AND b.model = ?3"
+        sql = (  # labels that came later, then those that came with their rows
+            "SELECT p.batch, p.row, l.label, b.ts FROM labels AS l"
             " JOIN predictions AS p ON p.id = l.id JOIN batches AS b ON b.id = p.batch"
-            " WHERE b.ts >= ?"
+            f" WHERE b.ts >= ?1{of_model} UNION ALL"
+            " SELECT p.batch, p.row, p.label, b.ts FROM batches AS b, json_each(b.ids) AS j"
+            " JOIN predictions AS p ON p.id = j.value AND p.batch = b.id"
+            f" WHERE b.ts >= ?1 AND b.labelled > 0 AND p.label IS NOT NULL{of_model}"
+            " ORDER BY 4 DESC, 1 DESC, 2 DESC LIMIT ?2"
         )
-        args: list[Any] = [since]
-        if model is not None:
-            sql += " AND b.model = ?"
-            args.append(model)
-        sql += " ORDER BY b.ts DESC, b.id DESC, p.row DESC LIMIT ?"
-        args.append(int(limit))
+        args: list[Any] = [since, int(limit)] + ([] if model is None else [model])
         with self._lock:
             rows = self._conn.execute(sql, args).fetchall()
             rows.reverse()
             blobs = self._blobs(r[0] for r in rows)
-        return [(blobs.row(ref, row)[0], label) for ref, row, label in rows]
+        return [(blobs.row(ref, row)[0], label) for ref, row, label, _ in rows]
 
     def existing_ids(self, ids: Sequence[str]) -> list[str]:
         """Those of ``ids`` that a stored prediction already has (client-supplied ids)."""
@@ -470,7 +476,9 @@ class SQLiteStore:
         with self._lock:
             row = self._conn.execute(
                 "SELECT p.id, b.ts, b.model, b.model_version, p.batch, p.row, p.prediction,"
-                " p.confidence, l.label, l.ts, l.delay FROM predictions AS p"
+                " p.confidence, COALESCE(l.label, p.label), CASE WHEN l.id IS NOT NULL THEN l.ts"
+                " WHEN p.label IS NOT NULL THEN b.ts END, CASE WHEN l.id IS NOT NULL THEN l.delay"
+                " WHEN p.label IS NOT NULL THEN b.received - b.ts END FROM predictions AS p"
                 " JOIN batches AS b ON b.id = p.batch LEFT JOIN labels AS l ON l.id = p.id"
                 " WHERE p.id = ?",
                 (prediction_id,),
@@ -486,7 +494,10 @@ class SQLiteStore:
         with self._lock:
             c = self._conn
             predictions = c.execute("SELECT COUNT(*) FROM predictions").fetchone()[0]
-            labels = c.execute("SELECT COUNT(*) FROM labels").fetchone()[0]
+            labels = c.execute(
+                "SELECT (SELECT COUNT(*) FROM labels)"
+                " + (SELECT COALESCE(SUM(labelled), 0) FROM batches WHERE received IS NOT NULL)"
+            ).fetchone()[0]
             oldest, newest = c.execute("SELECT MIN(ts), MAX(ts) FROM batches").fetchone()
         size = sum(
             p.stat().st_size

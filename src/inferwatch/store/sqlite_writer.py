@@ -22,13 +22,14 @@ from inferwatch.store.records import (
 )
 
 _INSERT_BATCH = (
-    "INSERT INTO batches (ts, model, model_version, rows, ids, features, probabilities)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO batches (ts, model, model_version, rows, ids, features, probabilities,"
+    " received, labelled) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_PREDICTIONS = (
-    "INSERT OR IGNORE INTO predictions (id, batch, row, prediction, confidence) VALUES "
+    "INSERT OR IGNORE INTO predictions (id, batch, row, prediction, confidence, label) VALUES "
 )
-_MAX_VALUES = 256  # rows per multi-row INSERT (5 variables each)
+_WIDTH = 6  # variables per prediction row
+_MAX_VALUES = 256  # rows per multi-row INSERT
 _EXACT_UP_TO = 16  # statements of 1..16 rows; above, sizes step by 16 (31 shapes in all)
 _INSERT_LABELS = "INSERT INTO labels (id, label, ts, received, delay) VALUES "
 _CHUNK = 500  # ids per IN (...) lookup, well under SQLite's variable limit
@@ -36,7 +37,7 @@ _CHUNK = 500  # ids per IN (...) lookup, well under SQLite's variable limit
 
 @functools.cache
 def _values_sql(rows: int) -> str:
-    return _INSERT_PREDICTIONS + ",".join(["(?,?,?,?,?)"] * rows)
+    return _INSERT_PREDICTIONS + ",".join(["(?,?,?,?,?,?)"] * rows)
 
 
 @functools.lru_cache(maxsize=64)
@@ -69,9 +70,15 @@ def insert_batch(
     c: sqlite3.Connection, batch: PredictionBatch, conf: list[Any], now: float | None = None
 ) -> int:
     """Insert one batch blob and its prediction rows; ids stored before are ignored. Returns
-    the batch id (0 when every id was stored before: no batch is kept). The labels that came
-    with the rows are stored as received at ``now``."""
+    the batch id (0 when every id was stored before: no batch is kept).
+
+    The labels that came with the rows go in place, received at ``now``: each on its
+    prediction's row (in the same insert), their time and number on the batch row."""
     n = len(batch.ids)
+    labels = batch.labels
+    stored = [None if x is None else _stored(x) for x in labels] if labels is not None else None
+    labelled = 0 if stored is None else n - stored.count(None)
+    received = (batch.timestamp if now is None else now) if labelled else None
     cur = c.execute(
         _INSERT_BATCH,
         (
@@ -82,44 +89,34 @@ def insert_batch(
             orjson.dumps(list(batch.ids)).decode(),
             encode_features(batch.features, batch.coerced),
             encode_probabilities(batch.probabilities),
+            None if received is None else float(received),
+            labelled,
         ),
     )
     ref = int(cur.lastrowid or 0)
     preds = np.asarray(batch.predictions).tolist()
     if len(preds) != n or len(conf) != n:
         raise ValueError(f"a batch of {n} ids has {len(preds)} predictions")
-    values = list(chain.from_iterable(zip(batch.ids, repeat(ref), range(n), preds, conf)))
+    values = list(
+        chain.from_iterable(
+            zip(batch.ids, repeat(ref), range(n), preds, conf, stored or repeat(None))
+        )
+    )
     inserted = 0
+    w = _WIDTH
     for start in range(0, n, _MAX_VALUES):
         size = min(_MAX_VALUES, n - start)
-        chunk = values[5 * start : 5 * (start + size)]
+        chunk = values[w * start : w * (start + size)]
         shape = _shape(size)
         if shape > size:  # the last row again: a repeated id is ignored, and not counted
-            chunk += chunk[-5:] * (shape - size)
+            chunk += chunk[-w:] * (shape - size)
         inserted += c.execute(_values_sql(shape), chunk).rowcount
-    if batch.labels is not None and inserted != n:  # a row stored before has its own
-        raise LabelledRowsStored(n - inserted)  # prediction (and maybe a label)
+    if labels is not None and inserted != n:  # a row stored before has its own prediction
+        raise LabelledRowsStored(n - inserted)  # (and maybe a label)
     if inserted == 0:  # every id was stored before: keep no orphan blob (SQLite may give
         c.execute("DELETE FROM batches WHERE id = ?", (ref,))  # its id to the next batch)
         return 0
-    if batch.labels is not None:
-        _insert_row_labels(c, batch, batch.timestamp if now is None else now)
     return ref
-
-
-def _insert_row_labels(c: sqlite3.Connection, batch: PredictionBatch, now: float) -> None:
-    """The labels that came with ``batch``'s rows, just stored: no lookup (the rows are
-    known, and new rows have no label)."""
-    ts = float(batch.timestamp)
-    delay = now - ts
-    _insert_labels(
-        c,
-        [
-            (pid, _stored(label), ts, now, delay)
-            for pid, label in zip(batch.ids, batch.labels or (), strict=True)
-            if label is not None
-        ],
-    )
 
 
 def _stored(label: Any) -> Any:
@@ -138,7 +135,7 @@ def _insert_labels(
 
 
 _FIND_LABELLED = (
-    "SELECT p.id, p.batch, p.prediction, l.id IS NOT NULL"
+    "SELECT p.id, p.batch, p.prediction, l.id IS NOT NULL OR p.label IS NOT NULL"
     " FROM json_each(?) AS j JOIN predictions AS p ON p.id = j.value"
     " LEFT JOIN labels AS l ON l.id = p.id"
 )
