@@ -60,6 +60,47 @@ def test_log_stores_watches_and_takes_labels_by_the_callers_ids(
     assert 'inferwatch_inference_rows_total{model="iris",model_version="1"} 3.0' in metrics
 
 
+def test_log_keeps_labels_known_already_with_the_rows(service: Callable[..., Any]) -> None:
+    """A backtest logs rows, predictions and their known ``labels`` in one request: checked
+    as /feedback checks them (a bad one refuses the request, naming it, counted), kept
+    with the rows, counted as matched feedback and in the accuracy window; a later label of
+    such a row is a duplicate, a row logged without one can still get one."""
+    svc = service(min_labels=1)
+    body = {
+        "rows": [ROW, ROW2, ROW2],
+        "predictions": ["setosa", "virginica", "virginica"],
+        "ids": ["bt-1", "bt-2", "bt-3"],
+        "labels": ["setosa", "versicolor", "tulip"],
+    }
+    bad = svc.client.post("/log", json=body)
+    assert bad.status_code == 422 and bad.json()["field"] == "labels[2]"
+    assert "'tulip' is not one of the model's classes" in bad.json()["detail"]
+    short = svc.client.post("/log", json={**body, "labels": ["setosa"]})
+    assert short.status_code == 422 and short.json()["field"] == "labels"
+    assert svc.state.store.stats().predictions == 0
+
+    answer = svc.client.post("/log", json={**body, "labels": ["setosa", "versicolor", None]})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["label_counts"] == {"matched": 2}
+    wait_until(lambda: labels_seen(svc) == 2, what="labels in the monitor")
+    assert svc.state.snapshot().performance.accuracy == 0.5
+    later = svc.client.post(
+        "/feedback",
+        json={"labels": [{"id": "bt-1", "label": "setosa"}, {"id": "bt-3", "label": "virginica"}]},
+    )
+    assert [x["outcome"] for x in later.json()["results"]] == ["duplicate", "matched"]
+    plain = svc.client.post("/log", json={"rows": [ROW], "predictions": ["setosa"]})
+    assert "label_counts" not in plain.json()
+    metrics = {
+        s.labels["outcome"]: s.value
+        for family in text_string_to_metric_families(svc.client.get("/metrics").text)
+        if family.name == "inferwatch_feedback"
+        for s in family.samples
+        if s.name == "inferwatch_feedback_total"
+    }
+    assert metrics == {"matched": 3.0, "duplicate": 1.0, "invalid": 2.0, "unknown_id": 0.0}
+
+
 def test_log_refuses_bad_input_naming_the_field(service: Callable[..., Any]) -> None:
     svc = service()
     cases = [

@@ -59,8 +59,9 @@ def exercise(post: Any, get: Any, store: Path) -> None:
         answer = post("/predict", {"rows": batch[start : start + 60]})
         ids += answer["ids"]
         predictions += answer["predictions"]
-    # labels: the opposite of half the predictions
-    labels = [p if i % 2 else "not-" + p for i, p in enumerate(predictions)]
+    # labels: another class than half the predictions
+    other = {"setosa": "virginica", "versicolor": "setosa", "virginica": "versicolor"}
+    labels = [p if i % 2 else other[p] for i, p in enumerate(predictions)]
     outcomes = post("/feedback", {"ids": ids, "labels": labels})["outcomes"]
     assert outcomes == ["matched"] * len(ids)
     again = post("/feedback", {"ids": [ids[0], "nope"], "labels": labels[:2]})
@@ -144,3 +145,42 @@ def test_watcher_refuses_bad_logs_naming_the_field(iris_model_dir: Path, tmp_pat
         ids = watcher.log({k: np.array([v]) for k, v in row.items()}, ["setosa"], ids=["mine"])
         assert ids == ["mine"]
         assert watcher.feedback(["mine"], ["setosa"]) == ["matched"]
+
+
+def test_watcher_logs_labels_known_already_with_the_rows(
+    iris_model_dir: Path, tmp_path: Path
+) -> None:
+    """``Watcher.log(..., labels=...)`` (a backtest): a list, or a pandas Series whose NaN
+    means no label; checked like feedback, kept with the rows, in the accuracy window and
+    the feedback counts. ``feedback`` judges each label alone: a label that is not a class
+    is ``invalid`` and stored nowhere."""
+    import pandas as pd
+
+    from inferwatch import LogRejected, Settings, Watcher
+
+    sample = load_example_frame("iris")[0].head(4).to_dict(orient="records")
+    settings = Settings(min_labels=1)
+    with Watcher.from_model_dir(
+        iris_model_dir, store_url=tmp_path / "w.db", settings=settings
+    ) as watcher:
+        with pytest.raises(LogRejected, match=r"labels\[1\]: 'tulip' is not one of"):
+            watcher.log(sample[:2], ["setosa", "setosa"], labels=["setosa", "tulip"])
+        with pytest.raises(LogRejected, match="labels: expected a list of 2"):
+            watcher.log(sample[:2], ["setosa", "setosa"], labels=["setosa"])
+        assert watcher.store.stats().predictions == 0
+        ids = watcher.log(sample[:2], ["setosa", "virginica"], labels=["setosa", "setosa"])
+        series = pd.Series(["versicolor", float("nan")])
+        more = watcher.log(sample[2:], ["versicolor", "setosa"], labels=series)
+        assert watcher.store.stats().labels == 3
+        assert watcher.monitor.snapshot(watcher.clock()).performance.accuracy == pytest.approx(
+            2 / 3
+        )
+        assert watcher.feedback([ids[0], more[1], more[1]], ["setosa", "tulip", "setosa"]) == [
+            "duplicate",
+            "invalid",
+            "matched",
+        ]
+        counted = {k: n for k, n in watcher.totals.feedback.items() if n}
+        assert counted == {"matched": 4, "duplicate": 1, "invalid": 1}
+        with pytest.raises(LogRejected, match="ids: 1 of the labelled rows"):
+            watcher.log(sample[:1], ["setosa"], ids=[ids[0]], labels=["setosa"])

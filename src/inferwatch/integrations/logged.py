@@ -4,6 +4,10 @@ A logged batch is rows of features plus the predictions the caller's own model m
 its class probabilities, if any) and, optionally, ids of the caller's choosing so labels can
 follow later. ``check_outputs`` turns what was sent into the arrays the store and the monitor
 take, or raises ``LogRejected`` naming the field.
+
+Labels are checked here too, by one rule wherever they come from (``/feedback``,
+``Watcher.feedback``, and labels sent with their rows to ``/predict``, ``/log`` and
+``Watcher.log``): ``check_label`` judges one, ``check_labels`` a column of them.
 """
 
 from __future__ import annotations
@@ -14,9 +18,85 @@ from typing import Any
 
 import numpy as np
 
+from inferwatch.core.jsonbody import printable
 from inferwatch.lifecycle.modeldir import ModelMetadata
 
 MAX_ID_LENGTH = 128
+
+
+def _class_label(label: Any, classes: Sequence[str] | None) -> str | None:
+    """The class ``label`` names (as the model spells it), or ``None`` if it names none."""
+    if isinstance(label, bool) or not isinstance(label, (str, int, float)):
+        return None
+    if isinstance(label, float) and not math.isfinite(label):
+        return None
+    text = str(label)
+    if classes is None or text in classes:
+        return text
+    if isinstance(label, float) and label.is_integer() and str(int(label)) in classes:
+        return str(int(label))
+    return None
+
+
+def check_label(
+    label: Any, where: str, task: str, classes: Sequence[str] | None
+) -> tuple[str | float, None] | tuple[None, str]:
+    """``(label, None)`` as stored (a class as the model spells it, or a float), or
+    ``(None, reason)`` naming ``where``: a classifier's label must be one of the model's
+    ``classes``, a regressor's a finite number."""
+    if task == "regression":
+        if isinstance(label, bool) or not isinstance(label, (int, float)):
+            return None, f"{where}: expected a number"
+        try:
+            value = float(label)
+        except OverflowError:
+            return None, f"{where}: number too large"
+        if not math.isfinite(value):
+            return None, f"{where}: not finite"
+        return value, None
+    name = _class_label(label, classes)
+    if name is None:
+        if isinstance(label, (str, int, float)) and not isinstance(label, bool):
+            shown = repr(printable(str(label))[:40])
+        else:
+            shown = f"a {type(label).__name__}"
+        known = ", ".join(classes[:10]) if classes else "a class"
+        return None, f"{where}: {shown} is not one of the model's classes ({known})"
+    return name, None
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def check_labels(
+    labels: Any, n: int, task: str, classes: Sequence[str] | None
+) -> list[str | float | None]:
+    """The labels sent with ``n`` rows, one per row (``None``: the row has none; in a numpy
+    array or pandas Series, NaN too), as stored;
+    ``LogRejected`` naming ``labels`` (not a list of ``n``) or ``labels[i]`` (the first
+    unusable one). All or nothing: the rows are refused with their labels."""
+    if isinstance(labels, np.ndarray) or hasattr(labels, "to_list"):  # numpy, pandas:
+        labels = [None if _missing(x) else x for x in labels.tolist()]  # NaN is no label
+    elif isinstance(labels, tuple):
+        labels = list(labels)
+    if not isinstance(labels, list) or len(labels) != n:
+        raise LogRejected("labels", f"expected a list of {n} labels (or nulls), one per row")
+    if task != "regression" and classes is not None:
+        known = frozenset(classes)
+        if all(type(label) is str and label in known for label in labels):
+            return labels  # the usual case: every label a class as the model spells it
+    out: list[str | float | None] = []
+    for i, label in enumerate(labels):
+        if label is None:
+            out.append(None)
+            continue
+        where = f"labels[{i}]"
+        value, reason = check_label(label, where, task, classes)
+        if reason is not None:
+            raise LogRejected(where, reason.removeprefix(f"{where}: "))
+        out.append(value)
+    return out
 
 
 class LogRejected(ValueError):
@@ -95,14 +175,15 @@ def check_outputs(
     meta: ModelMetadata, n: int, predictions: Any, probabilities: Any = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The logged predictions (``str`` classes or float values) and probabilities
-    (rows x classes in the model's class order) for ``n`` rows.
+        (rows x classes in the model's class order) for ``n`` rows.
 
-    >>> from inferwatch.lifecycle.modeldir import ModelMetadata
-    >>> meta = ModelMetadata(name="m", version="1", task="classification",
-    ...                      feature_names=["x"], classes=["a", "b"])
-    >>> preds, probs = check_outputs(meta, 1, ["b"], [[0.1, 0.9]])
-    >>> preds.tolist(), probs.tolist()
-    (['b'], [[0.1, 0.9]])
+        >>> from inferwatch.core.jsonbody import printable
+    from inferwatch.lifecycle.modeldir import ModelMetadata
+        >>> meta = ModelMetadata(name="m", version="1", task="classification",
+        ...                      feature_names=["x"], classes=["a", "b"])
+        >>> preds, probs = check_outputs(meta, 1, ["b"], [[0.1, 0.9]])
+        >>> preds.tolist(), probs.tolist()
+        (['b'], [[0.1, 0.9]])
     """
     if isinstance(predictions, np.ndarray):
         predictions = predictions.tolist()
@@ -115,4 +196,11 @@ def check_outputs(
     return preds, probs
 
 
-__all__ = ["MAX_ID_LENGTH", "LogRejected", "check_ids", "check_outputs"]
+__all__ = [
+    "MAX_ID_LENGTH",
+    "LogRejected",
+    "check_ids",
+    "check_label",
+    "check_labels",
+    "check_outputs",
+]

@@ -9,6 +9,7 @@ own ``prometheus_client`` registry::
     registry.register(watcher.collector())
     ids = watcher.log(rows, predictions, probabilities)     # after your model answered
     watcher.feedback(ids, labels)                           # when the truth is known
+    watcher.log(rows, predictions, labels=labels)           # a backtest: truth known already
 
 Every call is synchronous and thread-safe; ``log`` returns once the rows are committed.
 """
@@ -28,10 +29,23 @@ from inferwatch.core.monitor import Monitor, MonitorConfig
 from inferwatch.core.schema import Batch, SchemaError
 from inferwatch.core.snapshot import MonitorSnapshot
 from inferwatch.exporter import ModelInfo, MonitorCollector, ServiceTotals
-from inferwatch.integrations.logged import LogRejected, check_ids, check_outputs
+from inferwatch.integrations.logged import (
+    LogRejected,
+    check_ids,
+    check_label,
+    check_labels,
+    check_outputs,
+)
 from inferwatch.lifecycle.modeldir import ModelBundle, load_model_dir
 from inferwatch.settings import Settings
-from inferwatch.store import LabelItem, PredictionBatch, PredictionStore, new_ids, open_store
+from inferwatch.store import (
+    LabelItem,
+    LabelledRowsStored,
+    PredictionBatch,
+    PredictionStore,
+    new_ids,
+    open_store,
+)
 from inferwatch.store.url import sqlite_url
 
 
@@ -115,11 +129,19 @@ class Watcher:
         predictions: Sequence[Any] | np.ndarray,
         probabilities: Any = None,
         ids: Sequence[str] | None = None,
+        labels: Any = None,
     ) -> list[str]:
         """Store and watch predictions your model made for ``rows``; returns their ids (yours
         if given, new ones otherwise). Raises ``LogRejected`` (a ``ValueError``) naming the
         field for unusable input; nothing is stored then. An id already stored keeps its
-        first prediction."""
+        first prediction.
+
+        ``labels``: the ground truth of the rows when it is known already (a backtest), one
+        per row (``None``, or NaN in an array or Series, for a row without one). They are
+        checked as ``feedback`` checks them, stored with the rows in their transaction and
+        counted as matched feedback. Labelled rows must be new: an id stored before is
+        refused (``LogRejected`` naming ``ids``), since its label would describe a
+        prediction this call did not make."""
         try:
             batch = self._batch(rows)
         except SchemaError as exc:
@@ -128,39 +150,68 @@ class Watcher:
         n = len(next(iter(columns.values()))) if columns else 0
         preds, probs = check_outputs(self.metadata, n, predictions, probabilities)
         chosen = check_ids(None if ids is None else list(ids), n) or new_ids(n)
+        meta = self.metadata
+        truth = None if labels is None else check_labels(labels, n, meta.task, meta.classes)
         now = self.clock()
         record = PredictionBatch(
-            chosen, now, self.info.model, self.info.model_version, columns, preds, probs
+            chosen,
+            now,
+            self.info.model,
+            self.info.model_version,
+            columns,
+            preds,
+            probs,
+            labels=truth,
         )
         with self._lock:
-            self.store.write([record], [], now)
+            try:
+                self.store.write([record], [], now)
+            except LabelledRowsStored as exc:
+                raise LogRejected("ids", str(exc)) from None
         self.monitor.observe(batch, preds, probs, now)
+        if truth is not None and (matched := record.labelled()):
+            given = [i for i, label in enumerate(truth) if label is not None]
+            kind = np.float64 if meta.task == "regression" else object
+            predicted = np.asarray(preds, dtype=kind)[given]
+            actual = np.asarray([truth[i] for i in given], dtype=kind)
+            self.monitor.record_outcomes(predicted, actual, now)
+            self.totals.add_feedback({"matched": matched})
         return chosen
 
     def feedback(self, ids: Sequence[str], labels: Sequence[Any]) -> list[str]:
         """Record ground truth for earlier predictions; one outcome per label, in order:
-        ``matched``, ``unknown_id`` or ``duplicate``."""
+        ``matched``, ``unknown_id``, ``duplicate``, or ``invalid`` (not one of the model's
+        classes, or not a finite number for a regressor: judged as ``/feedback`` judges it,
+        and not stored)."""
         if len(ids) != len(labels):
             raise LogRejected("labels", f"{len(labels)} labels for {len(ids)} ids")
-        regression = self.metadata.task == "regression"
+        meta = self.metadata
+        regression = meta.task == "regression"
         now = self.clock()
-        items = [
-            LabelItem(str(pid), float(lab) if regression else str(lab), now)
-            for pid, lab in zip(ids, labels, strict=True)
-        ]
+        items: list[LabelItem] = []
+        kinds: list[str | None] = []  # None: the outcome of the next stored item
+        for i, (pid, lab) in enumerate(zip(ids, labels, strict=True)):
+            value, _ = check_label(lab, f"labels[{i}]", meta.task, meta.classes)
+            if value is None:
+                kinds.append("invalid")
+                continue
+            kinds.append(None)
+            items.append(LabelItem(str(pid), value, now))
         with self._lock:
-            outcomes = self.store.write([], items, now)
+            outcomes = self.store.write([], items, now) if items else []
+        stored = iter(outcomes)
+        result = [kind if kind is not None else next(stored).outcome for kind in kinds]
         counts: dict[str, int] = {}
         matched = [o for o in outcomes if o.outcome == "matched"]
-        for o in outcomes:
-            counts[o.outcome] = counts.get(o.outcome, 0) + 1
+        for outcome in result:
+            counts[outcome] = counts.get(outcome, 0) + 1
         self.totals.add_feedback(counts)
         if matched:
             kind = np.float64 if regression else object
             predicted = np.asarray([o.prediction for o in matched], dtype=kind)
             actual = np.asarray([o.label for o in matched], dtype=kind)
             self.monitor.record_outcomes(predicted, actual, now)
-        return [o.outcome for o in outcomes]
+        return result
 
     def close(self) -> None:
         self.store.close()

@@ -12,7 +12,6 @@ attention, not one entry per label).
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from operator import attrgetter
@@ -21,6 +20,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from inferwatch.core.jsonbody import encodable, printable
+from inferwatch.integrations.logged import check_label
 from inferwatch.server.deps import app_service, require_token
 from inferwatch.server.flusher import FlusherStopped
 from inferwatch.server.inputs import Rejected, loads
@@ -35,20 +35,6 @@ from inferwatch.server.responses import (
 from inferwatch.store import LabelItem, LabelOutcome
 
 MAX_ID_LENGTH = 128
-
-
-def _class_label(label: Any, classes: Sequence[str] | None) -> str | None:
-    """The class ``label`` names (as the model spells it), or ``None`` if it names none."""
-    if isinstance(label, bool) or not isinstance(label, (str, int, float)):
-        return None
-    if isinstance(label, float) and not math.isfinite(label):
-        return None
-    text = str(label)
-    if classes is None or text in classes:
-        return text
-    if isinstance(label, float) and label.is_integer() and str(int(label)) in classes:
-        return str(int(label))
-    return None
 
 
 def _check_item(
@@ -79,33 +65,6 @@ def _check_item(
     if reason is not None:
         return None, reason
     return pid, value
-
-
-def check_label(
-    label: Any, where: str, task: str, classes: Sequence[str] | None
-) -> tuple[str | float, None] | tuple[None, str]:
-    """``(label, None)`` as stored (a class as the model spells it, or a float), or
-    ``(None, reason)`` naming ``where``: a classifier's label must be one of the model's
-    ``classes``, a regressor's a finite number."""
-    if task == "regression":
-        if isinstance(label, bool) or not isinstance(label, (int, float)):
-            return None, f"{where}: expected a number"
-        try:
-            value = float(label)
-        except OverflowError:
-            return None, f"{where}: number too large"
-        if not math.isfinite(value):
-            return None, f"{where}: not finite"
-        return value, None
-    name = _class_label(label, classes)
-    if name is None:
-        if isinstance(label, (str, int, float)) and not isinstance(label, bool):
-            shown = repr(printable(str(label))[:40])
-        else:
-            shown = f"a {type(label).__name__}"
-        known = ", ".join(classes[:10]) if classes else "a class"
-        return None, f"{where}: {shown} is not one of the model's classes ({known})"
-    return name, None
 
 
 def _count(outcomes: Iterable[str]) -> dict[str, int]:

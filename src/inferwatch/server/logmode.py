@@ -1,10 +1,12 @@
 """``POST /log``: predictions made elsewhere, watched like the service's own.
 
-The body is ``{"rows": [...], "predictions": [...], "probabilities": [...]?, "ids": [...]?}``
-(``rows`` in any ``/predict`` layout; ``instances`` is accepted for ``rows``). The rows get the
-same validation, the store the same durable write, the monitor and the metrics the same feed
-as ``/predict``; the answer holds the ids (the caller's, or new ones) for labels later. Ids
-already stored are refused with a 409 (a retried log must not count twice).
+The body is ``{"rows": [...], "predictions": [...], "probabilities": [...]?, "ids": [...]?,
+"labels": [...]?}`` (``rows`` in any ``/predict`` layout; ``instances`` is accepted for
+``rows``). The rows get the same validation, the store the same durable write, the monitor
+and the metrics the same feed as ``/predict``; the answer holds the ids (the caller's, or new
+ones) for labels later. Ids already stored are refused with a 409 (a retried log must not
+count twice). Labels known already (a backtest) come as ``labels``, one per row (``null`` for
+none), checked and kept as ``/predict`` keeps them; the answer then adds ``label_counts``.
 
 A request carrying a ``ce-type`` header is a KServe inference logger CloudEvent: request and
 response halves sharing a ``ce-id`` are joined (in either order) and logged as one batch;
@@ -38,11 +40,11 @@ from inferwatch.server.inputs import (
     reject_missing,
     split_batch,
 )
-from inferwatch.server.predict import rejected_response
+from inferwatch.server.predict import parse_labels, rejected_response
 from inferwatch.server.responses import json_response
 from inferwatch.server.served import ServedModel
 from inferwatch.server.state import ServiceState
-from inferwatch.store import PredictionBatch, new_ids
+from inferwatch.store import LabelledRowsStored, PredictionBatch, new_ids
 
 
 def _rejected(state: ServiceState, served: ServedModel, field: str, detail: str) -> Response:
@@ -57,8 +59,12 @@ async def already_stored(state: ServiceState, ids: list[str] | None) -> list[str
     return [i for i, stored in zip(ids, found, strict=True) if stored is not None]
 
 
-def _logged(served: ServedModel, ids: list[str]) -> Response:
-    return json_response({"ids": ids, "model": served.info.model, "rows": len(ids)})
+def _logged(served: ServedModel, ids: list[str], labels: list[Any] | None = None) -> Response:
+    body: dict[str, Any] = {"ids": ids, "model": served.info.model, "rows": len(ids)}
+    if labels is not None:
+        matched = len(labels) - labels.count(None)
+        body["label_counts"] = {"matched": matched} if matched else {}
+    return json_response(body)
 
 
 async def log_batch(
@@ -68,9 +74,11 @@ async def log_batch(
     predictions: np.ndarray,
     probabilities: np.ndarray | None,
     ids: list[str] | None,
+    labels: list[Any] | None = None,
 ) -> list[str] | Response:
     """Store the logged rows for ``served`` (durable before the answer) and count them; the
-    monitor feed takes them from there. Returns the ids, or the error response."""
+    monitor feed takes them from there. ``labels``: one per row (or ``None``), stored with
+    them. Returns the ids, or the error response."""
     n = len(predictions)
     chosen = ids or new_ids(n)
     info = served.info
@@ -82,14 +90,20 @@ async def log_batch(
         batch.columns,
         predictions,
         probabilities,
+        labels=labels,
     )
     try:
         coerced = batch.coerced if batch.coerced_names else None
         await state.flusher_or_raise().submit_predictions(rows, served, coerced)
+    except LabelledRowsStored as exc:  # another replica logged one of the ids meanwhile
+        served.inference.error("validation")
+        return json_response({"detail": f"ids: {exc}", "field": "ids"}, 409)
     except (FlusherStopped, Exception) as exc:  # the store failed: nothing is acknowledged
         served.inference.error("store")
         return json_response({"detail": f"prediction store unavailable: {exc}"}, 503)
     served.inference.rows.inc(n)
+    if labels is not None and (matched := rows.labelled()):
+        state.totals.add_feedback({"matched": matched})
     return chosen
 
 
@@ -108,7 +122,10 @@ async def log_body(state: ServiceState, served: ServedModel, data: Any) -> Respo
             served.metadata, n, data.get("predictions"), data.get("probabilities")
         )
         ids = check_ids(data.get("ids"), n)
+        labels = parse_labels(data, served, key)
     except Rejected as exc:
+        if exc.field.startswith("labels"):
+            state.totals.add_feedback({"invalid": 1})
         return rejected_response(state, served, exc)
     except LogRejected as exc:
         return _rejected(state, served, exc.field, exc.detail)
@@ -117,8 +134,8 @@ async def log_body(state: ServiceState, served: ServedModel, data: Any) -> Respo
         served.inference.error("validation")
         detail = f"ids: already logged: {', '.join(taken[:5])}"
         return json_response({"detail": detail, "field": "ids", "ids": taken}, 409)
-    logged = await log_batch(state, served, batch, preds, probs, ids)
-    return logged if isinstance(logged, Response) else _logged(served, logged)
+    logged = await log_batch(state, served, batch, preds, probs, ids, labels)
+    return logged if isinstance(logged, Response) else _logged(served, logged, labels)
 
 
 async def _joined(

@@ -22,9 +22,9 @@ from fastapi import APIRouter, Request, Response
 
 from inferwatch.backends import BackendError
 from inferwatch.core.schema import Batch, FeatureSchema
+from inferwatch.integrations.logged import LogRejected, check_labels
 from inferwatch.server.client_ids import IdReservations, parse_ids
 from inferwatch.server.deps import app_service, checks_token
-from inferwatch.server.feedback import check_label
 from inferwatch.server.flusher import FlusherStopped
 from inferwatch.server.inputs import (
     Rejected,
@@ -79,33 +79,18 @@ def _id_header(ids: list[str]) -> dict[str, str] | None:
 _UNREAD: Any = object()
 
 
-def parse_labels(data: Any, served: ServedModel) -> list[Any] | None:
-    """The ``labels`` beside ``instances``, one per row (``None`` for a row without one), as
-    stored: the model's spelling of a class, or a float. ``None`` when none were sent; a
-    ``Rejected`` 422 naming the field when unusable."""
-    if not isinstance(data, dict) or "labels" not in data or "instances" not in data:
+def parse_labels(data: Any, served: ServedModel, key: str = "instances") -> list[Any] | None:
+    """The ``labels`` beside the rows under ``key``, one per row (``None`` for a row without
+    one), as stored: the model's spelling of a class, or a float. ``None`` when none were
+    sent; a ``Rejected`` 422 naming the field when unusable."""
+    if not isinstance(data, dict) or "labels" not in data or key not in data:
         return None
-    rows = data["instances"]
+    rows = data[key]
     n_rows = len(rows) if isinstance(rows, list) else 0
-    labels = data["labels"]
-    if not isinstance(labels, list) or len(labels) != n_rows:
-        detail = f"labels: expected a list of {n_rows} labels (or nulls), one per instance"
-        raise Rejected(422, "labels", detail)
-    classes = served.metadata.classes
-    if served.task != "regression" and classes is not None:
-        known = frozenset(classes)
-        if all(type(label) is str and label in known for label in labels):
-            return labels  # the usual case: every label a class as the model spells it
-    out: list[Any] = []
-    for i, label in enumerate(labels):
-        if label is None:
-            out.append(None)
-            continue
-        value, reason = check_label(label, f"labels[{i}]", served.task, classes)
-        if reason is not None:
-            raise Rejected(422, f"labels[{i}]", reason)
-        out.append(value)
-    return out
+    try:
+        return check_labels(data["labels"], n_rows, served.task, served.metadata.classes)
+    except LogRejected as exc:
+        raise Rejected(422, exc.field, exc.detail) from None
 
 
 async def _score(
