@@ -139,3 +139,16 @@ def test_a_regressor_label_must_be_finite() -> None:
         pid, reason = _check_item({"id": "a", "label": bad}, None, "regression", None)
         assert pid is None and str(reason).startswith("body.label")
     assert _check_item({"id": "a", "label": 2}, None, "regression", None) == ("a", 2.0)
+
+
+def test_labels_from_numpy_or_pandas_are_judged_by_their_value() -> None:
+    """Python callers (``Watcher``) pass numpy scalars: an ``int64`` class or target is the
+    number it holds, a NaN target is still refused."""
+    import numpy as np
+
+    from inferwatch.integrations.logged import check_label, check_labels
+
+    assert check_label(np.int64(3), "y", "regression", None) == (3.0, None)
+    assert check_label(np.int64(1), "y", "classification", ["0", "1"]) == ("1", None)
+    assert check_label(np.float64("nan"), "y", "regression", None)[1] == "y: not finite"
+    assert check_labels(np.array([0, 1]), 2, "classification", ["0", "1"]) == ["0", "1"]

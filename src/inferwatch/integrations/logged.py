@@ -43,7 +43,10 @@ def check_label(
 ) -> tuple[str | float, None] | tuple[None, str]:
     """``(label, None)`` as stored (a class as the model spells it, or a float), or
     ``(None, reason)`` naming ``where``: a classifier's label must be one of the model's
-    ``classes``, a regressor's a finite number."""
+    ``classes``, a regressor's a finite number. A numpy scalar (from an array or a pandas
+    Series in Python callers) counts as the Python value it holds."""
+    if isinstance(label, np.generic):
+        label = label.item()
     if task == "regression":
         if isinstance(label, bool) or not isinstance(label, (int, float)):
             return None, f"{where}: expected a number"
