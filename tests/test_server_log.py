@@ -91,6 +91,10 @@ def test_log_keeps_labels_known_already_with_the_rows(service: Callable[..., Any
     assert [x["outcome"] for x in later.json()["results"]] == ["duplicate", "matched"]
     plain = svc.client.post("/log", json={"rows": [ROW], "predictions": ["setosa"]})
     assert "label_counts" not in plain.json()
+    columns = {name: [ROW[name], ROW2[name]] for name in NAMES}  # another rows layout
+    by_column = {"rows": columns, "predictions": ["setosa", "virginica"]}
+    answer = svc.client.post("/log", json={**by_column, "labels": ["setosa", "virginica"]})
+    assert answer.status_code == 200 and answer.json()["label_counts"] == {"matched": 2}
     metrics = {
         s.labels["outcome"]: s.value
         for family in text_string_to_metric_families(svc.client.get("/metrics").text)
@@ -98,7 +102,7 @@ def test_log_keeps_labels_known_already_with_the_rows(service: Callable[..., Any
         for s in family.samples
         if s.name == "inferwatch_feedback_total"
     }
-    assert metrics == {"matched": 3.0, "duplicate": 1.0, "invalid": 2.0, "unknown_id": 0.0}
+    assert metrics == {"matched": 5.0, "duplicate": 1.0, "invalid": 2.0, "unknown_id": 0.0}
 
 
 def test_log_refuses_bad_input_naming_the_field(service: Callable[..., Any]) -> None:

@@ -76,9 +76,18 @@ def check_labels(
     labels: Any, n: int, task: str, classes: Sequence[str] | None
 ) -> list[str | float | None]:
     """The labels sent with ``n`` rows, one per row (``None``: the row has none; in a numpy
-    array or pandas Series, NaN too), as stored;
-    ``LogRejected`` naming ``labels`` (not a list of ``n``) or ``labels[i]`` (the first
-    unusable one). All or nothing: the rows are refused with their labels."""
+    array or pandas Series, NaN too), as stored; ``LogRejected`` naming ``labels`` (not a
+    list of ``n``) or ``labels[i]`` (the first unusable one). All or nothing: the rows are
+    refused with their labels.
+
+    >>> check_labels(["b", None], 2, "classification", ["a", "b"])
+    ['b', None]
+    >>> check_labels([1.5], 1, "regression", None)
+    [1.5]
+    >>> check_labels(["b", "z"], 2, "classification", ["a", "b"])
+    Traceback (most recent call last):
+    inferwatch.integrations.logged.LogRejected: labels[1]: 'z' is not one of the model's ...
+    """
     if isinstance(labels, np.ndarray) or hasattr(labels, "to_list"):  # numpy, pandas:
         labels = [None if _missing(x) else x for x in labels.tolist()]  # NaN is no label
     elif isinstance(labels, tuple):
@@ -178,15 +187,14 @@ def check_outputs(
     meta: ModelMetadata, n: int, predictions: Any, probabilities: Any = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The logged predictions (``str`` classes or float values) and probabilities
-        (rows x classes in the model's class order) for ``n`` rows.
+    (rows x classes in the model's class order) for ``n`` rows.
 
-        >>> from inferwatch.core.jsonbody import printable
-    from inferwatch.lifecycle.modeldir import ModelMetadata
-        >>> meta = ModelMetadata(name="m", version="1", task="classification",
-        ...                      feature_names=["x"], classes=["a", "b"])
-        >>> preds, probs = check_outputs(meta, 1, ["b"], [[0.1, 0.9]])
-        >>> preds.tolist(), probs.tolist()
-        (['b'], [[0.1, 0.9]])
+    >>> from inferwatch.lifecycle.modeldir import ModelMetadata
+    >>> meta = ModelMetadata(name="m", version="1", task="classification",
+    ...                      feature_names=["x"], classes=["a", "b"])
+    >>> preds, probs = check_outputs(meta, 1, ["b"], [[0.1, 0.9]])
+    >>> preds.tolist(), probs.tolist()
+    (['b'], [[0.1, 0.9]])
     """
     if isinstance(predictions, np.ndarray):
         predictions = predictions.tolist()

@@ -122,7 +122,7 @@ async def log_body(state: ServiceState, served: ServedModel, data: Any) -> Respo
             served.metadata, n, data.get("predictions"), data.get("probabilities")
         )
         ids = check_ids(data.get("ids"), n)
-        labels = parse_labels(data, served, key)
+        labels = parse_labels(data, served, n, key)
     except Rejected as exc:
         if exc.field.startswith("labels"):
             state.totals.add_feedback({"invalid": 1})

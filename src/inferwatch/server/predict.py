@@ -79,14 +79,14 @@ def _id_header(ids: list[str]) -> dict[str, str] | None:
 _UNREAD: Any = object()
 
 
-def parse_labels(data: Any, served: ServedModel, key: str = "instances") -> list[Any] | None:
-    """The ``labels`` beside the rows under ``key``, one per row (``None`` for a row without
-    one), as stored: the model's spelling of a class, or a float. ``None`` when none were
-    sent; a ``Rejected`` 422 naming the field when unusable."""
+def parse_labels(
+    data: Any, served: ServedModel, n_rows: int, key: str = "instances"
+) -> list[Any] | None:
+    """The ``labels`` beside the ``n_rows`` rows under ``key``, one per row (``None`` for a
+    row without one), as stored: the model's spelling of a class, or a float. ``None`` when
+    none were sent; a ``Rejected`` 422 naming the field when unusable."""
     if not isinstance(data, dict) or "labels" not in data or key not in data:
         return None
-    rows = data[key]
-    n_rows = len(rows) if isinstance(rows, list) else 0
     try:
         return check_labels(data["labels"], n_rows, served.task, served.metadata.classes)
     except LogRejected as exc:
@@ -116,7 +116,8 @@ async def _score(
         if not served.accepts_missing:
             reject_missing(served.schema, batch)
         if labelled:
-            labels = parse_labels(data, served)
+            n_rows = len(next(iter(batch.columns.values())))
+            labels = parse_labels(data, served, n_rows)
         if reservations is not None and (given := parse_ids(data)) is not None:
             await reservations.claim(given, state.store.existing_ids)
     except Rejected as exc:
