@@ -58,11 +58,13 @@ def test_openapi_describes_the_served_model_and_the_routes(
         assert error["properties"]["field"] == {"type": "string"}
     # the examples are the served model's rows, and the service accepts every one of them
     names = set(svc.state.served.schema.names)
-    for path in ("/predict", "/invocations"):
+    for path in ("/predict", "/invocations", "/log"):
         body = doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]
         for name, example_body in body["examples"].items():
             r = svc.client.post(path, json=example_body["value"])
             assert r.status_code == 200, (path, name, r.text)
+            if "labels" in example_body["value"]:  # documented, and taken with the rows
+                assert r.json()["label_counts"] == {"matched": 1}, (path, name)
     one_row = predict["requestBody"]["content"]["application/json"]["examples"]["one row"]
     assert set(one_row["value"]) == names
     feedback = doc["paths"]["/feedback"]["post"]["requestBody"]["content"]["application/json"]

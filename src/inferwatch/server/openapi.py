@@ -113,6 +113,31 @@ def _model_bodies(served: ServedModel, max_rows: int) -> dict[tuple[str, str], A
     labels["required"] = ["labels"]
     split = {"columns": {"type": "array", "items": {"type": "string"}}, "data": {"type": "array"}}
     example_label = classes[0] if classes else 1.0
+    # one per row, null for none: the ground truth when it is known already (a replay or a
+    # backtest of labelled history); all or nothing (a bad one refuses the request, 422)
+    row_labels = {
+        "type": "array",
+        "items": {"anyOf": [label, {"type": "null"}]},
+        "description": "one per row (null for none): the ground truth, known already",
+    }
+    ids = {
+        "type": "array",
+        "items": {"type": "string", "minLength": 1, "maxLength": 128},
+        "description": "one per row, of your choosing (a stored id answers 409)",
+    }
+    prediction = {"enum": classes} if classes else {"type": "number"}
+    logged = {
+        "type": "object",
+        "properties": {
+            "rows": {"type": ["array", "object"], "description": "any /predict layout"},
+            "instances": {"type": ["array", "object"], "description": "the same as rows"},
+            "predictions": {"type": "array", "items": prediction},
+            "probabilities": {"type": "array", "items": {"type": "array"}},
+            "ids": ids,
+            "labels": row_labels,
+        },
+        "required": ["predictions"],
+    }
     return {
         ("post", "/predict"): _body(
             {
@@ -120,12 +145,28 @@ def _model_bodies(served: ServedModel, max_rows: int) -> dict[tuple[str, str], A
                     row_schema,
                     {
                         "type": "object",
-                        "properties": {"instances": rows},
+                        "properties": {"instances": rows, "ids": ids, "labels": row_labels},
                         "required": ["instances"],
                     },
                 ]
             },
-            {"one row": row, "batch": {"instances": [row, row]}},
+            {
+                "one row": row,
+                "batch": {"instances": [row, row]},
+                "with labels": {"instances": [row, row], "labels": [example_label, None]},
+            },
+        ),
+        ("post", "/log"): _body(
+            logged,
+            {
+                "rows": {"rows": [row], "predictions": [example_label]},
+                "with ids": {"rows": [row], "predictions": [example_label], "ids": ["order-1"]},
+                "with labels": {
+                    "rows": [row, row],
+                    "predictions": [example_label, example_label],
+                    "labels": [example_label, None],
+                },
+            },
         ),
         ("post", "/invocations"): _body(
             {
