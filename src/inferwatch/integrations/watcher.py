@@ -169,13 +169,12 @@ class Watcher:
             except LabelledRowsStored as exc:
                 raise LogRejected("ids", str(exc)) from None
         self.monitor.observe(batch, preds, probs, now)
-        if truth is not None and (matched := record.labelled()):
-            given = [i for i, label in enumerate(truth) if label is not None]
+        made, given = record.labelled_rows()
+        if given:
             kind = np.float64 if meta.task == "regression" else object
-            predicted = np.asarray(preds, dtype=kind)[given]
-            actual = np.asarray([truth[i] for i in given], dtype=kind)
-            self.monitor.record_outcomes(predicted, actual, now)
-            self.totals.add_feedback({"matched": matched})
+            actual = np.asarray(given, dtype=kind)
+            self.monitor.record_outcomes(np.asarray(made, dtype=kind), actual, now)
+            self.totals.add_feedback({"matched": len(given)})
         return chosen
 
     def feedback(self, ids: Sequence[str], labels: Sequence[Any]) -> list[str]:

@@ -245,16 +245,12 @@ class MonitorFeed:
         actual: list[Any] = []
         delays: list[np.ndarray] = []
         for job in jobs:
-            labels = job.rows.labels
-            if labels is None:
+            made, truth = job.rows.labelled_rows()
+            if not truth:
                 continue
-            given = np.fromiter((x is not None for x in labels), dtype=bool, count=len(labels))
-            n = int(given.sum())
-            if not n:
-                continue
-            predicted.append(np.asarray(job.rows.predictions)[given])
-            actual += [x for x in labels if x is not None]
-            delays.append(np.full(n, job.committed_at - job.rows.timestamp))
+            predicted.append(made)
+            actual += truth
+            delays.append(np.full(len(truth), job.committed_at - job.rows.timestamp))
         if not predicted:
             return
         served.monitor.record_outcomes(

@@ -80,11 +80,9 @@ def insert_batch(
         raise ValueError(f"a batch of {n} ids has {len(preds)} predictions")
     text, num = _split(preds)
     rows: tuple[Any, ...] = (ids, list(range(n)), text, num, conf)
-    labelled = 0
     if batch.labels is not None:
-        label_text, label_num = _split(batch.labels)
-        rows += (label_text, label_num)
-        labelled = n - sum(1 for x in batch.labels if x is None)
+        rows += _split(batch.labels)
+    labelled = batch.labelled()
     received = (batch.timestamp if now is None else now) if labelled else None
     cur = c.execute(
         _INSERT_BATCH if batch.labels is None else _INSERT_LABELLED_BATCH,

@@ -73,6 +73,15 @@ class PredictionBatch:
         """How many rows came with a label."""
         return 0 if self.labels is None else len(self.labels) - self.labels.count(None)
 
+    def labelled_rows(self) -> tuple[np.ndarray, list[str | float]]:
+        """The predictions of the rows that came with a label, and those labels, in row
+        order (both empty without labels)."""
+        labels = self.labels or ()
+        given = np.fromiter((x is not None for x in labels), dtype=bool, count=len(labels))
+        if not given.any():
+            return np.asarray(self.predictions)[:0], []
+        return np.asarray(self.predictions)[given], [x for x in labels if x is not None]
+
 
 @dataclass(frozen=True, slots=True)
 class StoredColumns:

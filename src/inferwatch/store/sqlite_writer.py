@@ -77,7 +77,7 @@ def insert_batch(
     n = len(batch.ids)
     labels = batch.labels
     stored = [None if x is None else _stored(x) for x in labels] if labels is not None else None
-    labelled = 0 if stored is None else n - stored.count(None)
+    labelled = batch.labelled()
     received = (batch.timestamp if now is None else now) if labelled else None
     cur = c.execute(
         _INSERT_BATCH,
