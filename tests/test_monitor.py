@@ -404,3 +404,58 @@ def test_single_rows_across_buckets_match_one_batch_per_bucket(
     rows.reset()
     assert rows.snapshot(201.0).window_rows == 0
     assert rows.snapshot(201.0).totals.rows == 12
+
+
+def _states_agree(a: Monitor, b: Monitor) -> None:
+    sa, sb = a.state(), b.state()
+    assert sa.keys() == sb.keys()
+    for key in sa:
+        if sa[key].dtype.kind == "f":  # the confidence sums: one row at a time or summed
+            np.testing.assert_allclose(sa[key], sb[key], rtol=1e-12)
+        else:
+            np.testing.assert_array_equal(sa[key], sb[key], err_msg=key)
+
+
+@pytest.mark.parametrize("clean", [True, False])
+def test_rows_logged_one_by_one_count_exactly_what_one_batch_counts(
+    setup: tuple[FeatureSchema, ReferenceProfile, np.random.Generator], clean: bool
+) -> None:
+    # a row observed alone (Watcher.log in a request handler) takes a plain-Python path when
+    # it is clean, the batch path otherwise; either way the monitor ends as one batch leaves it
+    schema, profile, rng = setup
+    if clean:
+        records = _frame(rng, 300).to_dict("records")
+        a = profile.features[0]
+        records[0]["a"] = float(a.edges[0])  # on a bin edge: the bin below, as searchsorted
+        records[1]["a"] = -0.0
+    else:
+        records = _odd_records(profile, rng, 300)
+    preds = rng.choice(["pos", "neg", "other-class"], 300).astype(object)
+    probs = rng.dirichlet([1, 1], 300)
+    probs[7] = [np.nan, 0.5]
+    single, batched = Monitor(schema, profile), Monitor(schema, profile)
+    for i, record in enumerate(records):
+        q = single.observe(
+            schema.columns_from_records([record]), preds[i : i + 1], probs[i : i + 1], 5.0
+        )
+        assert dict(q.counts) == dict(schema.check(schema.columns_from_records([record])).counts)
+    batched.observe(schema.columns_from_records(records), preds, probs, 5.0)
+    _states_agree(single, batched)
+    if clean:  # the plain-Python path did count them (it answers None to send a row on)
+        row = schema.columns_from_records(records[2:3])
+        assert Monitor(schema, profile)._observe_row(row, preds[2:3], probs[2:3], 5.0) is not None
+
+
+def test_single_regression_rows_count_what_one_batch_counts() -> None:
+    rng = np.random.default_rng(5)
+    ref = pd.DataFrame({"x": rng.normal(size=3000), "k": rng.choice(["u", "v"], 3000)})
+    schema = FeatureSchema.infer(ref)
+    profile = ReferenceProfile.build(schema, ref, 2 * ref["x"].to_numpy(), "regression")
+    x = np.concatenate([profile.output.edges[:5] / 2, rng.normal(size=60), [np.nan]])
+    k = rng.choice(["u", "v", "w"], x.size).astype(object)
+    out = np.concatenate([2 * x[:-1], [np.inf]])
+    single, batched = Monitor(schema, profile), Monitor(schema, profile)
+    for i in range(x.size):
+        single.observe({"x": x[i : i + 1], "k": k[i : i + 1]}, out[i : i + 1], None, 1.0)
+    batched.observe({"x": x, "k": k}, out, None, 1.0)
+    _states_agree(single, batched)

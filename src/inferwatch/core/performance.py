@@ -9,6 +9,7 @@ keeps a high estimate while its real accuracy falls.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 
 import numpy as np
@@ -180,6 +181,7 @@ class ConfidenceWindow:
     def __init__(self, buckets: int = 60, bucket_seconds: float = 60.0) -> None:
         self.window = CountWindow(2, buckets, bucket_seconds, dtype=np.float64)
         self.bounds = np.asarray(CONFIDENCE_BUCKETS, dtype=np.float64)
+        self._bounds = list(CONFIDENCE_BUCKETS)
         self.counts = np.zeros(len(CONFIDENCE_BUCKETS) + 1, dtype=np.int64)
         self.sum = 0.0
 
@@ -196,6 +198,12 @@ class ConfidenceWindow:
             index = np.searchsorted(self.bounds, top, side="left")
             self.counts += np.bincount(index, minlength=len(self.counts))
             self.sum += total
+
+    def update_one(self, top: float, timestamp: float) -> None:
+        """One prediction's top-class probability (finite), as ``update_many`` adds it."""
+        self.window.add_counts([1.0, top], timestamp)
+        self.counts[bisect.bisect_left(self._bounds, top)] += 1
+        self.sum += top
 
     def get(self, timestamp: float) -> float | None:
         n, total = self.window.counts(timestamp).tolist()

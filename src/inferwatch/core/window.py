@@ -118,6 +118,13 @@ class CountWindow:
         if slot is not None:
             self._data[slot] += np.asarray(counts, dtype=self._data.dtype)
 
+    def add_slots(self, slots: Sequence[int], timestamp: float) -> None:
+        """Add one to each of ``slots`` (distinct) in the bucket of ``timestamp``: one row's
+        counts, without building the whole vector."""
+        slot = self._row(timestamp)
+        if slot is not None:
+            self._data[slot, slots] += 1
+
     def live(self, timestamp: float) -> npt.NDArray[np.bool_]:
         """Mask of ring rows inside the window at ``timestamp`` (later buckets count as live:
         a reader whose clock lags the writer's still sees the newest data)."""

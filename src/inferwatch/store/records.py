@@ -76,7 +76,9 @@ class PredictionBatch:
     def labelled_rows(self) -> tuple[np.ndarray, list[str | float]]:
         """The predictions of the rows that came with a label, and those labels, in row
         order (both empty without labels)."""
-        labels = self.labels or ()
+        labels = self.labels
+        if not labels:
+            return np.asarray(self.predictions)[:0], []
         given = np.fromiter((x is not None for x in labels), dtype=bool, count=len(labels))
         if not given.any():
             return np.asarray(self.predictions)[:0], []
