@@ -9,6 +9,11 @@ parsing JSON with orjson:
   bare       FastAPI, one route, no monitoring at all.
   usual      the common way: bare + prometheus_client counter/histogram in a
              ``BaseHTTPMiddleware``, no drift, no store (context only).
+  path       ``inferwatch serve`` with its writer replaced by one that acknowledges at once:
+             the request path alone (validation, ids, HTTP metrics, the answer), nothing
+             stored and nothing monitored. Not a mode users can run: it shows how much of the
+             gap is the request path, the ceiling of any monitoring design in this process
+             (context only).
 
 Each is driven with wrk (a Lua script POSTing JSON) at fixed connections and duration,
 in alternating rounds; the medians are compared, and the spread of the per-round ratios
@@ -113,6 +118,25 @@ def serve_baseline(model_dir: Path, port: int, with_metrics: bool) -> None:
     uvicorn.run(_bare_app(model_dir, with_metrics), **options)  # type: ignore[arg-type]
 
 
+def serve_path_only(model_dir: Path, port: int, data_dir: Path) -> None:
+    """``inferwatch serve`` whose writer acknowledges each request at once (see ``path``)."""
+    from inferwatch.server import flusher
+    from inferwatch.server.run import run_server
+    from inferwatch.settings import Settings
+
+    def acknowledge(self: flusher.Flusher, job: flusher.PredictionJob | flusher.LabelJob) -> None:
+        if not self._accepting:
+            raise flusher.FlusherStopped("the prediction store writer is not running")
+        if isinstance(job, flusher.LabelJob):
+            job.future.set_result([])
+        else:
+            job.future.set_result(None)
+
+    flusher.Flusher._submit = acknowledge  # type: ignore[method-assign]  # the bench's probe
+    settings = Settings(host="127.0.0.1", port=port, model_dir=model_dir, data_dir=data_dir)
+    run_server(settings.model_copy(update={"log_level": "warning"}))
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -128,7 +152,7 @@ def start(kind: str, model_dir: Path, data_dir: Path) -> tuple[subprocess.Popen[
         cmd += ["--port", str(port), "--model-dir", str(model_dir), "--data-dir", str(data_dir)]
     else:
         cmd = [sys.executable, __file__, "--serve", kind, "--model-dir", str(model_dir)]
-        cmd += ["--port", str(port)]
+        cmd += ["--port", str(port), "--data-dir", str(data_dir)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -182,10 +206,14 @@ def main() -> int:
     parser.add_argument(
         "--payloads", default="one,batch", help="comma-separated: one (single row), batch"
     )
-    parser.add_argument("--serve", choices=["bare", "usual"], help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=["bare", "usual", "path"], help=argparse.SUPPRESS)
     parser.add_argument("--model-dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve == "path":
+        serve_path_only(args.model_dir, args.port, args.data_dir)
+        return 0
     if args.serve:
         serve_baseline(args.model_dir, args.port, with_metrics=args.serve == "usual")
         return 0
@@ -207,7 +235,7 @@ def main() -> int:
         scripts[name] = work / f"{name}.lua"
         scripts[name].write_text(LUA.format(body=body))
 
-    kinds = ["monitored", "bare", "usual"]
+    kinds = ["monitored", "bare", "usual", "path"]
     servers = {k: start(k, model_dir, work / f"data-{k}") for k in kinds}
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
     try:
@@ -241,33 +269,28 @@ def main() -> int:
 
     print()
     print(f"wrk: {args.connections} connections, {args.duration}s x {args.rounds} rounds, medians")
-    print(f"{'':24}{'monitored':>12}{'bare':>12}{'usual':>12}{'mon/bare':>10}")
+    print(f"{'':24}" + "".join(f"{k:>12}" for k in kinds) + f"{'mon/bare':>10}{'path/bare':>11}")
+
+    def line(label: str, values: dict[str, float], fmt: str, ratios: bool = True) -> None:
+        cells = "".join(format(values[k], fmt).rjust(12) for k in kinds)
+        if ratios:
+            bare = max(values["bare"], 1e-12)
+            cells += f"{values['monitored'] / bare:10.2f}{values['path'] / bare:11.2f}"
+        print(f"{label:24}{cells}")
+
     for payload, label in (("one", "single row"), ("batch", "100-row batch")):
         if payload not in args.payloads.split(","):
             continue
         rps = {k: med(k, payload, "rps") for k in kinds}
-        p99 = {k: med(k, payload, "p99") for k in kinds}
-        print(
-            f"{label + ' req/s':24}{rps['monitored']:12.0f}{rps['bare']:12.0f}"
-            f"{rps['usual']:12.0f}{rps['monitored'] / rps['bare']:10.2f}"
-        )
-        print(
-            f"{label + ' p99 ms':24}{p99['monitored'] * 1e3:12.2f}{p99['bare'] * 1e3:12.2f}"
-            f"{p99['usual'] * 1e3:12.2f}{p99['monitored'] / p99['bare']:10.2f}"
-        )
+        line(label + " req/s", rps, ".0f")
+        line(label + " p99 ms", {k: med(k, payload, "p99") * 1e3 for k in kinds}, ".2f")
         if payload == "batch":
-            print(
-                f"{'100-row batch rows/s':24}{rps['monitored'] * 100:12.0f}"
-                f"{rps['bare'] * 100:12.0f}{rps['usual'] * 100:12.0f}"
-            )
-        cpu = {k: med(k, payload, "cpu") for k in kinds}
-        print(
-            f"{label + ' CPU us/req':24}{cpu['monitored'] * 1e6:12.0f}{cpu['bare'] * 1e6:12.0f}"
-            f"{cpu['usual'] * 1e6:12.0f}{cpu['monitored'] / max(cpu['bare'], 1e-9):10.2f}"
-        )
-        pairs = zip(results[("monitored", payload)], results[("bare", payload)], strict=True)
-        ratios = [m["rps"] / b["rps"] for m, b in pairs]
-        print(f"{label + ' ratio by round':24}{', '.join(f'{x:.2f}' for x in ratios):>46}")
+            line("100-row batch rows/s", {k: v * 100 for k, v in rps.items()}, ".0f", False)
+        line(label + " CPU us/req", {k: med(k, payload, "cpu") * 1e6 for k in kinds}, ".0f")
+        for kind in ("monitored", "path"):
+            pairs = zip(results[(kind, payload)], results[("bare", payload)], strict=True)
+            ratios = ", ".join(f"{m['rps'] / b['rps']:.2f}" for m, b in pairs)
+            print(f"{label + ' ' + kind + '/bare':24}{ratios:>46} by round")
     print()
     if "one" in args.payloads.split(","):
         thr = med("monitored", "one", "rps") / med("bare", "one", "rps")
@@ -282,6 +305,13 @@ def main() -> int:
         print(
             f"100-row goal (rows/s >= 0.85x): {rows:.2f}x -> {'PASS' if rows >= 0.85 else 'FAIL'}"
         )
+    for payload, label in (("one", "single row"), ("batch", "100 rows")):
+        if payload in args.payloads.split(","):
+            ceiling = med("path", payload, "rps") / med("bare", payload, "rps")
+            print(
+                f"{label}: the request path alone (nothing stored or monitored) runs at"
+                f" {ceiling:.2f}x of bare (context: the ceiling in this process)"
+            )
     shutil.rmtree(work, ignore_errors=True)
     return 0
 
